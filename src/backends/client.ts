@@ -1,0 +1,224 @@
+/**
+ * One Pushgateway replica: a keep-alive connection pool for writes, a separate one-connection
+ * pool for health probes (so that probes never queue behind a saturated write pool), and the
+ * replica's health as a plain field that the write path reads and never awaits.
+ */
+import { Pool, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type ReplicaFailure =
+  /** Connection refused or reset before an answer, or the replica was already known down. */
+  | 'unreachable'
+  /** No answer within the write time-out. */
+  | 'timeout'
+  /** Marked down by a health probe while this write was waiting for it. */
+  | 'down';
+
+export interface ReplicaAnswer {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly contentType: string | undefined;
+}
+
+export type ReplicaResult = ReplicaAnswer | { readonly failure: ReplicaFailure; readonly error?: Error };
+
+export function isAnswer(result: ReplicaResult): result is ReplicaAnswer {
+  return 'status' in result;
+}
+
+/** Receives the results of the writes of one push; `index` says which replica answered. */
+export interface ResultSink {
+  settle(index: number, result: ReplicaResult): void;
+}
+
+export interface OutgoingRequest {
+  readonly method: 'PUT' | 'POST' | 'DELETE';
+  /** Path and query as the client sent them; the replica's base path is put in front. */
+  readonly path: string;
+  /** Flat `[name, value, ...]` list, hop-by-hop headers already removed. */
+  readonly headers: string[];
+  readonly body: Buffer | null;
+}
+
+export interface BackendOptions {
+  readonly shard: string;
+  readonly replica: string;
+  readonly url: string;
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly probeTimeoutMs: number;
+}
+
+export type HealthListener = (backend: Backend, up: boolean, reason: string) => void;
+
+export class Backend {
+  readonly shard: string;
+  readonly replica: string;
+  readonly url: string;
+  /** Read on every push; written by passive detection and by probes. */
+  up = true;
+  private readonly basePath: string;
+  private readonly pool: Pool;
+  private readonly probePool: Pool;
+  private readonly inFlight = new Set<ReplicaWrite>();
+  private readonly listeners: HealthListener[] = [];
+  private readonly probeTimeoutMs: number;
+
+  constructor(options: BackendOptions) {
+    this.shard = options.shard;
+    this.replica = options.replica;
+    this.url = options.url;
+    const parsed = new URL(options.url);
+    this.basePath = parsed.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(parsed.origin, {
+      connections: options.connections,
+      connectTimeout: options.connectTimeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    this.probeTimeoutMs = options.probeTimeoutMs;
+    this.probePool = new Pool(parsed.origin, {
+      connections: 1,
+      connectTimeout: options.probeTimeoutMs,
+      headersTimeout: options.probeTimeoutMs,
+      bodyTimeout: options.probeTimeoutMs,
+    });
+  }
+
+  /** Sends one write; the result reaches `sink.settle(index, …)` exactly once. */
+  send(request: OutgoingRequest, sink: ResultSink, index: number): void {
+    const write = new ReplicaWrite(this, sink, index);
+    this.inFlight.add(write);
+    this.pool.dispatch(
+      {
+        method: request.method,
+        path: this.basePath + request.path,
+        headers: request.headers,
+        body: request.body,
+        // Pushgateway writes are idempotent per group: PUT and DELETE by definition, POST
+        // because it replaces the metrics of the same names.
+        idempotent: true,
+      },
+      write,
+    );
+  }
+
+  /** Probes `/-/healthy`; updates `up` and tells listeners on a change. */
+  async probe(): Promise<boolean> {
+    let healthy = false;
+    let reason = '';
+    try {
+      const res = await this.probePool.request({
+        method: 'GET',
+        path: this.basePath + '/-/healthy',
+        signal: AbortSignal.timeout(this.probeTimeoutMs),
+      });
+      await res.body.dump();
+      healthy = res.statusCode === 200;
+      reason = healthy ? 'health probe succeeded' : `health probe answered ${res.statusCode}`;
+    } catch (err) {
+      reason = `health probe failed: ${describeError(err)}`;
+    }
+    this.setUp(healthy, reason);
+    return healthy;
+  }
+
+  onHealthChange(listener: HealthListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Passive detection: a write that could not reach the replica marks it down at once. */
+  markDown(reason: string): void {
+    this.setUp(false, reason);
+  }
+
+  async close(): Promise<void> {
+    this.release('down');
+    await Promise.all([this.pool.close(), this.probePool.close()]);
+  }
+
+  /** @internal called by ReplicaWrite when it settles */
+  finished(write: ReplicaWrite): void {
+    this.inFlight.delete(write);
+  }
+
+  private setUp(up: boolean, reason: string): void {
+    if (this.up === up) return;
+    this.up = up;
+    // Writes still waiting for a replica that is now known down stop waiting: the push is
+    // answered from the other replicas instead of after this one's time-out.
+    if (!up) this.release('down');
+    for (const listener of this.listeners) listener(this, up, reason);
+  }
+
+  private release(failure: ReplicaFailure): void {
+    for (const write of [...this.inFlight]) write.fail(failure, undefined);
+  }
+}
+
+/** The undici handler of one write: collects the answer without streams or promises. */
+class ReplicaWrite implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private contentType: string | undefined;
+  private chunks: Buffer[] = [];
+  private settled = false;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly sink: ResultSink,
+    private readonly index: number,
+  ) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.status = statusCode;
+    const contentType = headers['content-type'];
+    this.contentType = Array.isArray(contentType) ? contentType[0] : contentType;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.settle({ status: this.status, body, contentType: this.contentType });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.settled) return;
+    this.fail(classifyError(error), error);
+    this.backend.markDown(`write failed: ${describeError(error)}`);
+  }
+
+  fail(failure: ReplicaFailure, error: Error | undefined): void {
+    if (this.settled) return;
+    this.settle(error === undefined ? { failure } : { failure, error });
+  }
+
+  private settle(result: ReplicaResult): void {
+    this.settled = true;
+    this.chunks = [];
+    this.backend.finished(this);
+    this.sink.settle(this.index, result);
+  }
+}
+
+function classifyError(error: Error): ReplicaFailure {
+  const code = (error as { code?: string }).code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code;
+    const cause = (err as { cause?: unknown }).cause;
+    const causeText = cause instanceof Error ? ` (${cause.message})` : '';
+    return `${code !== undefined ? code + ': ' : ''}${err.message}${causeText}`;
+  }
+  return String(err);
+}

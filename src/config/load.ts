@@ -1,0 +1,176 @@
+/**
+ * Loads a configuration once: YAML parsed, defaults applied, every problem reported together
+ * (with where it is and what to do), then the result deeply frozen.
+ */
+import { readFile } from 'node:fs/promises';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parseDocument } from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface ConfigProblem {
+  /** Where in the file: `shards[1].replicas[0]`, or `(file)`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: Readonly<Config> }
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+export class ConfigError extends Error {
+  readonly code = 'PUSHRING_CONFIG_INVALID';
+  constructor(
+    readonly source: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(`${source}: invalid configuration\n${formatProblems(problems)}`);
+  }
+}
+
+export async function loadConfig(file: string): Promise<Readonly<Config>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '(file)', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  const result = parseConfig(text);
+  if (!result.ok) throw new ConfigError(file, result.problems);
+  return result.config;
+}
+
+export function parseConfig(text: string): ConfigResult {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return { ok: false, problems: doc.errors.map((e) => ({ path: '(file)', message: `YAML: ${e.message}` })) };
+  }
+  const raw: unknown = doc.toJS();
+  return validateConfig(raw ?? {});
+}
+
+export function validateConfig(raw: unknown): ConfigResult {
+  const value = Value.Default(ConfigSchema, Value.Clone(raw));
+  const problems: ConfigProblem[] = [...Value.Errors(ConfigSchema, value)].map((e) => ({
+    path: toPath(e.path),
+    message: explainSchemaError(e.path, e.message, e.schema),
+  }));
+  // Semantic checks run even when the schema failed, so that one run reports every problem.
+  problems.push(...checkSemantics(value as Partial<Config>));
+  if (problems.length > 0) return { ok: false, problems: dedupe(problems) };
+  return { ok: true, config: deepFreeze(value as Config) };
+}
+
+/** Rules a JSON schema cannot state: uniqueness, URL and address syntax. */
+function checkSemantics(config: Partial<Config>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (typeof config.listen === 'string' && parseListen(config.listen) === undefined) {
+    problems.push({ path: 'listen', message: `"${config.listen}" is not host:port (for example 127.0.0.1:9191)` });
+  }
+  const shardNames = new Map<string, number>();
+  const replicaOwners = new Map<string, string>();
+  const shards = Array.isArray(config.shards) ? config.shards : [];
+  shards.forEach((shard, i) => {
+    if (typeof shard !== 'object' || shard === null) return;
+    const seen = typeof shard.name === 'string' ? shardNames.get(shard.name) : undefined;
+    if (typeof shard.name !== 'string') {
+      // reported by the schema
+    } else if (seen !== undefined) {
+      problems.push({ path: `shards[${i}].name`, message: `shard name "${shard.name}" is already used by shards[${seen}]; names must be unique` });
+    } else {
+      shardNames.set(shard.name, i);
+    }
+    const replicas: unknown[] = Array.isArray(shard.replicas) ? shard.replicas : [];
+    replicas.forEach((url, j) => {
+      if (typeof url !== 'string') return;
+      const path = `shards[${i}].replicas[${j}]`;
+      const problem = checkReplicaUrl(url);
+      if (problem !== undefined) {
+        problems.push({ path, message: problem });
+        return;
+      }
+      const key = normaliseUrl(url);
+      const owner = replicaOwners.get(key);
+      if (owner !== undefined) {
+        problems.push({ path, message: `${url} is already listed at ${owner}; a Pushgateway can serve one replica of one shard only` });
+      } else {
+        replicaOwners.set(key, path);
+      }
+    });
+  });
+  return problems;
+}
+
+function checkReplicaUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${url}" is not a URL; write it as http://host:port`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    return `"${url}" must use http or https`;
+  }
+  if (parsed.search !== '' || parsed.hash !== '') return `"${url}" must not have a query or fragment`;
+  return undefined;
+}
+
+export function normaliseUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+}
+
+export function parseListen(listen: string): { host: string; port: number } | undefined {
+  const colon = listen.lastIndexOf(':');
+  if (colon === -1) return undefined;
+  let host = listen.slice(0, colon);
+  const portText = listen.slice(colon + 1);
+  if (!/^\d{1,5}$/.test(portText)) return undefined;
+  const port = Number(portText);
+  if (port > 65535) return undefined;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export function formatProblems(problems: readonly ConfigProblem[]): string {
+  return problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n');
+}
+
+function toPath(pointer: string): string {
+  if (pointer === '') return '(top level)';
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : (i === 0 ? '' : '.') + part))
+    .join('');
+}
+
+function explainSchemaError(pointer: string, message: string, schema: TSchema): string {
+  const choices = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const as unknown);
+  if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
+    return `must be one of ${choices.map((c) => `"${String(c)}"`).join(', ')}`;
+  }
+  if (/\/shards\/\d+\/name$/.test(pointer)) {
+    return `${message}: a shard name is 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit`;
+  }
+  if (message.startsWith('Unexpected property')) return `${message}; see the configuration reference in README.md`;
+  return message;
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

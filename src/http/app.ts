@@ -1,0 +1,196 @@
+/**
+ * Assembles the front door: the push routes, health and readiness, self-metrics and the error
+ * handler. It owns no process concerns (see server.ts); tests build it through this function.
+ */
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { isAnswer, type Backend, type OutgoingRequest, type ReplicaResult } from '../backends/client.js';
+import type { Cluster } from '../backends/cluster.js';
+import type { Config } from '../config/schema.js';
+import { parseGroupingPath } from '../core/grouping-key.js';
+import { writeToShard, type WriteObserver } from '../write/fan-out.js';
+import type { Outcome } from '../write/outcome.js';
+import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
+import { createSelfMetrics } from './self-metrics.js';
+
+export interface AppOptions {
+  readonly config: Readonly<Config>;
+  readonly cluster: Cluster;
+  /** A pino logger, or `false` for none (tests). */
+  readonly logger?: FastifyBaseLogger | false;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/**
+ * Headers that describe one connection, not the message (RFC 9110 7.6.1), plus those undici
+ * sets itself. Everything else the client sent goes to the replicas unchanged.
+ */
+const NOT_FORWARDED = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect',
+]);
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const { config, cluster } = options;
+  const app = Fastify({
+    ...(options.logger === undefined || options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    bodyLimit: config.write.maxBodyBytes,
+    // Pushes are answered quickly or fail over; a client that never finishes sending is cut off.
+    requestTimeout: config.write.timeoutMs * 2,
+    // No log line per push: the hot path logs failures only (see createFailureLog).
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
+  const log = app.log;
+  const metrics = createSelfMetrics(cluster);
+  const shouldLog = createThrottle(10_000);
+  const observer = combineObservers(metrics.observer, createFailureLog(log, shouldLog));
+  for (const backend of cluster.backends) {
+    backend.onHealthChange((b, up, reason) => {
+      if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
+      else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
+    });
+  }
+
+  // The body is forwarded byte for byte whatever its type (text, protobuf, gzip): never parsed.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const handlePush = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const method = request.method as OutgoingRequest['method'];
+    const parsed = parseGroupingPath(request.url);
+    if (!parsed.ok) {
+      // The Pushgateway answers these with Go's http.Error: the message and a newline.
+      metrics.countPush(method, parsed.status);
+      await reply.code(parsed.status).type(TEXT).send(parsed.message + '\n');
+      return;
+    }
+    const shard = cluster.ownerOf(parsed.key.canonical);
+    const body = request.body instanceof Buffer ? request.body : null;
+    const outcome = await writeToShard(
+      shard,
+      { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body: method === 'DELETE' ? null : body },
+      observer,
+    );
+    await sendOutcome(reply, outcome, shard.name, shard.backends.length, method);
+  };
+
+  const sendOutcome = async (reply: FastifyReply, outcome: Outcome, shard: string, replicas: number, method: string): Promise<void> => {
+    if (outcome.kind === 'answer') {
+      metrics.countPush(method, outcome.status);
+      reply.code(outcome.status);
+      if (outcome.contentType !== undefined) reply.header('content-type', outcome.contentType);
+      await reply.send(outcome.body);
+      return;
+    }
+    const code: ErrorCode = `PUSHRING_${outcome.code}`;
+    const ctx: ErrorContext = { shard, stored: outcome.stored, replicas, required: outcome.required };
+    const error = renderError(code, ctx);
+    metrics.countPush(method, error.status);
+    if (shouldLog(shard)) {
+      log.warn({ shard, code, stored: outcome.stored, required: outcome.required }, 'push failed: too few replicas stored it');
+    }
+    await reply.code(error.status).type(TEXT).header('x-pushring-error', code).send(error.body);
+  };
+
+  for (const url of ['/metrics/job/*', '/metrics/job@base64/*']) {
+    app.route({ method: ['PUT', 'POST', 'DELETE'], url, handler: handlePush });
+  }
+
+  app.get('/-/healthy', async (_req, reply) => {
+    await reply.type(TEXT).send('OK\n');
+  });
+  app.get('/-/ready', async (_req, reply) => {
+    const down = cluster.unavailableShards();
+    if (down.length === 0) {
+      await reply.type(TEXT).send('OK\n');
+      return;
+    }
+    await reply.code(503).type(TEXT).send(`not ready: no live replica in shard(s) ${down.join(', ')}\n`);
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    await reply.type(metrics.registry.contentType).send(text);
+  });
+
+  app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const rendered = renderError('PUSHRING_BODY_TOO_LARGE', { limitBytes: config.write.maxBodyBytes });
+      await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_BODY_TOO_LARGE').send(rendered.body);
+      return;
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      await reply.code(error.statusCode).type(TEXT).send(`${error.message}\n`);
+      return;
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    const rendered = renderError('PUSHRING_INTERNAL');
+    await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_INTERNAL').send(rendered.body);
+  });
+  app.setNotFoundHandler(async (_req, reply) => {
+    await reply.code(404).type(TEXT).send('404 page not found\n');
+  });
+  return app;
+}
+
+export function forwardedHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let connectionTokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') {
+      connectionTokens = new Set(raw[i + 1]!.toLowerCase().split(',').map((t) => t.trim()));
+    }
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_FORWARDED.has(name) || connectionTokens?.has(name)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+function combineObservers(...observers: WriteObserver[]): WriteObserver {
+  return {
+    replicaResult(backend, result) {
+      for (const o of observers) o.replicaResult(backend, result);
+    },
+    replicaSkipped(backend) {
+      for (const o of observers) o.replicaSkipped(backend);
+    },
+  };
+}
+
+/**
+ * True at most once per key per interval: a replica or shard that fails every push would
+ * otherwise write a log line per push. Keys are backends and shard names: a bounded set.
+ */
+function createThrottle(intervalMs: number): (key: unknown) => boolean {
+  const lastLogged = new Map<unknown, number>();
+  return (key) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(key) ?? 0) < intervalMs) return false;
+    lastLogged.set(key, now);
+    return true;
+  };
+}
+
+/** Logs replica failures (throttled); a replica going down is logged by its health change. */
+function createFailureLog(log: FastifyBaseLogger, shouldLog: (key: unknown) => boolean): WriteObserver {
+  return {
+    replicaResult(backend: Backend, result: ReplicaResult) {
+      if (isAnswer(result) && result.status < 500) return;
+      if (!shouldLog(backend)) return;
+      const detail = isAnswer(result)
+        ? { status: result.status, body: result.body.toString('utf8', 0, 200) }
+        : { failure: result.failure, error: result.error?.message };
+      log.warn({ shard: backend.shard, replica: backend.replica, url: backend.url, ...detail }, 'replica write failed');
+    },
+    replicaSkipped() {},
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * pushring's own client-visible errors. Each has a stable code (also sent as the
+ * `X-Pushring-Error` header), an HTTP status and a message that says what to do. The bodies are
+ * plain text, one line, like the Pushgateway's own error bodies. Errors the Pushgateway itself
+ * answers (a bad label name, an invalid body) pass through unchanged and have no code here.
+ */
+export interface ErrorContext {
+  readonly shard?: string;
+  readonly stored?: number;
+  readonly replicas?: number;
+  readonly required?: number;
+  readonly limitBytes?: number;
+}
+
+interface CatalogueEntry {
+  readonly status: number;
+  readonly message: (ctx: ErrorContext) => string;
+}
+
+export const ERRORS = {
+  PUSHRING_SHARD_UNAVAILABLE: {
+    status: 503,
+    message: (c) =>
+      `pushring: no replica of shard "${c.shard}" could be reached; the push was not stored. Retry later; if it persists, the shard's Pushgateways are down.`,
+  },
+  PUSHRING_SHARD_TIMEOUT: {
+    status: 504,
+    message: (c) =>
+      `pushring: no replica of shard "${c.shard}" answered in time; the push may not have been stored. Retry it (pushes are idempotent).`,
+  },
+  PUSHRING_SHARD_BAD_GATEWAY: {
+    status: 502,
+    message: (c) =>
+      `pushring: the replicas of shard "${c.shard}" failed with server errors; the push was not stored. Retry later; operators: see the Pushgateway logs.`,
+  },
+  PUSHRING_ACK_NOT_MET: {
+    status: 503,
+    message: (c) =>
+      `pushring: stored on ${c.stored} of ${c.replicas} replicas of shard "${c.shard}", but the write ack policy needs ${c.required}. Retry the push (pushes are idempotent).`,
+  },
+  PUSHRING_BODY_TOO_LARGE: {
+    status: 413,
+    message: (c) => `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
+  },
+  PUSHRING_INTERNAL: {
+    status: 500,
+    message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',
+  },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function renderError(code: ErrorCode, ctx: ErrorContext = {}): { status: number; body: string } {
+  const entry: CatalogueEntry = ERRORS[code];
+  return { status: entry.status, body: entry.message(ctx) + '\n' };
+}

@@ -1,0 +1,54 @@
+/**
+ * The process around the front door: logger, listen, health checks, signals, graceful close.
+ * The only module besides the bin that touches `process`.
+ */
+import pino from 'pino';
+import { createCluster, startHealthChecks } from './backends/cluster.js';
+import { parseListen } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { buildApp } from './http/app.js';
+
+export interface RunningServer {
+  /** The URL clients push to. */
+  readonly url: string;
+  close(): Promise<void>;
+  /** Settles when the server has closed, by a signal or by `close()`. */
+  readonly closed: Promise<void>;
+}
+
+export async function startServer(config: Readonly<Config>, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+  const logger = pino({ level: config.log.level, base: { service: 'pushring' } });
+  const cluster = createCluster(config);
+  // One round of probes before listening, so the first pushes already skip dead replicas.
+  await cluster.probeAll();
+  const health = startHealthChecks(cluster, config.health.intervalMs);
+  const app = buildApp({ config, cluster, logger });
+  const { host, port } = parseListen(config.listen)!;
+  const address = await app.listen({ host, port });
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      health.stop();
+      await app.close();
+      await cluster.close();
+      logger.info('closed');
+      resolveClosed();
+    })();
+    return closing;
+  };
+  if (opts.handleSignals !== false) {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down: finishing in-flight pushes');
+      void close();
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  logger.info({ url: address, shards: cluster.ring.shards, unavailable: cluster.unavailableShards() }, 'pushring front door listening');
+  return { url: address, close, closed };
+}

@@ -1,0 +1,68 @@
+/**
+ * Sends one push to every live replica of its shard in parallel and settles on an outcome once
+ * each of them answered, failed, or was found down while we waited.
+ */
+import type { Backend, OutgoingRequest, ReplicaResult, ResultSink } from '../backends/client.js';
+import { decideOutcome, type Outcome } from './outcome.js';
+
+export interface ShardTarget {
+  readonly name: string;
+  readonly backends: readonly Backend[];
+  /** Replicas that must store a push for it to succeed (from the ack policy). */
+  readonly required: number;
+}
+
+/** Told about every replica's part in a push, for metrics and logs. */
+export interface WriteObserver {
+  replicaResult(backend: Backend, result: ReplicaResult): void;
+  /** The replica was known down and not tried; it missed this write. */
+  replicaSkipped(backend: Backend): void;
+}
+
+const KNOWN_DOWN: ReplicaResult = Object.freeze({ failure: 'unreachable' });
+
+export function writeToShard(shard: ShardTarget, request: OutgoingRequest, observer: WriteObserver): Promise<Outcome> {
+  return new Promise((resolve) => {
+    new ShardWrite(shard, request, observer, resolve).start();
+  });
+}
+
+class ShardWrite implements ResultSink {
+  private readonly results: ReplicaResult[];
+  private pending = 0;
+
+  constructor(
+    private readonly shard: ShardTarget,
+    private readonly request: OutgoingRequest,
+    private readonly observer: WriteObserver,
+    private readonly resolve: (outcome: Outcome) => void,
+  ) {
+    this.results = new Array<ReplicaResult>(shard.backends.length);
+  }
+
+  start(): void {
+    const { backends } = this.shard;
+    // When every replica is believed down, try them all anyway: the belief may be a probe
+    // interval old, and a refused connection costs little.
+    let anyUp = false;
+    for (const backend of backends) if (backend.up) anyUp = true;
+    const tried: number[] = [];
+    for (let i = 0; i < backends.length; i++) {
+      const backend = backends[i]!;
+      if (anyUp && !backend.up) {
+        this.results[i] = KNOWN_DOWN;
+        this.observer.replicaSkipped(backend);
+      } else {
+        tried.push(i);
+      }
+    }
+    this.pending = tried.length;
+    for (const i of tried) backends[i]!.send(this.request, this, i);
+  }
+
+  settle(index: number, result: ReplicaResult): void {
+    this.results[index] = result;
+    this.observer.replicaResult(this.shard.backends[index]!, result);
+    if (--this.pending === 0) this.resolve(decideOutcome(this.results, this.shard.required));
+  }
+}
