@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+
+const minimal = `
+shards:
+  - name: a
+    replicas: ["http://127.0.0.1:9091", "http://127.0.0.1:9092"]
+`;
+
+describe('parseConfig', () => {
+  it('fills every default and freezes the result', () => {
+    const result = parseConfig(minimal);
+    if (!result.ok) throw new Error(JSON.stringify(result.problems));
+    expect(result.config).toEqual({
+      listen: '127.0.0.1:9191',
+      shards: [{ name: 'a', weight: 1, replicas: ['http://127.0.0.1:9091', 'http://127.0.0.1:9092'] }],
+      write: { ack: 'one', timeoutMs: 10_000, connectTimeoutMs: 1_000, maxBodyBytes: 16 * 1024 * 1024, connectionsPerBackend: 32 },
+      health: { intervalMs: 1_000, timeoutMs: 1_000 },
+      log: { level: 'info' },
+    });
+    expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);
+  });
+
+  it('reports every problem of a file at once, each with where it is', () => {
+    const result = parseConfig(`
+listen: "nope"
+shard: []
+shards:
+  - name: "-a"
+    replicas: ["ftp://x", "http://127.0.0.1:9092"]
+  - name: b
+    weight: 0
+    replicas: []
+  - name: b
+    replicas: ["http://127.0.0.1:9092/"]
+write: { ack: some }
+`);
+    expect(result.ok).toBe(false);
+    const problems = result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^shard: Unexpected property/),
+        expect.stringMatching(/^shards\[0\]\.name: .*shard name is 1-63 letters/),
+        expect.stringMatching(/^shards\[1\]\.replicas: Expected array length/),
+        expect.stringMatching(/^shards\[1\]\.weight: Expected integer to be greater or equal to 1/),
+        'write.ack: must be one of "one", "majority", "all"',
+        'listen: "nope" is not host:port (for example 127.0.0.1:9191)',
+        'shards[0].replicas[0]: "ftp://x" must use http or https',
+        'shards[2].name: shard name "b" is already used by shards[1]; names must be unique',
+        'shards[2].replicas[0]: http://127.0.0.1:9092/ is already listed at shards[0].replicas[1]; a Pushgateway can serve one replica of one shard only',
+      ]),
+    );
+    expect(problems).toHaveLength(9);
+  });
+
+  it.each([
+    ['', 'shards: is required'],
+    ['shards:\n  - name: a\n', 'shards[0].replicas: is required'],
+    ['shards: [', '(file): YAML'],
+    ['shards: []', 'shards: Expected array length to be greater or equal to 1'],
+  ])('explains %j', (text, start) => {
+    const result = parseConfig(text);
+    expect(result.ok ? '' : result.problems.map((p) => `${p.path}: ${p.message}`).join('\n')).toContain(start);
+  });
+});
