@@ -18,9 +18,18 @@ export interface GroupingKey {
   readonly canonical: string;
 }
 
-export type ParseResult =
-  | { readonly ok: true; readonly key: GroupingKey }
-  | { readonly ok: false; readonly status: number; readonly message: string };
+/**
+ * Why a path is not a push, in the order a Pushgateway finds out: its HTTP server (`bad-request`
+ * for a malformed escape, `redirect` to the cleaned path), its router (`redirect` for a trailing
+ * slash, `not-found`), then its push handler (`invalid`, a 400 with a message).
+ */
+export type ParseFailure =
+  | { readonly ok: false; readonly kind: 'bad-request' }
+  | { readonly ok: false; readonly kind: 'redirect'; readonly location: string; readonly permanent: boolean }
+  | { readonly ok: false; readonly kind: 'not-found' }
+  | { readonly ok: false; readonly kind: 'invalid'; readonly message: string };
+
+export type ParseResult = { readonly ok: true; readonly key: GroupingKey } | ParseFailure;
 
 const PREFIX = '/metrics/job';
 const BASE64_SUFFIX = '@base64';
@@ -35,10 +44,16 @@ export function parseGroupingPath(url: string): ParseResult {
   if (path.indexOf('%') !== -1) {
     // Go's router matches on the percent-decoded path, so an encoded `/` separates components.
     const decoded = decodePercent(path);
-    if (decoded === undefined) return fail(400, `invalid URL escape in path ${JSON.stringify(path)}`);
+    if (decoded === undefined) return BAD_REQUEST;
     path = decoded;
   }
-  if (!path.startsWith(PREFIX)) return notFound();
+  if (!isCleanPath(path)) {
+    // Go's ServeMux answers 301 with the cleaned path before any route is looked at.
+    const location = encodeURI(cleanPath(path)) + (query === -1 ? '' : url.slice(query));
+    return { ok: false, kind: 'redirect', location, permanent: true };
+  }
+  if (path === PREFIX + '/') return { ok: false, kind: 'redirect', location: PREFIX, permanent: false };
+  if (!path.startsWith(PREFIX)) return NOT_FOUND;
 
   let rest = path.slice(PREFIX.length);
   let jobBase64 = false;
@@ -46,23 +61,23 @@ export function parseGroupingPath(url: string): ParseResult {
     jobBase64 = true;
     rest = rest.slice(BASE64_SUFFIX.length);
   }
-  if (rest.charCodeAt(0) !== SLASH) return notFound();
+  if (rest.charCodeAt(0) !== SLASH) return NOT_FOUND;
   const jobEnd = rest.indexOf('/', 1);
   let job = jobEnd === -1 ? rest.slice(1) : rest.slice(1, jobEnd);
   // httprouter refuses an empty `:job` segment: no route matches.
-  if (job === '') return notFound();
+  if (job === '') return NOT_FOUND;
   const labelsPart = jobEnd === -1 ? '' : rest.slice(jobEnd);
 
   if (jobBase64) {
     const decoded = decodeBase64(job);
     if (typeof decoded !== 'string') {
-      return fail(400, `invalid base64 encoding in job name ${goQuote(job)}: ${decoded.error}`);
+      return invalid(`invalid base64 encoding in job name ${goQuote(job)}: ${decoded.error}`);
     }
     job = decoded;
   }
   const labels = splitLabels(labelsPart);
-  if (!(labels instanceof Map)) return fail(400, labels.error);
-  if (job === '') return fail(400, 'job name is required');
+  if (!(labels instanceof Map)) return invalid(labels.error);
+  if (job === '') return invalid('job name is required');
   labels.set('job', job);
   return { ok: true, key: makeGroupingKey(labels) };
 }
@@ -208,10 +223,32 @@ function compareByName(a: readonly [string, string], b: readonly [string, string
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
-function fail(status: number, message: string): ParseResult {
-  return { ok: false, status, message };
+function invalid(message: string): ParseFailure {
+  return { ok: false, kind: 'invalid', message };
 }
 
-function notFound(): ParseResult {
-  return { ok: false, status: 404, message: '404 page not found' };
+const NOT_FOUND: ParseFailure = Object.freeze({ ok: false, kind: 'not-found' });
+const BAD_REQUEST: ParseFailure = Object.freeze({ ok: false, kind: 'bad-request' });
+
+/** No empty, `.` or `..` segment (a trailing slash is fine), as Go's ServeMux wants it. */
+function isCleanPath(path: string): boolean {
+  return (
+    path.indexOf('//') === -1 &&
+    path.indexOf('/./') === -1 &&
+    path.indexOf('/../') === -1 &&
+    !path.endsWith('/.') &&
+    !path.endsWith('/..')
+  );
+}
+
+/** Go's path.Clean, keeping a trailing slash (ServeMux's cleanPath). */
+function cleanPath(path: string): string {
+  const out: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') out.pop();
+    else out.push(segment);
+  }
+  const cleaned = '/' + out.join('/');
+  return path.endsWith('/') && cleaned !== '/' ? cleaned + '/' : cleaned;
 }

@@ -12,7 +12,7 @@ import Fastify, {
 import { isAnswer, type Backend, type OutgoingRequest, type ReplicaResult } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
-import { parseGroupingPath } from '../core/grouping-key.js';
+import { parseGroupingPath, type ParseResult } from '../core/grouping-key.js';
 import { writeToShard, type WriteObserver } from '../write/fan-out.js';
 import type { Outcome } from '../write/outcome.js';
 import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
@@ -46,6 +46,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // No log line per push: the hot path logs failures only (see createFailureLog).
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    frameworkErrors(error, _request, frameworkReply) {
+      const reply = frameworkReply as unknown as FastifyReply;
+      // A malformed percent-escape: Go's HTTP server refuses the request line itself.
+      if (error.code === 'FST_ERR_BAD_URL') {
+        void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
+        return;
+      }
+      void sendGoError(reply.code(400), error.message);
+    },
   });
   const log = app.log;
   const metrics = createSelfMetrics(cluster);
@@ -63,22 +72,39 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const handlePush = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const method = request.method as OutgoingRequest['method'];
     const parsed = parseGroupingPath(request.url);
-    if (!parsed.ok) {
-      // The Pushgateway answers these with Go's http.Error: the message and a newline.
-      metrics.countPush(method, parsed.status);
-      await reply.code(parsed.status).type(TEXT).send(parsed.message + '\n');
+    const method = request.method;
+    if (!parsed.ok || !isPushMethod(method)) {
+      await refuse(reply, parsed, method);
       return;
     }
     const shard = cluster.ownerOf(parsed.key.canonical);
-    const body = request.body instanceof Buffer ? request.body : null;
+    const body = method !== 'DELETE' && request.body instanceof Buffer ? request.body : null;
     const outcome = await writeToShard(
       shard,
-      { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body: method === 'DELETE' ? null : body },
+      { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
       observer,
     );
     await sendOutcome(reply, outcome, shard.name, shard.backends.length, method);
+  };
+
+  /** Answers as a Pushgateway (Go's net/http, httprouter) does, byte for byte. */
+  const refuse = async (reply: FastifyReply, parsed: ParseResult, method: string): Promise<void> => {
+    const status = refusalStatus(parsed, method);
+    metrics.countPush(method, status);
+    reply.code(status);
+    if (!parsed.ok && parsed.kind === 'redirect' && status !== 404) {
+      await reply.header('location', parsed.location).send();
+    } else if (!parsed.ok && parsed.kind === 'bad-request') {
+      await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
+    } else if (status === 200 || status === 405) {
+      // The path is a push route and the method is OPTIONS (200) or not a push method (405).
+      reply.header('allow', 'DELETE, OPTIONS, POST, PUT');
+      if (status === 200) await reply.send();
+      else await sendGoError(reply, 'Method Not Allowed');
+    } else {
+      await sendGoError(reply, parsed.ok ? '' : parsed.kind === 'invalid' ? parsed.message : '404 page not found');
+    }
   };
 
   const sendOutcome = async (reply: FastifyReply, outcome: Outcome, shard: string, replicas: number, method: string): Promise<void> => {
@@ -86,7 +112,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
       metrics.countPush(method, outcome.status);
       reply.code(outcome.status);
       if (outcome.contentType !== undefined) reply.header('content-type', outcome.contentType);
-      await reply.send(outcome.body);
+      if (outcome.status >= 400) reply.header('x-content-type-options', 'nosniff');
+      // An empty success has no Content-Type, as from a Pushgateway (Fastify would add one).
+      await reply.send(outcome.body.length > 0 ? outcome.body : undefined);
       return;
     }
     const code: ErrorCode = `PUSHRING_${outcome.code}`;
@@ -99,8 +127,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     await reply.code(error.status).type(TEXT).header('x-pushring-error', code).send(error.body);
   };
 
+  // Every method: non-push methods on a push path get the Pushgateway's 405 (or 200 for OPTIONS).
   for (const url of ['/metrics/job/*', '/metrics/job@base64/*']) {
-    app.route({ method: ['PUT', 'POST', 'DELETE'], url, handler: handlePush });
+    app.route({ method: ['PUT', 'POST', 'DELETE', 'GET', 'HEAD', 'PATCH', 'OPTIONS'], url, handler: handlePush, exposeHeadRoute: false });
   }
 
   app.get('/-/healthy', async (_req, reply) => {
@@ -134,9 +163,36 @@ export function buildApp(options: AppOptions): FastifyInstance {
     await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_INTERNAL').send(rendered.body);
   });
   app.setNotFoundHandler(async (_req, reply) => {
-    await reply.code(404).type(TEXT).send('404 page not found\n');
+    await sendGoError(reply.code(404), '404 page not found');
   });
   return app;
+}
+
+/** Go's http.Error: the message, a newline, plain text, nosniff. */
+function sendGoError(reply: FastifyReply, message: string): Promise<void> | FastifyReply {
+  return reply.type(TEXT).header('x-content-type-options', 'nosniff').send(message + '\n');
+}
+
+function isPushMethod(method: string): method is OutgoingRequest['method'] {
+  return method === 'PUT' || method === 'POST' || method === 'DELETE';
+}
+
+function refusalStatus(parsed: ParseResult, method: string): number {
+  if (parsed.ok) return method === 'OPTIONS' ? 200 : 405;
+  switch (parsed.kind) {
+    case 'bad-request':
+      return 400;
+    case 'redirect':
+      // ServeMux's clean-path redirect is a 301 for every method; httprouter's trailing-slash
+      // redirect exists only in the trees of the push methods, and is a 307 there.
+      if (parsed.permanent) return 301;
+      return isPushMethod(method) ? 307 : 404;
+    case 'not-found':
+      return 404;
+    case 'invalid':
+      // The handler never runs for a method without a route: the router answers first.
+      return isPushMethod(method) ? 400 : method === 'OPTIONS' ? 200 : 405;
+  }
 }
 
 export function forwardedHeaders(raw: readonly string[]): string[] {

@@ -4,7 +4,7 @@ import { formatGroupingPath, makeGroupingKey, parseGroupingPath } from '../../sr
 
 function keyOf(url: string): string {
   const parsed = parseGroupingPath(url);
-  if (!parsed.ok) throw new Error(`${url}: ${parsed.message}`);
+  if (!parsed.ok) throw new Error(`${url}: ${JSON.stringify(parsed)}`);
   return parsed.key.canonical;
 }
 
@@ -28,20 +28,32 @@ describe('parseGroupingPath', () => {
   });
 
   it.each([
-    ['/metrics/job/batch/odd', 400, 'odd number of components in label string "/odd"'],
-    ['/metrics/job/batch/a/1/b', 400, 'odd number of components in label string "/a/1/b"'],
-    ['/metrics/job/batch/1abc/x', 400, 'improper label name "1abc"'],
-    ['/metrics/job/batch/__name__/x', 400, 'improper label name "__name__"'],
-    ['/metrics/job/batch/a-b/x', 400, 'improper label name "a-b"'],
-    ['/metrics/job/batch/x@base64/a', 400, 'invalid base64 encoding for label x="a": illegal base64 data at input byte 0'],
-    ['/metrics/job/batch/x@base64/ab$d', 400, 'invalid base64 encoding for label x="ab$d": illegal base64 data at input byte 2'],
-    ['/metrics/job@base64/!!', 400, 'invalid base64 encoding in job name "!!": illegal base64 data at input byte 0'],
-    ['/metrics/job@base64/=', 400, 'job name is required'],
-    ['/metrics/job/', 404, '404 page not found'],
-    ['/metrics/job', 404, '404 page not found'],
-    ['/metrics/jobx/batch', 404, '404 page not found'],
-  ])('%s is refused with %i', (url, status, message) => {
-    expect(parseGroupingPath(url)).toEqual({ ok: false, status, message });
+    ['/metrics/job/batch/odd', 'odd number of components in label string "/odd"'],
+    ['/metrics/job/batch/a/1/b', 'odd number of components in label string "/a/1/b"'],
+    ['/metrics/job/batch/a/1/', 'odd number of components in label string "/a/1/"'],
+    ['/metrics/job/batch/1abc/x', 'improper label name "1abc"'],
+    ['/metrics/job/batch/__name__/x', 'improper label name "__name__"'],
+    ['/metrics/job/batch/a-b/x', 'improper label name "a-b"'],
+    ['/metrics/job/batch/x@base64/a', 'invalid base64 encoding for label x="a": illegal base64 data at input byte 0'],
+    ['/metrics/job/batch/x@base64/a+b=', 'invalid base64 encoding for label x="a+b=": illegal base64 data at input byte 1'],
+    ['/metrics/job/batch/x@base64/ab$d', 'invalid base64 encoding for label x="ab$d": illegal base64 data at input byte 2'],
+    ['/metrics/job@base64/!!', 'invalid base64 encoding in job name "!!": illegal base64 data at input byte 0'],
+    ['/metrics/job@base64/=', 'job name is required'],
+  ])('%s is refused by the push handler: %s', (url, message) => {
+    expect(parseGroupingPath(url)).toEqual({ ok: false, kind: 'invalid', message });
+  });
+
+  it.each([
+    ['/metrics/job', { kind: 'not-found' }],
+    ['/metrics/job@base64/', { kind: 'not-found' }],
+    ['/metrics/jobx/batch', { kind: 'not-found' }],
+    ['/metrics/job/a%zz', { kind: 'bad-request' }],
+    ['/metrics/job/', { kind: 'redirect', location: '/metrics/job', permanent: false }],
+    ['/metrics/job/gz//a/b?x=1', { kind: 'redirect', location: '/metrics/job/gz/a/b?x=1', permanent: true }],
+    ['/metrics/job/a%2F/b', { kind: 'redirect', location: '/metrics/job/a/b', permanent: true }],
+    ['/metrics/job/a/b/../c/', { kind: 'redirect', location: '/metrics/job/a/c/', permanent: true }],
+  ])('%s is refused before the handler: %j', (url, failure) => {
+    expect(parseGroupingPath(url)).toEqual({ ok: false, ...failure });
   });
 });
 
