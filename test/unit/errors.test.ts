@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERRORS, renderError, type ErrorCode } from '../../src/http/errors.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const codes = Object.keys(ERRORS) as ErrorCode[];
+
+describe('the error catalogue', () => {
+  it.each(codes)('%s is documented in README.md with its status', (code) => {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${code}\``));
+    expect(row, `README.md has no row for ${code}`).toBeDefined();
+    expect(row).toContain(`| ${ERRORS[code].status} |`);
+  });
+
+  it.each(codes)('%s is an error status with a one-line message that names pushring', (code) => {
+    const { status, body } = renderError(code, { shard: 'a', stored: 1, replicas: 2, required: 2, limitBytes: 1024 });
+    expect(status).toBeGreaterThanOrEqual(400);
+    expect(body).toMatch(/^pushring: [^\n]+\n$/);
+    expect(body).not.toContain('undefined');
+  });
+});
