@@ -53,7 +53,12 @@ export function parseGroupingPath(url: string): ParseResult {
     return { ok: false, kind: 'redirect', location, permanent: true };
   }
   if (path === PREFIX + '/') return { ok: false, kind: 'redirect', location: PREFIX, permanent: false };
-  if (!path.startsWith(PREFIX)) return NOT_FOUND;
+  if (!path.startsWith(PREFIX)) {
+    // httprouter's RedirectFixedPath: a route found case-insensitively is a redirect away.
+    const fixed = fixPrefixCase(path);
+    if (fixed === undefined) return NOT_FOUND;
+    return { ok: false, kind: 'redirect', location: encodeURI(fixed) + (query === -1 ? '' : url.slice(query)), permanent: false };
+  }
 
   let rest = path.slice(PREFIX.length);
   let jobBase64 = false;
@@ -71,7 +76,8 @@ export function parseGroupingPath(url: string): ParseResult {
   if (jobBase64) {
     const decoded = decodeBase64(job);
     if (typeof decoded !== 'string') {
-      return invalid(`invalid base64 encoding in job name ${goQuote(job)}: ${decoded.error}`);
+      // Go assigns the failed decode's partial result to `job` before quoting it.
+      return invalid(`invalid base64 encoding in job name ${goQuote(decoded.partial)}: ${decoded.error}`);
     }
     job = decoded;
   }
@@ -117,6 +123,7 @@ function formatSegment(name: string, value: string): string {
 }
 
 type Failure = { readonly error: string };
+type Base64Failure = Failure & { readonly partial: string };
 
 /** handler/misc.go splitLabels: `/name/value` pairs after the job; later duplicates win. */
 function splitLabels(labels: string): Map<string, string> | Failure {
@@ -165,15 +172,17 @@ export function isValidLabelName(name: string): boolean {
  * any byte outside the URL-safe alphabet and a final group of a single character. The message
  * mirrors Go's `illegal base64 data at input byte N`.
  */
-export function decodeBase64(encoded: string): string | Failure {
+export function decodeBase64(encoded: string): string | Base64Failure {
   let end = encoded.length;
   while (end > 0 && encoded.charCodeAt(end - 1) === 0x3d) end--;
   const s = end === encoded.length ? encoded : encoded.slice(0, end);
-  for (let i = 0; i < s.length; i++) {
-    if (!isBase64UrlChar(s.charCodeAt(i))) return { error: `illegal base64 data at input byte ${i}` };
-  }
-  if (s.length % 4 === 1) return { error: `illegal base64 data at input byte ${s.length - 1}` };
-  return Buffer.from(s, 'base64url').toString('utf8');
+  let bad = -1;
+  for (let i = 0; i < s.length && bad < 0; i++) if (!isBase64UrlChar(s.charCodeAt(i))) bad = i;
+  if (bad < 0 && s.length % 4 === 1) bad = s.length - 1;
+  if (bad < 0) return Buffer.from(s, 'base64url').toString('utf8');
+  // Go returns what the whole 4-character quanta before the bad byte decoded to.
+  const partial = Buffer.from(s.slice(0, bad - (bad % 4)), 'base64url').toString('utf8');
+  return { error: `illegal base64 data at input byte ${bad}`, partial };
 }
 
 function isBase64UrlChar(c: number): boolean {
@@ -229,6 +238,15 @@ function invalid(message: string): ParseFailure {
 
 const NOT_FOUND: ParseFailure = Object.freeze({ ok: false, kind: 'not-found' });
 const BAD_REQUEST: ParseFailure = Object.freeze({ ok: false, kind: 'bad-request' });
+
+function fixPrefixCase(path: string): string | undefined {
+  for (const prefix of [PREFIX + BASE64_SUFFIX + '/', PREFIX + '/']) {
+    if (path.length > prefix.length && path.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
+      return prefix + path.slice(prefix.length);
+    }
+  }
+  return undefined;
+}
 
 /** No empty, `.` or `..` segment (a trailing slash is fine), as Go's ServeMux wants it. */
 function isCleanPath(path: string): boolean {

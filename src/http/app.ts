@@ -79,7 +79,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     const shard = cluster.ownerOf(parsed.key.canonical);
-    const body = method !== 'DELETE' && request.body instanceof Buffer ? request.body : null;
+    // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
+    const body = request.body instanceof Buffer ? request.body : null;
     const outcome = await writeToShard(
       shard,
       { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
@@ -162,7 +163,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const rendered = renderError('PUSHRING_INTERNAL');
     await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_INTERNAL').send(rendered.body);
   });
-  app.setNotFoundHandler(async (_req, reply) => {
+  app.route({
+    method: ['PUT', 'POST', 'DELETE', 'PATCH'],
+    url: '/metrics',
+    handler: async (_req, reply) => {
+      await sendGoError(reply.code(405).header('allow', 'GET, OPTIONS'), 'Method Not Allowed');
+    },
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    // Push paths spelled in another case are redirected by the Pushgateway's router.
+    if (request.url.toLowerCase().startsWith('/metrics/job')) return handlePush(request, reply);
     await sendGoError(reply.code(404), '404 page not found');
   });
   return app;

@@ -37,7 +37,9 @@ describe('parseGroupingPath', () => {
     ['/metrics/job/batch/x@base64/a', 'invalid base64 encoding for label x="a": illegal base64 data at input byte 0'],
     ['/metrics/job/batch/x@base64/a+b=', 'invalid base64 encoding for label x="a+b=": illegal base64 data at input byte 1'],
     ['/metrics/job/batch/x@base64/ab$d', 'invalid base64 encoding for label x="ab$d": illegal base64 data at input byte 2'],
-    ['/metrics/job@base64/!!', 'invalid base64 encoding in job name "!!": illegal base64 data at input byte 0'],
+    ['/metrics/job@base64/!!', 'invalid base64 encoding in job name "": illegal base64 data at input byte 0'],
+    ['/metrics/job@base64/YWJjZ', 'invalid base64 encoding in job name "abc": illegal base64 data at input byte 4'],
+    ['/metrics/job@base64/YWJjZGVm$A', 'invalid base64 encoding in job name "abcdef": illegal base64 data at input byte 8'],
     ['/metrics/job@base64/=', 'job name is required'],
   ])('%s is refused by the push handler: %s', (url, message) => {
     expect(parseGroupingPath(url)).toEqual({ ok: false, kind: 'invalid', message });
@@ -52,6 +54,8 @@ describe('parseGroupingPath', () => {
     ['/metrics/job/gz//a/b?x=1', { kind: 'redirect', location: '/metrics/job/gz/a/b?x=1', permanent: true }],
     ['/metrics/job/a%2F/b', { kind: 'redirect', location: '/metrics/job/a/b', permanent: true }],
     ['/metrics/job/a/b/../c/', { kind: 'redirect', location: '/metrics/job/a/c/', permanent: true }],
+    ['/Metrics/Job/a/B', { kind: 'redirect', location: '/metrics/job/a/B', permanent: false }],
+    ['/METRICS/JOB@BASE64/YQ?q', { kind: 'redirect', location: '/metrics/job@base64/YQ?q', permanent: false }],
   ])('%s is refused before the handler: %j', (url, failure) => {
     expect(parseGroupingPath(url)).toEqual({ ok: false, ...failure });
   });
