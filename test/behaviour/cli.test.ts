@@ -1,0 +1,77 @@
+/**
+ * The pushring command: check-config in process, and `serve` as a real process over real
+ * Pushgateways, stopped by SIGTERM.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
+import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
+
+function captureIo(): { io: Parameters<typeof main>[1]; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    io: { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) } },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+const backends: Pushgateway[] = [];
+afterAll(async () => {
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+describe('pushring check-config', () => {
+  it('accepts a valid file and summarises it', async () => {
+    const { io, out } = captureIo();
+    expect(await main(['check-config', 'config/pushring.yaml'], io)).toBe(0);
+    expect(out()).toBe('config/pushring.yaml: valid: 2 shard(s), 4 replica(s), ack policy "one", listening on 127.0.0.1:9191\n');
+  });
+
+  it('explains every problem of an invalid file and exits 2', async () => {
+    const dir = await tempDir('pushring-cli-');
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, 'listen: nowhere\nshards:\n  - name: a\n    replicas: ["tcp://x"]\n  - name: a\n    replicas: ["http://h:1"]\n');
+    const { io, err } = captureIo();
+    expect(await main(['check-config', file], io)).toBe(2);
+    expect(err()).toContain(`${file} is not a valid configuration:`);
+    expect(err()).toContain('- listen: "nowhere" is not host:port');
+    expect(err()).toContain('- shards[0].replicas[0]: "tcp://x" must use http or https');
+    expect(err()).toContain('- shards[1].name: shard name "a" is already used by shards[0]');
+  });
+
+  it('says what is wrong with the command line', async () => {
+    const missing = captureIo();
+    expect(await main(['check-config', '/nonexistent.yaml'], missing.io)).toBe(2);
+    expect(missing.err()).toContain('cannot read');
+    const unknown = captureIo();
+    expect(await main(['launch'], unknown.io)).toBe(2);
+    expect(unknown.err()).toContain('unknown command "launch"');
+    const noConfig = captureIo();
+    expect(await main(['serve'], noConfig.io)).toBe(2);
+    expect(noConfig.err()).toContain('--config <file> is required');
+  });
+});
+
+describe('pushring serve', () => {
+  it('serves pushes from a real process and exits 0 on SIGTERM', async () => {
+    backends.push(await startPushgateway(), await startPushgateway());
+    const dir = await tempDir('pushring-serve-');
+    const port = await freePort();
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `listen: "127.0.0.1:${port}"\nshards:\n  - name: a\n    replicas: ["${backends[0]!.url}", "${backends[1]!.url}"]\n`);
+    const log = join(dir, 'serve.log');
+    const server = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', config], { logFile: log });
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: 'pushring serve to be ready', timeoutMs: 15_000 });
+    const res = await fetch(`${url}/metrics/job/cli/instance/x`, { method: 'PUT', body: 'cli_metric 1\n' });
+    expect(res.status).toBe(200);
+    expect((await backends[0]!.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
+    expect((await backends[1]!.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
+    server.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+});

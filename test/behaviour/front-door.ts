@@ -1,0 +1,109 @@
+/**
+ * Test wiring: a front door over real Pushgateways, built through the same buildApp the server
+ * uses, listening on a free loopback port; plus a raw HTTP client that neither follows
+ * redirects nor rewrites anything, to compare answers byte for byte.
+ */
+import { request } from 'undici';
+import { createCluster, startHealthChecks, type Cluster } from '../../src/backends/cluster.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { buildApp } from '../../src/http/app.js';
+import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
+
+export interface FrontDoor {
+  readonly url: string;
+  readonly config: Readonly<Config>;
+  readonly cluster: Cluster;
+  /** backends[s][r]: replica r of shard s (shards named s0, s1, …). */
+  readonly backends: Pushgateway[][];
+  close(): Promise<void>;
+}
+
+export async function startFrontDoor(opts: {
+  shards: number;
+  replicas?: number;
+  pushgatewayArgs?: string[];
+  config?: Record<string, unknown>;
+}): Promise<FrontDoor> {
+  const replicas = opts.replicas ?? 2;
+  const backends: Pushgateway[][] = [];
+  for (let s = 0; s < opts.shards; s++) {
+    backends.push(await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [] }))));
+  }
+  const result = validateConfig({
+    listen: '127.0.0.1:0',
+    shards: backends.map((replicaSet, s) => ({ name: `s${s}`, replicas: replicaSet.map((b) => b.url) })),
+    health: { intervalMs: 200, timeoutMs: 500 },
+    log: { level: 'silent' },
+    ...opts.config,
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  const config = result.config;
+  const cluster = createCluster(config);
+  const health = startHealthChecks(cluster, config.health.intervalMs);
+  const app = buildApp({ config, cluster, logger: false });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    config,
+    cluster,
+    backends,
+    async close() {
+      health.stop();
+      await app.close();
+      await cluster.close();
+      await Promise.all(backends.flat().map((b) => b.close()));
+    },
+  };
+}
+
+export interface RawRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string | Buffer;
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Record<string, string | undefined>;
+}
+
+/** The headers a Pushgateway-compatible answer is compared on. */
+const COMPARED_HEADERS = ['content-type', 'location', 'allow', 'x-content-type-options'];
+
+export async function send(base: string, req: RawRequest): Promise<RawResponse> {
+  const res = await request(base + req.path, {
+    method: req.method as 'PUT',
+    headers: req.headers ?? {},
+    body: req.body ?? null,
+  });
+  const body = await res.body.text();
+  const headers: Record<string, string | undefined> = {};
+  for (const name of COMPARED_HEADERS) {
+    const value = res.headers[name];
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return { status: res.statusCode, body, headers };
+}
+
+/**
+ * Every group the front door's backends hold, checked to be identical on the replicas of each
+ * shard and present on one shard only, in the normalised form of `Pushgateway.groups()`.
+ */
+export async function storedGroups(door: FrontDoor): Promise<Group[]> {
+  const all: Group[] = [];
+  for (const [s, replicaSet] of door.backends.entries()) {
+    const copies = await Promise.all(replicaSet.map((b) => b.groups()));
+    for (const copy of copies.slice(1)) {
+      if (JSON.stringify(copy) !== JSON.stringify(copies[0])) {
+        throw new Error(`the replicas of shard s${s} differ:\n${JSON.stringify(copies, null, 1)}`);
+      }
+    }
+    all.push(...copies[0]!);
+  }
+  const keys = all.map((g) => JSON.stringify(g.labels));
+  if (new Set(keys).size !== keys.length) throw new Error(`a group is stored on two shards: ${keys.join(' ')}`);
+  return all.sort((a, b) => (JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1));
+}
