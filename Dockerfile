@@ -1,0 +1,19 @@
+# The pushring front door. Build: docker build -t pushring .
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+USER node
+EXPOSE 9191
+ENTRYPOINT ["node", "bin/pushring.js"]
+CMD ["serve", "--config", "/etc/pushring/pushring.yaml"]

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: pushes/s and latency of (a) one Pushgateway holding N groups, (b) pushring
+ * over 2 shards x 2 replicas and (c) over 4 x 2 holding the same N groups, with default
+ * Pushgateway flags and with --push.disable-consistency-check; ratios against (a).
+ *
+ * Every setup is started fresh on free loopback ports, filled with N groups, then driven by wrk
+ * (PUTs spread over the N groups) for a fixed time. The front door's CPU time per push is read
+ * from /proc. Nothing here asserts timings: it prints them.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { freePort, requireBinary, spawnProcess, tempDir, waitFor, removeTempDirs } from '../test/helpers/processes.js';
+import { startPushgateway, type Pushgateway } from '../test/helpers/pushgateway.js';
+
+interface Options {
+  groups: number;
+  durationS: number;
+  connections: number;
+  only: string | undefined;
+}
+
+interface Row {
+  setup: string;
+  flags: string;
+  pushesPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  cpuUsPerPush: number | undefined;
+}
+
+const BODY = 'bench_value{kind="a"} 42\nbench_other 1\n';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      groups: { type: 'string', default: '2000' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '16' },
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+    },
+  });
+  const options: Options = {
+    groups: values.quick ? 200 : Number(values.groups),
+    durationS: values.quick ? 3 : Number(values.duration),
+    connections: Number(values.connections),
+    only: values.only,
+  };
+  const wrk = requireBinary('wrk');
+  requireBinary('prometheus-pushgateway');
+  const rows: Row[] = [];
+  console.log(`pushring bench: ${options.groups} groups, wrk ${options.connections} connections x ${options.durationS}s per setup\n`);
+  for (const [flags, args] of [
+    ['default', []],
+    ['no-consistency-check', ['--push.disable-consistency-check']],
+  ] as const) {
+    for (const setup of ['direct 1 Pushgateway', 'pushring 2x2', 'pushring 4x2']) {
+      if (options.only !== undefined && !`${setup} ${flags}`.includes(options.only)) continue;
+      const row = await measure(setup, flags, [...args], options, wrk);
+      rows.push(row);
+      console.log(formatRow(row, rows));
+    }
+  }
+  console.log('\n' + formatTable(rows));
+  await mkdir('bench/results', { recursive: true });
+  await writeFile('bench/results/last.json', JSON.stringify({ options, rows }, null, 2));
+}
+
+async function measure(setup: string, flags: string, pgArgs: string[], options: Options, wrk: string): Promise<Row> {
+  const shards = setup.startsWith('direct') ? 0 : setup.includes('2x2') ? 2 : 4;
+  const backends: Pushgateway[] = [];
+  let frontDoor: ReturnType<typeof spawnProcess> | undefined;
+  try {
+    for (let i = 0; i < Math.max(1, shards * 2); i++) backends.push(await startPushgateway({ args: pgArgs }));
+    let target = backends[0]!.url;
+    if (shards > 0) {
+      const dir = await tempDir('pushring-bench-');
+      const port = await freePort();
+      const config = [
+        `listen: "127.0.0.1:${port}"`,
+        'log: { level: warn }',
+        'shards:',
+        ...Array.from({ length: shards }, (_, s) => `  - { name: s${s}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`),
+      ].join('\n');
+      await writeFile(join(dir, 'pushring.yaml'), config);
+      frontDoor = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', join(dir, 'pushring.yaml')], {
+        logFile: join(dir, 'pushring.log'),
+      });
+      target = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${target}/-/ready`)).ok, { what: 'the front door to be ready', timeoutMs: 20_000 });
+    }
+    await fill(target, options.groups);
+    const cpuBefore = frontDoor === undefined ? 0 : await cpuTicks(frontDoor.pid);
+    const result = await runWrk(wrk, target, options);
+    const cpuAfter = frontDoor === undefined ? 0 : await cpuTicks(frontDoor.pid);
+    return {
+      setup,
+      flags,
+      pushesPerS: result.requests / (result.durationUs / 1e6),
+      p50Ms: result.p50Us / 1000,
+      p99Ms: result.p99Us / 1000,
+      errors: result.errors,
+      // /proc counts in clock ticks of 10 ms (USER_HZ 100).
+      cpuUsPerPush: frontDoor === undefined ? undefined : ((cpuAfter - cpuBefore) * 10_000) / result.requests,
+    };
+  } finally {
+    frontDoor?.kill();
+    await frontDoor?.exited;
+    await Promise.all(backends.map((b) => b.close()));
+  }
+}
+
+/** PUTs every group once, 32 at a time, so the backends hold N groups before wrk starts. */
+async function fill(target: string, groups: number): Promise<void> {
+  const pool = new Pool(target, { connections: 32 });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < groups) {
+      const i = next++;
+      const res = await pool.request({ method: 'PUT', path: `/metrics/job/bench/instance/i${i}`, body: BODY, headers: { 'content-type': 'text/plain' } });
+      await res.body.dump();
+      if (res.statusCode >= 300) throw new Error(`filling group ${i} answered ${res.statusCode}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await pool.close();
+}
+
+interface WrkResult {
+  requests: number;
+  durationUs: number;
+  errors: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+async function runWrk(wrk: string, target: string, options: Options): Promise<WrkResult> {
+  const dir = await tempDir('pushring-wrk-');
+  const script = join(dir, 'put.lua');
+  const out = join(dir, 'wrk.out');
+  await writeFile(script, wrkScript(options.groups));
+  const proc = spawnProcess(wrk, ['-t2', `-c${options.connections}`, `-d${options.durationS}s`, '-s', script, target], { logFile: out });
+  await proc.exited;
+  const text = await readFile(out, 'utf8');
+  const line = text.split('\n').find((l) => l.startsWith('RESULT '));
+  if (line === undefined) throw new Error(`wrk printed no result:\n${text}`);
+  return JSON.parse(line.slice('RESULT '.length)) as WrkResult;
+}
+
+/** Each wrk thread walks the groups from its own offset: every group is pushed, none twice in a row. */
+function wrkScript(groups: number): string {
+  return `
+local threads = {}
+local counter = 0
+local offset = 0
+local body = ${JSON.stringify(BODY)}
+function setup(thread)
+  thread:set("offset", #threads * ${Math.floor(groups / 2)})
+  table.insert(threads, thread)
+end
+function request()
+  counter = counter + 1
+  return wrk.format("PUT", "/metrics/job/bench/instance/i" .. ((counter + offset) % ${groups}), {["Content-Type"] = "text/plain"}, body)
+end
+function done(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format('RESULT {"requests":%d,"durationUs":%d,"errors":%d,"p50Us":%d,"p99Us":%d}\\n',
+    summary.requests, summary.duration, errors, latency:percentile(50), latency:percentile(99)))
+end
+`;
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function ratioAgainstDirect(row: Row, rows: readonly Row[]): string {
+  const direct = rows.find((r) => r.flags === row.flags && r.setup.startsWith('direct'));
+  return direct === undefined ? '-' : `${(row.pushesPerS / direct.pushesPerS).toFixed(2)}x`;
+}
+
+function formatRow(row: Row, rows: readonly Row[]): string {
+  const cpu = row.cpuUsPerPush === undefined ? '-' : `${row.cpuUsPerPush.toFixed(0)} µs`;
+  return [
+    row.setup.padEnd(22),
+    row.flags.padEnd(21),
+    `${row.pushesPerS.toFixed(0)}/s`.padStart(9),
+    `${row.p50Ms.toFixed(2)} ms`.padStart(10),
+    `${row.p99Ms.toFixed(2)} ms`.padStart(10),
+    ratioAgainstDirect(row, rows).padStart(7),
+    cpu.padStart(8),
+    String(row.errors).padStart(7),
+  ].join(' | ');
+}
+
+function formatTable(rows: readonly Row[]): string {
+  const header = ['setup'.padEnd(22), 'Pushgateway flags'.padEnd(21), 'pushes'.padStart(9), 'p50'.padStart(10), 'p99'.padStart(10), 'vs (a)'.padStart(7), 'fd CPU'.padStart(8), 'errors'.padStart(7)].join(' | ');
+  return [header, '-'.repeat(header.length), ...rows.map((r) => formatRow(r, rows))].join('\n');
+}
+
+try {
+  await main();
+} finally {
+  await removeTempDirs();
+}
