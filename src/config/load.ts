@@ -98,7 +98,48 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
       }
     });
   });
+  problems.push(...checkLimits(config), ...checkRedis(config));
   return problems;
+}
+
+function checkLimits(config: Partial<Config>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const rules = Array.isArray(config.limits?.rules) ? config.limits.rules : [];
+  const names = new Map<string, number>();
+  rules.forEach((rule, i) => {
+    if (typeof rule !== 'object' || rule === null) return;
+    const path = `limits.rules[${i}]`;
+    const limited = rule.pushes !== undefined || rule.windowSeconds !== undefined;
+    if (rule.exempt === true && limited) {
+      problems.push({ path, message: 'an exempt rule takes no pushes or windowSeconds; remove them or exempt: true' });
+    } else if (rule.exempt !== true && (rule.pushes === undefined || rule.windowSeconds === undefined)) {
+      problems.push({ path, message: 'give both pushes and windowSeconds (for example pushes: 100, windowSeconds: 60), or exempt: true' });
+    }
+    const name = rule.name ?? rule.jobs;
+    const seen = names.get(name);
+    if (typeof name === 'string' && seen !== undefined) {
+      problems.push({ path: `${path}.name`, message: `rule name "${name}" is already used by limits.rules[${seen}]; give each rule its own name` });
+    } else if (typeof name === 'string') {
+      names.set(name, i);
+    }
+  });
+  return problems;
+}
+
+function checkRedis(config: Partial<Config>): ConfigProblem[] {
+  const redis = config.redis;
+  if (redis === undefined || typeof redis !== 'object' || redis === null) return [];
+  const forms = [redis.url, redis.sentinels, redis.cluster].filter((f) => f !== undefined).length;
+  if (forms !== 1) {
+    return [{ path: 'redis', message: 'give exactly one of url, sentinels (with sentinelName) or cluster' }];
+  }
+  if (redis.sentinels !== undefined && redis.sentinelName === undefined) {
+    return [{ path: 'redis.sentinelName', message: 'is required with sentinels: the name of the master set (for example mymaster)' }];
+  }
+  if (redis.url !== undefined && !/^rediss?:\/\//.test(redis.url)) {
+    return [{ path: 'redis.url', message: `"${redis.url}" must start with redis:// or rediss://` }];
+  }
+  return [];
 }
 
 function checkReplicaUrl(url: string): string | undefined {

@@ -52,6 +52,69 @@ export const LogSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const LimitRuleSchema = Type.Object(
+  {
+    /** Names the rule in metrics and 429 answers; defaults to the pattern. */
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:*?-]{1,64}$' })),
+    /** Glob over the whole job name: `*` any run of characters, `?` one character. */
+    jobs: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Pushes allowed per window and job; with `exempt: true`, leave out. */
+    pushes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+    windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    /** Jobs matching this rule are never limited. */
+    exempt: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const LimitSchema = Type.Object(
+  {
+    pushes: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  },
+  { additionalProperties: false },
+);
+
+export const LimitsSchema = Type.Object(
+  {
+    /** The limit of jobs that no rule matches; absent: such jobs are not limited. */
+    default: Type.Optional(LimitSchema),
+    /** Tried in order; the first rule whose `jobs` glob matches the job applies. */
+    rules: Type.Array(LimitRuleSchema, { maxItems: 1000, default: [] }),
+    /** Whether DELETEs count against the limit of their job. */
+    limitDeletes: Type.Boolean({ default: false }),
+    /** When Redis fails: `local` limits per front door meanwhile, `open` lets every push through. */
+    onStoreError: Type.Union([Type.Literal('local'), Type.Literal('open')], { default: 'local' }),
+    /** Jobs whose counts one front door keeps in memory at most (the oldest are forgotten first). */
+    maxTrackedJobs: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 100_000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const RedisNode = Type.Object(
+  { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) },
+  { additionalProperties: false },
+);
+
+export const RedisSchema = Type.Object(
+  {
+    /** A standalone Redis: `redis://[:password@]host:port[/db]` (or `rediss://`). */
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    /** Redis Sentinel: the sentinels and the name of the master set. */
+    sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, maxItems: 32 })),
+    sentinelName: Type.Optional(Type.String({ minLength: 1 })),
+    /** Redis Cluster: some of its nodes. */
+    cluster: Type.Optional(Type.Array(RedisNode, { minItems: 1, maxItems: 64 })),
+    password: Type.Optional(Type.String()),
+    /** Prefix of every key pushring writes. */
+    keyPrefix: Type.String({ default: 'pushring:' }),
+    /** A command that takes longer counts as a Redis failure. */
+    commandTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
+    connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     /** `host:port` the front door listens on. */
@@ -59,6 +122,9 @@ export const ConfigSchema = Type.Object(
     shards: Type.Array(ShardSchema, { minItems: 1, maxItems: 1024 }),
     write: WriteSchema,
     health: HealthSchema,
+    limits: LimitsSchema,
+    /** Shared state of several front doors (rate-limit counters); absent: in memory. */
+    redis: Type.Optional(RedisSchema),
     log: LogSchema,
   },
   { additionalProperties: false },
@@ -67,3 +133,5 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type ShardConfig = Static<typeof ShardSchema>;
 export type AckPolicy = Config['write']['ack'];
+export type LimitsConfig = Config['limits'];
+export type RedisConfig = NonNullable<Config['redis']>;
