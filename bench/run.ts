@@ -4,7 +4,8 @@
  * Pushgateway flags and with --push.disable-consistency-check; ratios against (a).
  *
  * Every setup is started fresh on free loopback ports, filled with N groups, then driven by wrk
- * (PUTs spread over the N groups) for a fixed time. The front door's CPU time per push is read
+ * (PUTs spread over the N groups) for a fixed time. With fast backends, pushring 2x2 also runs
+ * with a per-job limit that is never reached, counted in memory and in a real redis-server. The front door's CPU time per push is read
  * from /proc. Nothing here asserts timings: it prints them.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { freePort, requireBinary, spawnProcess, tempDir, waitFor, removeTempDirs } from '../test/helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../test/helpers/pushgateway.js';
+import { startRedis } from '../test/helpers/redis.js';
 
 interface Options {
   groups: number;
@@ -51,25 +53,40 @@ async function main(): Promise<void> {
   };
   const wrk = requireBinary('wrk');
   requireBinary('prometheus-pushgateway');
+  requireBinary('redis-server');
   const rows: Row[] = [];
   console.log(`pushring bench: ${options.groups} groups, wrk ${options.connections} connections x ${options.durationS}s per setup\n`);
-  for (const [flags, args] of [
-    ['default', []],
-    ['no-consistency-check', ['--push.disable-consistency-check']],
-  ] as const) {
-    for (const setup of ['direct 1 Pushgateway', 'pushring 2x2', 'pushring 4x2']) {
-      if (options.only !== undefined && !`${setup} ${flags}`.includes(options.only)) continue;
-      const row = await measure(setup, flags, [...args], options, wrk);
-      rows.push(row);
-      console.log(formatRow(row, rows));
+  const redis = await startRedis();
+  try {
+    for (const [flags, args] of [
+      ['default', []],
+      ['no-consistency-check', ['--push.disable-consistency-check']],
+    ] as const) {
+      // Limits rows only where the front door is the bottleneck: there they show its own cost.
+      const setups = ['direct 1 Pushgateway', 'pushring 2x2', 'pushring 4x2'];
+      if (flags === 'no-consistency-check') setups.push('pushring 2x2 limits:memory', 'pushring 2x2 limits:redis');
+      for (const setup of setups) {
+        if (options.only !== undefined && !`${setup} ${flags}`.includes(options.only)) continue;
+        const row = await measure(setup, flags, [...args], options, wrk, redis.url);
+        rows.push(row);
+        console.log(formatRow(row, rows));
+      }
     }
+  } finally {
+    await redis.close();
   }
   console.log('\n' + formatTable(rows));
+  const unlimited = rows.find((r) => r.setup === 'pushring 2x2' && r.flags === 'no-consistency-check');
+  for (const limited of rows.filter((r) => r.setup.includes('limits:'))) {
+    if (unlimited !== undefined) {
+      console.log(`${limited.setup} (limit never reached) vs no limits: ${(limited.pushesPerS / unlimited.pushesPerS).toFixed(2)}x pushes/s`);
+    }
+  }
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/last.json', JSON.stringify({ options, rows }, null, 2));
 }
 
-async function measure(setup: string, flags: string, pgArgs: string[], options: Options, wrk: string): Promise<Row> {
+async function measure(setup: string, flags: string, pgArgs: string[], options: Options, wrk: string, redisUrl: string): Promise<Row> {
   const shards = setup.startsWith('direct') ? 0 : setup.includes('2x2') ? 2 : 4;
   const backends: Pushgateway[] = [];
   let frontDoor: ReturnType<typeof spawnProcess> | undefined;
@@ -82,6 +99,9 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
       const config = [
         `listen: "127.0.0.1:${port}"`,
         'log: { level: warn }',
+        // A limit far above what the run can push: the cost of counting, never a refusal.
+        ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
+        ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
         'shards:',
         ...Array.from({ length: shards }, (_, s) => `  - { name: s${s}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`),
       ].join('\n');
@@ -187,7 +207,7 @@ function ratioAgainstDirect(row: Row, rows: readonly Row[]): string {
 function formatRow(row: Row, rows: readonly Row[]): string {
   const cpu = row.cpuUsPerPush === undefined ? '-' : `${row.cpuUsPerPush.toFixed(0)} µs`;
   return [
-    row.setup.padEnd(22),
+    row.setup.padEnd(27),
     row.flags.padEnd(21),
     `${row.pushesPerS.toFixed(0)}/s`.padStart(9),
     `${row.p50Ms.toFixed(2)} ms`.padStart(10),
@@ -199,7 +219,7 @@ function formatRow(row: Row, rows: readonly Row[]): string {
 }
 
 function formatTable(rows: readonly Row[]): string {
-  const header = ['setup'.padEnd(22), 'Pushgateway flags'.padEnd(21), 'pushes'.padStart(9), 'p50'.padStart(10), 'p99'.padStart(10), 'vs (a)'.padStart(7), 'fd CPU'.padStart(8), 'errors'.padStart(7)].join(' | ');
+  const header = ['setup'.padEnd(27), 'Pushgateway flags'.padEnd(21), 'pushes'.padStart(9), 'p50'.padStart(10), 'p99'.padStart(10), 'vs (a)'.padStart(7), 'fd CPU'.padStart(8), 'errors'.padStart(7)].join(' | ');
   return [header, '-'.repeat(header.length), ...rows.map((r) => formatRow(r, rows))].join('\n');
 }
 

@@ -7,6 +7,8 @@ import { createCluster, startHealthChecks } from './backends/cluster.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { buildApp } from './http/app.js';
+import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
+import { createRedisStore } from './limits/redis-store.js';
 
 export interface RunningServer {
   /** The URL clients push to. */
@@ -22,7 +24,15 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   // One round of probes before listening, so the first pushes already skip dead replicas.
   await cluster.probeAll();
   const health = startHealthChecks(cluster, config.health.intervalMs);
-  const app = buildApp({ config, cluster, logger });
+  const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
+  // Failures reach the log through the limiter, once per incident; this only keeps ioredis from
+  // printing its own "unhandled error event" line for every reconnection attempt.
+  redis?.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+  if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
+    logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
+  }
+  const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
+  const app = buildApp({ config, cluster, logger, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
   const { host, port } = parseListen(config.listen)!;
   const address = await app.listen({ host, port });
 
@@ -34,6 +44,7 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
       health.stop();
       await app.close();
       await cluster.close();
+      redis?.disconnect();
       logger.info('closed');
       resolveClosed();
     })();
@@ -49,6 +60,9 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
-  logger.info({ url: address, shards: cluster.ring.shards, unavailable: cluster.unavailableShards() }, 'pushring front door listening');
+  logger.info(
+    { url: address, shards: cluster.ring.shards, unavailable: cluster.unavailableShards(), limits: redis === undefined ? 'memory' : 'redis' },
+    'pushring front door listening',
+  );
   return { url: address, close, closed };
 }

@@ -15,6 +15,8 @@ import type { Config } from '../config/schema.js';
 import { parseGroupingPath, type ParseResult } from '../core/grouping-key.js';
 import { writeToShard, type WriteObserver } from '../write/fan-out.js';
 import type { Outcome } from '../write/outcome.js';
+import { createLimiter } from '../limits/limiter.js';
+import type { Decision, WindowStore } from '../limits/store.js';
 import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
 import { createSelfMetrics } from './self-metrics.js';
 
@@ -23,6 +25,8 @@ export interface AppOptions {
   readonly cluster: Cluster;
   /** A pino logger, or `false` for none (tests). */
   readonly logger?: FastifyBaseLogger | false;
+  /** Rate-limit counters shared by every front door (Redis); absent: in this process. */
+  readonly sharedLimitStore?: WindowStore;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -60,6 +64,22 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const metrics = createSelfMetrics(cluster);
   const shouldLog = createThrottle(10_000);
   const observer = combineObservers(metrics.observer, createFailureLog(log, shouldLog));
+  const limiter = createLimiter(config.limits, options.sharedLimitStore, {
+    ...metrics.limits,
+    storeFailed(error, firstOfIncident) {
+      metrics.limits.storeFailed(error, firstOfIncident);
+      if (firstOfIncident) {
+        log.warn({ err: error.message, policy: config.limits.onStoreError }, 'Redis failed: rate limits are now local to each front door (or open) until it answers again');
+      }
+    },
+    storeRecovered() {
+      metrics.limits.storeRecovered();
+      log.info('Redis answers again: rate limits are shared again');
+    },
+  });
+  app.addHook('onClose', async () => {
+    await limiter?.close();
+  });
   for (const backend of cluster.backends) {
     backend.onHealthChange((b, up, reason) => {
       if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
@@ -78,6 +98,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
       await refuse(reply, parsed, method);
       return;
     }
+    if (limiter !== undefined && (method !== 'DELETE' || limiter.limitDeletes)) {
+      const checked = limiter.check(parsed.key.job);
+      const decision = checked instanceof Promise ? await checked : checked;
+      if (decision !== undefined && !decision.allowed) {
+        await refuseOverLimit(reply, decision, parsed.key.job, method);
+        return;
+      }
+    }
     const shard = cluster.ownerOf(parsed.key.canonical);
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
@@ -87,6 +115,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
       observer,
     );
     await sendOutcome(reply, outcome, shard.name, shard.backends.length, method);
+  };
+
+  const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {
+    const retryAfterS = Math.max(1, Math.ceil(decision.resetMs / 1000));
+    const { rule } = decision;
+    const error = renderError('PUSHRING_RATE_LIMITED', { job, rule: rule.name, pushes: rule.pushes, windowSeconds: rule.windowSeconds, retryAfterS });
+    metrics.countPush(method, error.status);
+    await reply
+      .code(error.status)
+      .type(TEXT)
+      .headers({
+        'x-pushring-error': 'PUSHRING_RATE_LIMITED',
+        'retry-after': String(retryAfterS),
+        'x-ratelimit-limit': String(rule.pushes),
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(retryAfterS),
+      })
+      .send(error.body);
   };
 
   /** Answers as a Pushgateway (Go's net/http, httprouter) does, byte for byte. */

@@ -10,6 +10,11 @@ export interface ErrorContext {
   readonly replicas?: number;
   readonly required?: number;
   readonly limitBytes?: number;
+  readonly job?: string;
+  readonly rule?: string;
+  readonly pushes?: number;
+  readonly windowSeconds?: number;
+  readonly retryAfterS?: number;
 }
 
 interface CatalogueEntry {
@@ -37,6 +42,11 @@ export const ERRORS = {
     status: 503,
     message: (c) =>
       `pushring: stored on ${c.stored} of ${c.replicas} replicas of shard "${c.shard}", but the write ack policy needs ${c.required}. Retry the push (pushes are idempotent).`,
+  },
+  PUSHRING_RATE_LIMITED: {
+    status: 429,
+    message: (c) =>
+      `pushring: job "${c.job}" is over its limit of ${c.pushes} pushes per ${c.windowSeconds}s (rule "${c.rule}"); the push was not stored. Retry after ${c.retryAfterS}s, or push less often.`,
   },
   PUSHRING_BODY_TOO_LARGE: {
     status: 413,

@@ -5,6 +5,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { isAnswer, type Backend, type ReplicaResult } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
+import type { LimiterObserver } from '../limits/limiter.js';
+import type { Rule } from '../limits/rules.js';
 import type { WriteObserver } from '../write/fan-out.js';
 
 type ReplicaOutcome = 'stored' | 'rejected' | 'server_error' | 'unreachable' | 'timeout' | 'down' | 'skipped_down';
@@ -12,6 +14,7 @@ type ReplicaOutcome = 'stored' | 'rejected' | 'server_error' | 'unreachable' | '
 export interface SelfMetrics {
   readonly registry: Registry;
   readonly observer: WriteObserver;
+  readonly limits: LimiterObserver;
   countPush(method: string, status: number): void;
 }
 
@@ -49,6 +52,29 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
 
+  const limited = new Counter({
+    name: 'pushring_pushes_limited_total',
+    help: 'Pushes refused with 429 because their job was over its limit, by limit rule.',
+    labelNames: ['rule'] as const,
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: 'pushring_limit_store_errors_total',
+    help: 'Rate-limit checks that Redis failed (the push then went through the local or open policy).',
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: 'pushring_limit_store_up',
+    help: 'Whether the last rate-limit check reached Redis (1) or failed (0); 1 without Redis.',
+    registers: [registry],
+  });
+  storeUp.set(1);
+  const evicted = new Counter({
+    name: 'pushring_limit_windows_evicted_total',
+    help: 'Rate-limit windows forgotten by this front door to stay within limits.maxTrackedJobs.',
+    registers: [registry],
+  });
+
   // Resolved children, so that counting a push does no label hashing.
   const pushChildren = new Map<string, Counter.Internal>();
   const replicaChildren = new Map<Backend, Map<ReplicaOutcome, Counter.Internal>>();
@@ -65,6 +91,15 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
 
   return {
     registry,
+    limits: {
+      limited: (rule: Rule) => limited.labels(rule.name).inc(),
+      storeFailed: () => {
+        storeErrors.inc();
+        storeUp.set(0);
+      },
+      storeRecovered: () => storeUp.set(1),
+      evicted: () => evicted.inc(),
+    },
     countPush(method, status) {
       const key = method + status;
       let child = pushChildren.get(key);

@@ -8,6 +8,7 @@ import { createCluster, startHealthChecks, type Cluster } from '../../src/backen
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
+import type { WindowStore } from '../../src/limits/store.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
 
 export interface FrontDoor {
@@ -24,6 +25,7 @@ export async function startFrontDoor(opts: {
   replicas?: number;
   pushgatewayArgs?: string[];
   config?: Record<string, unknown>;
+  sharedLimitStore?: WindowStore;
 }): Promise<FrontDoor> {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
@@ -41,7 +43,7 @@ export async function startFrontDoor(opts: {
   const config = result.config;
   const cluster = createCluster(config);
   const health = startHealthChecks(cluster, config.health.intervalMs);
-  const app = buildApp({ config, cluster, logger: false });
+  const app = buildApp({ config, cluster, logger: false, ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,

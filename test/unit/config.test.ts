@@ -16,6 +16,7 @@ describe('parseConfig', () => {
       shards: [{ name: 'a', weight: 1, replicas: ['http://127.0.0.1:9091', 'http://127.0.0.1:9092'] }],
       write: { ack: 'one', timeoutMs: 10_000, connectTimeoutMs: 1_000, maxBodyBytes: 16 * 1024 * 1024, connectionsPerBackend: 32 },
       health: { intervalMs: 1_000, timeoutMs: 1_000 },
+      limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);
@@ -54,6 +55,12 @@ write: { ack: some }
   });
 
   it.each([
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, pushes: 1}]}', 'limits.rules[0]: give both pushes and windowSeconds'],
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, exempt: true, pushes: 1}]}', 'limits.rules[0]: an exempt rule takes no pushes'],
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, exempt: true}, {jobs: x, exempt: true}]}', 'limits.rules[1].name: rule name "x" is already used'],
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {}', 'redis: give exactly one of url, sentinels'],
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {url: "http://x"}', 'redis.url: "http://x" must start with redis://'],
+    ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {sentinels: [{host: s, port: 26379}]}', 'redis.sentinelName: is required with sentinels'],
     ['', 'shards: is required'],
     ['shards:\n  - name: a\n', 'shards[0].replicas: is required'],
     ['shards: [', '(file): YAML'],

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/load.js';
+import { createLimiter, type LimiterObserver } from '../../src/limits/limiter.js';
+import { createMemoryStore } from '../../src/limits/memory-store.js';
+import { createRuleMatcher, globToRegExp } from '../../src/limits/rules.js';
+import type { WindowStore } from '../../src/limits/store.js';
+import { describeWindowStoreContract } from '../contracts/window-store.js';
+
+describeWindowStoreContract('the memory store', () => createMemoryStore({ maxKeys: 1_000 }));
+
+function limitsOf(limits: unknown) {
+  const result = validateConfig({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.config.limits;
+}
+
+describe('globToRegExp', () => {
+  it.each([
+    ['nightly-*', 'nightly-backup', true],
+    ['nightly-*', 'nightly-', true],
+    ['nightly-*', 'xnightly-backup', false],
+    ['job-?', 'job-1', true],
+    ['job-?', 'job-12', false],
+    ['a.b', 'a.b', true],
+    ['a.b', 'axb', false],
+    ['(x)+[y]', '(x)+[y]', true],
+    ['*', '', true],
+  ])('%s matches %j: %s', (glob, job, expected) => {
+    expect(globToRegExp(glob).test(job)).toBe(expected);
+  });
+});
+
+describe('createRuleMatcher', () => {
+  const matcher = createRuleMatcher(
+    limitsOf({
+      default: { pushes: 100, windowSeconds: 60 },
+      rules: [
+        { jobs: 'critical-*', exempt: true },
+        { name: 'nightly', jobs: 'nightly-*', pushes: 10, windowSeconds: 3600 },
+        { jobs: 'nightly-big', pushes: 1, windowSeconds: 60 },
+      ],
+    }),
+  );
+
+  it('applies the first matching rule, then the default', () => {
+    expect(matcher.ruleFor('nightly-big')).toEqual({ name: 'nightly', pushes: 10, windowSeconds: 3600 });
+    expect(matcher.ruleFor('hourly')).toEqual({ name: 'default', pushes: 100, windowSeconds: 60 });
+  });
+
+  it('never limits exempt jobs', () => {
+    expect(matcher.ruleFor('critical-db')).toBeUndefined();
+  });
+
+  it('limits nothing without a default when no rule matches', () => {
+    expect(createRuleMatcher(limitsOf({ rules: [{ jobs: 'a', pushes: 1, windowSeconds: 1 }] })).ruleFor('b')).toBeUndefined();
+  });
+});
+
+describe('the memory store', () => {
+  it('keeps at most maxKeys windows, forgetting the oldest first', async () => {
+    let evictions = 0;
+    const store = createMemoryStore({ maxKeys: 100, onEvict: () => evictions++ });
+    const r = { name: 'r', pushes: 1, windowSeconds: 60 };
+    for (let i = 0; i < 250; i++) await store.consume(r, `job-${i}`);
+    expect(store.size()).toBeLessThanOrEqual(100);
+    expect(evictions).toBe(150);
+    // The newest job is still counted; the oldest was forgotten and may push again.
+    expect((await store.consume(r, 'job-249')).allowed).toBe(false);
+    expect((await store.consume(r, 'job-0')).allowed).toBe(true);
+  });
+
+  it('sweeps windows that have ended before forgetting live ones', async () => {
+    let now = 0;
+    let evictions = 0;
+    const store = createMemoryStore({ maxKeys: 10, now: () => now, onEvict: () => evictions++ });
+    const r = { name: 'r', pushes: 1, windowSeconds: 1 };
+    for (let i = 0; i < 10; i++) await store.consume(r, `old-${i}`);
+    now = 5_000;
+    for (let i = 0; i < 10; i++) await store.consume(r, `new-${i}`);
+    expect(evictions).toBe(0);
+    expect(store.size()).toBe(10);
+  });
+});
+
+describe('createLimiter', () => {
+  const events: string[] = [];
+  const observer: LimiterObserver = {
+    limited: (rule) => events.push(`limited ${rule.name}`),
+    storeFailed: (_err, first) => events.push(`failed first=${first}`),
+    storeRecovered: () => events.push('recovered'),
+    evicted: () => events.push('evicted'),
+  };
+  const failing = (): WindowStore & { down: boolean } => {
+    const memory = createMemoryStore({ maxKeys: 100 });
+    const store = {
+      down: true,
+      consume: (rule: Parameters<WindowStore['consume']>[0], job: string) =>
+        store.down ? Promise.reject(new Error('connection refused')) : memory.consume(rule, job),
+      close: () => memory.close(),
+    };
+    return store;
+  };
+
+  it('is absent when no limit is configured', () => {
+    expect(createLimiter(limitsOf({}), undefined, observer)).toBeUndefined();
+  });
+
+  it('with the shared store down, limits locally and reports the incident once, then its end', async () => {
+    events.length = 0;
+    const store = failing();
+    const limiter = createLimiter(limitsOf({ default: { pushes: 2, windowSeconds: 60 } }), store, observer)!;
+    const allowed = [];
+    for (let i = 0; i < 4; i++) allowed.push((await limiter.check('j'))!.allowed);
+    expect(allowed).toEqual([true, true, false, false]);
+    store.down = false;
+    expect((await limiter.check('j'))!.allowed).toBe(true);
+    expect(events).toEqual([
+      'failed first=true',
+      'failed first=false',
+      'failed first=false',
+      'limited default',
+      'failed first=false',
+      'limited default',
+      'recovered',
+    ]);
+  });
+
+  it('with onStoreError open, lets every push through while the shared store is down', async () => {
+    const limiter = createLimiter(limitsOf({ default: { pushes: 1, windowSeconds: 60 }, onStoreError: 'open' }), failing(), observer)!;
+    for (let i = 0; i < 5; i++) expect(await limiter.check('j')).toBeUndefined();
+  });
+});
