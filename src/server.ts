@@ -6,6 +6,8 @@ import pino from 'pino';
 import { createCluster, startHealthChecks } from './backends/cluster.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { writeFileAtomically } from './discovery/file-sd.js';
+import { buildTargets, formatTargets } from './discovery/targets.js';
 import { buildApp } from './http/app.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
@@ -33,6 +35,10 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   }
   const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
   const app = buildApp({ config, cluster, logger, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  if (config.discovery.file !== undefined) {
+    const changed = await writeFileAtomically(config.discovery.file, formatTargets(buildTargets(config)));
+    logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
+  }
   const { host, port } = parseListen(config.listen)!;
   const address = await app.listen({ host, port });
 

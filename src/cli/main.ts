@@ -3,6 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblems, loadConfig } from '../config/load.js';
+import { writeFileAtomically } from '../discovery/file-sd.js';
+import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { startServer } from '../server.js';
 
 export interface CliIo {
@@ -15,6 +17,8 @@ const USAGE = `Usage: pushring <command> [options]
 Commands:
   serve --config <file>     Run the front door.
   check-config <file>       Validate a configuration file and explain every problem.
+  sd write --config <file> [--out <path>]
+                            Write the Prometheus file_sd targets once (to discovery.file or --out).
   help                      Show this text.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
@@ -28,6 +32,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await serve(rest, io);
       case 'check-config':
         return await checkConfig(rest, io);
+      case 'sd':
+        return await writeSd(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -62,6 +68,28 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
   const config = await loadConfig(values.config);
   const server = await startServer(config);
   await server.closed;
+  return 0;
+}
+
+async function writeSd(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, out: { type: 'string', short: 'o' } },
+  });
+  if (positionals[0] !== 'write' || positionals.length !== 1 || values.config === undefined) {
+    io.stderr.write('pushring sd: usage: pushring sd write --config <file> [--out <path>]\n');
+    return 2;
+  }
+  const config = await loadConfig(values.config);
+  const out = values.out ?? config.discovery.file;
+  if (out === undefined) {
+    io.stderr.write(`pushring sd write: ${values.config} sets no discovery.file; give --out <path>\n`);
+    return 2;
+  }
+  const targets = buildTargets(config);
+  const changed = await writeFileAtomically(out, formatTargets(targets));
+  io.stdout.write(`${out}: ${changed ? 'wrote' : 'unchanged,'} ${targets.length} target(s) in ${config.shards.length} shard(s)\n`);
   return 0;
 }
 

@@ -98,7 +98,7 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
       }
     });
   });
-  problems.push(...checkLimits(config), ...checkRedis(config));
+  problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config));
   return problems;
 }
 
@@ -140,6 +140,21 @@ function checkRedis(config: Partial<Config>): ConfigProblem[] {
     return [{ path: 'redis.url', message: `"${redis.url}" must start with redis:// or rediss://` }];
   }
   return [];
+}
+
+function checkDiscovery(config: Partial<Config>): ConfigProblem[] {
+  const d = config.discovery;
+  if (d === undefined || typeof d !== 'object' || d === null) return [];
+  const problems: ConfigProblem[] = [];
+  if (d.shardLabel === d.replicaLabel) {
+    problems.push({ path: 'discovery.replicaLabel', message: `must differ from discovery.shardLabel ("${d.shardLabel}")` });
+  }
+  for (const name of Object.keys(d.labels ?? {})) {
+    if (name === d.shardLabel || name === d.replicaLabel || name.startsWith('__')) {
+      problems.push({ path: `discovery.labels.${name}`, message: 'is set by pushring itself (or reserved by Prometheus); choose another label name' });
+    }
+  }
+  return problems;
 }
 
 function checkReplicaUrl(url: string): string | undefined {

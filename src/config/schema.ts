@@ -115,6 +115,22 @@ export const RedisSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const LabelName = Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' });
+
+export const DiscoverySchema = Type.Object(
+  {
+    /** Where `serve` and `sd write` write the Prometheus file_sd JSON; absent: not written. */
+    file: Type.Optional(Type.String({ minLength: 1 })),
+    /** Target label naming a backend's shard; pushes may not use it as a grouping label. */
+    shardLabel: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$', default: 'shard' }),
+    /** Target label naming a backend's replica; pushes may not use it as a grouping label. */
+    replicaLabel: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$', default: 'replica' }),
+    /** Static labels added to every target (for example `env: prod`). */
+    labels: Type.Record(LabelName, Type.String(), { default: {} }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     /** `host:port` the front door listens on. */
@@ -123,6 +139,7 @@ export const ConfigSchema = Type.Object(
     write: WriteSchema,
     health: HealthSchema,
     limits: LimitsSchema,
+    discovery: DiscoverySchema,
     /** Shared state of several front doors (rate-limit counters); absent: in memory. */
     redis: Type.Optional(RedisSchema),
     log: LogSchema,
@@ -134,4 +151,5 @@ export type Config = Static<typeof ConfigSchema>;
 export type ShardConfig = Static<typeof ShardSchema>;
 export type AckPolicy = Config['write']['ack'];
 export type LimitsConfig = Config['limits'];
+export type DiscoveryConfig = Config['discovery'];
 export type RedisConfig = NonNullable<Config['redis']>;

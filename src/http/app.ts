@@ -12,7 +12,8 @@ import Fastify, {
 import { isAnswer, type Backend, type OutgoingRequest, type ReplicaResult } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
-import { parseGroupingPath, type ParseResult } from '../core/grouping-key.js';
+import { parseGroupingPath, type GroupLabels, type ParseResult } from '../core/grouping-key.js';
+import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { writeToShard, type WriteObserver } from '../write/fan-out.js';
 import type { Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
@@ -61,6 +62,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   const log = app.log;
+  const { shardLabel, replicaLabel } = config.discovery;
+  // With honor_labels, a pushed shard or replica label would hide the target's: both replicas'
+  // copies would become one series.
+  const reservedLabelOf = (labels: GroupLabels): string | undefined => {
+    for (const [name] of labels) if (name === shardLabel || name === replicaLabel) return name;
+    return undefined;
+  };
+  const targetsDocument = formatTargets(buildTargets(config));
   const metrics = createSelfMetrics(cluster);
   const shouldLog = createThrottle(10_000);
   const observer = combineObservers(metrics.observer, createFailureLog(log, shouldLog));
@@ -96,6 +105,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const method = request.method;
     if (!parsed.ok || !isPushMethod(method)) {
       await refuse(reply, parsed, method);
+      return;
+    }
+    const reserved = reservedLabelOf(parsed.key.labels);
+    if (reserved !== undefined) {
+      const error = renderError('PUSHRING_RESERVED_LABEL', { label: reserved });
+      metrics.countPush(method, error.status);
+      await sendGoError(reply.code(error.status).header('x-pushring-error', 'PUSHRING_RESERVED_LABEL'), error.body.trimEnd());
       return;
     }
     if (limiter !== undefined && (method !== 'DELETE' || limiter.limitDeletes)) {
@@ -189,6 +205,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     await reply.code(503).type(TEXT).send(`not ready: no live replica in shard(s) ${down.join(', ')}\n`);
+  });
+  // Prometheus http_sd: the same target list as the file_sd file.
+  app.get('/-/sd/targets', async (_req, reply) => {
+    await reply.type('application/json').send(targetsDocument);
   });
   app.get('/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();

@@ -15,6 +15,7 @@ export interface ErrorContext {
   readonly pushes?: number;
   readonly windowSeconds?: number;
   readonly retryAfterS?: number;
+  readonly label?: string;
 }
 
 interface CatalogueEntry {
@@ -47,6 +48,11 @@ export const ERRORS = {
     status: 429,
     message: (c) =>
       `pushring: job "${c.job}" is over its limit of ${c.pushes} pushes per ${c.windowSeconds}s (rule "${c.rule}"); the push was not stored. Retry after ${c.retryAfterS}s, or push less often.`,
+  },
+  PUSHRING_RESERVED_LABEL: {
+    status: 400,
+    message: (c) =>
+      `pushring: the grouping label "${c.label}" is reserved: Prometheus tells pushring's backends apart by it. Rename the label in the push path (or the operator renames discovery.shardLabel/replicaLabel).`,
   },
   PUSHRING_BODY_TOO_LARGE: {
     status: 413,

@@ -17,6 +17,7 @@ describe('parseConfig', () => {
       write: { ack: 'one', timeoutMs: 10_000, connectTimeoutMs: 1_000, maxBodyBytes: 16 * 1024 * 1024, connectionsPerBackend: 32 },
       health: { intervalMs: 1_000, timeoutMs: 1_000 },
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
+      discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);
