@@ -2,7 +2,7 @@
  * The pushring command: check-config in process, and `serve` as a real process over real
  * Pushgateways, stopped by SIGTERM.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -53,6 +53,32 @@ describe('pushring check-config', () => {
     const noConfig = captureIo();
     expect(await main(['serve'], noConfig.io)).toBe(2);
     expect(noConfig.err()).toContain('--config <file> is required');
+  });
+});
+
+describe('pushring sd write', () => {
+  it('writes the file_sd targets once, then reports them unchanged', async () => {
+    const dir = await tempDir('pushring-sd-cli-');
+    const out = join(dir, 'targets.json');
+    const first = captureIo();
+    expect(await main(['sd', 'write', '--config', 'config/pushring.yaml', '--out', out], first.io)).toBe(0);
+    expect(first.out()).toBe(`${out}: wrote 4 target(s) in 2 shard(s)\n`);
+    const targets = JSON.parse(await readFile(out, 'utf8')) as Array<{ targets: string[]; labels: Record<string, string> }>;
+    expect(targets.map((t) => `${t.targets[0]} ${t.labels['shard']}/${t.labels['replica']}`)).toEqual([
+      '127.0.0.1:9091 a/0',
+      '127.0.0.1:9092 a/1',
+      '127.0.0.1:9093 b/0',
+      '127.0.0.1:9094 b/1',
+    ]);
+    const again = captureIo();
+    expect(await main(['sd', 'write', '--config', 'config/pushring.yaml', '--out', out], again.io)).toBe(0);
+    expect(again.out()).toBe(`${out}: unchanged, 4 target(s) in 2 shard(s)\n`);
+  });
+
+  it('asks for a destination when the configuration names none', async () => {
+    const { io, err } = captureIo();
+    expect(await main(['sd', 'write', '--config', 'config/pushring.yaml'], io)).toBe(2);
+    expect(err()).toContain('sets no discovery.file; give --out <path>');
   });
 });
 
