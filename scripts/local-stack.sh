@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Brings up pushring locally without Docker: 2 shards x 2 real Pushgateways (ports 9091-9094,
 # each with its own persistence file under .local/) and the front door on 127.0.0.1:9191,
-# configured by config/pushring.yaml. Ctrl-C stops them all.
+# configured by config/pushring.yaml; and, when the prometheus binary is installed, Prometheus on
+# 127.0.0.1:9090 with config/prometheus.yml, its rules, and the generated file_sd targets.
+# Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -60,6 +62,24 @@ node bin/pushring.js serve --config "$config" > >(tee -a "$state/logs/pushring.l
 pids+=($!)
 wait_ready "http://127.0.0.1:9191/-/ready"
 
+prometheus_line="Prometheus: not started (install it to see the series: apt-get install prometheus)"
+if command -v prometheus >/dev/null 2>&1; then
+  if port_busy 9090; then
+    prometheus_line="Prometheus: not started, port 9090 is in use (a packaged Prometheus? systemctl stop prometheus)"
+  else
+    prom="$state/prometheus"
+    mkdir -p "$prom/targets"
+    cp config/prometheus.yml "$prom/prometheus.yml"
+    rm -rf "$prom/rules" && cp -r config/rules "$prom/rules"
+    node bin/pushring.js sd write --config "$config" --out "$prom/targets/pushring-targets.json" >/dev/null
+    prometheus --config.file="$prom/prometheus.yml" --storage.tsdb.path="$prom/data" \
+      --web.listen-address=127.0.0.1:9090 >"$state/logs/prometheus.log" 2>&1 &
+    pids+=($!)
+    wait_ready "http://127.0.0.1:9090/-/ready"
+    prometheus_line="Prometheus: http://127.0.0.1:9090 (try: pushring:batch_duration_seconds:max, or batch_duration_seconds to see both replicas)"
+  fi
+fi
+
 cat <<MSG
 
 pushring is up. Push to http://127.0.0.1:9191 exactly as to a Pushgateway:
@@ -70,6 +90,7 @@ Backends (each shard's two replicas hold the same groups):
   shard a: http://127.0.0.1:9091  http://127.0.0.1:9092
   shard b: http://127.0.0.1:9093  http://127.0.0.1:9094
 Front door health: /-/healthy, /-/ready; its own metrics: /metrics. Logs: .local/logs/
+$prometheus_line
 Press Ctrl-C to stop everything.
 MSG
 wait -n "${pids[@]}" || true
