@@ -106,6 +106,8 @@ export const RedisSchema = Type.Object(
     /** Redis Cluster: some of its nodes. */
     cluster: Type.Optional(Type.Array(RedisNode, { minItems: 1, maxItems: 64 })),
     password: Type.Optional(Type.String()),
+    /** Password of the sentinels themselves, when they require one. */
+    sentinelPassword: Type.Optional(Type.String()),
     /** Prefix of every key pushring writes. */
     keyPrefix: Type.String({ default: 'pushring:' }),
     /** A command that takes longer counts as a Redis failure. */

@@ -49,8 +49,9 @@ beforeAll(async () => {
 afterAll(async () => {
   clusterClient?.disconnect();
   sentinelClient?.disconnect();
-  await cluster?.close();
-  await sentinel?.close();
+  // Both, even when one fails to close.
+  const closed = await Promise.allSettled([cluster?.close(), sentinel?.close()]);
+  for (const result of closed) if (result.status === 'rejected') throw result.reason;
 });
 
 let stores = 0;
@@ -128,9 +129,12 @@ describe('a frozen Redis (SIGSTOP) with onStoreError local', () => {
   afterAll(async () => {
     // SIGKILL ends a stopped process too; SIGCONT first only so that nothing waits on it meanwhile.
     redis?.process.cont();
-    await door?.close();
-    client?.disconnect();
-    await redis?.close();
+    try {
+      await door?.close();
+    } finally {
+      client?.disconnect();
+      await redis?.close();
+    }
   });
 
   it('answers every push (limited locally while frozen), then limits through Redis again once it thaws', async () => {
