@@ -9,6 +9,8 @@ import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
 import { buildApp } from './http/app.js';
+import { createReconciler, type Reconciler } from './reconcile/reconciler.js';
+import { createSuspectStore } from './reconcile/suspects.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
 
@@ -34,7 +36,13 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
   }
   const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
-  const app = buildApp({ config, cluster, logger, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  const suspects = createSuspectStore();
+  const app = buildApp({ config, cluster, logger, suspects, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  const reconciler = createReconciler(cluster, config.reconcile, suspects, {
+    restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
+    actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
+  });
+  const loop = config.reconcile.intervalSeconds > 0 ? startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger) : undefined;
   if (config.discovery.file !== undefined) {
     const changed = await writeFileAtomically(config.discovery.file, formatTargets(buildTargets(config)));
     logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
@@ -48,6 +56,7 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   const close = (): Promise<void> => {
     closing ??= (async () => {
       health.stop();
+      await loop?.stop();
       await app.close();
       await cluster.close();
       redis?.disconnect();
@@ -71,4 +80,32 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     'pushring front door listening',
   );
   return { url: address, close, closed };
+}
+
+/** Runs a pass every interval; a pass never overlaps the next, and stop() waits for the current. */
+function startReconcileLoop(reconciler: Reconciler, intervalMs: number, logger: pino.Logger): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const run = (): void => {
+    running = reconciler
+      .pass()
+      .then((report) => {
+        const { actions: _actions, ...summary } = report;
+        if (report.copied + report.deletedAway + report.expired + report.failed > 0) logger.info(summary, 'reconcile pass repaired replicas');
+        else logger.debug(summary, 'reconcile pass: replicas in sync');
+      })
+      .catch((err: Error) => logger.error({ err: err.message }, 'reconcile pass failed'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(run, intervalMs);
+      });
+  };
+  timer = setTimeout(run, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await running;
+    },
+  };
 }

@@ -64,6 +64,7 @@ export class Backend {
   private readonly inFlight = new Set<ReplicaWrite>();
   private readonly listeners: HealthListener[] = [];
   private readonly probeTimeoutMs: number;
+  private readonly callTimeoutMs: number;
 
   constructor(options: BackendOptions) {
     this.shard = options.shard;
@@ -79,6 +80,7 @@ export class Backend {
       keepAliveTimeout: 30_000,
     });
     this.probeTimeoutMs = options.probeTimeoutMs;
+    this.callTimeoutMs = options.timeoutMs;
     this.probePool = new Pool(parsed.origin, {
       connections: 1,
       connectTimeout: options.probeTimeoutMs,
@@ -123,6 +125,20 @@ export class Backend {
     }
     this.setUp(healthy, reason);
     return healthy;
+  }
+
+  /**
+   * One request outside the hot path (reads of /api/v1/*, repair copies and deletes), with a
+   * whole-request time-out; rejects when the replica cannot be reached.
+   */
+  async call(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: string): Promise<{ status: number; body: string }> {
+    const res = await this.pool.request({
+      method,
+      path: this.basePath + path,
+      ...(body === undefined ? {} : { body, headers: { 'content-type': 'text/plain; version=0.0.4' } }),
+      signal: AbortSignal.timeout(this.callTimeoutMs),
+    });
+    return { status: res.statusCode, body: await res.body.text() };
   }
 
   onHealthChange(listener: HealthListener): void {

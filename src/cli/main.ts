@@ -5,6 +5,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, formatProblems, loadConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
+import { createCluster } from '../backends/cluster.js';
+import type { RepairAction } from '../core/repair.js';
+import { createReconciler } from '../reconcile/reconciler.js';
+import { createSuspectStore } from '../reconcile/suspects.js';
 import { startServer } from '../server.js';
 
 export interface CliIo {
@@ -17,6 +21,9 @@ const USAGE = `Usage: pushring <command> [options]
 Commands:
   serve --config <file>     Run the front door.
   check-config <file>       Validate a configuration file and explain every problem.
+  reconcile --config <file> [--dry-run]
+                            Run one pass of the reconciler: compare the replicas of every shard,
+                            repair what differs, expire old groups; report what it did.
   sd write --config <file> [--out <path>]
                             Write the Prometheus file_sd targets once (to discovery.file or --out).
   help                      Show this text.
@@ -34,6 +41,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await checkConfig(rest, io);
       case 'sd':
         return await writeSd(rest, io);
+      case 'reconcile':
+        return await reconcileOnce(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -69,6 +78,39 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
   const server = await startServer(config);
   await server.closed;
   return 0;
+}
+
+async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' }, 'dry-run': { type: 'boolean', default: false } } });
+  if (values.config === undefined) {
+    io.stderr.write('pushring reconcile: --config <file> is required\n');
+    return 2;
+  }
+  const config = await loadConfig(values.config);
+  const cluster = createCluster(config);
+  try {
+    const dryRun = values['dry-run'];
+    const reconciler = createReconciler(cluster, config.reconcile, createSuspectStore(), {
+      shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
+      actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
+    });
+    const report = await reconciler.pass({ dryRun });
+    if (dryRun) for (const action of report.actions) io.stdout.write(`  would ${describeAction(action)}\n`);
+    io.stdout.write(
+      `${dryRun ? 'dry run: ' : ''}${report.shards} shard(s), ${report.groupsSeen} group copies read, ` +
+        `${dryRun ? report.actions.length + ' action(s) planned' : `${report.copied} copied, ${report.deletedAway} deleted (gone from the trusted replicas), ${report.expired} expired, ${report.failed} failed`}` +
+        `${report.unreachable.length > 0 ? `; unreachable: ${report.unreachable.join(', ')}` : ''} in ${report.durationMs} ms\n`,
+    );
+    return report.failed > 0 || report.unreachable.length > 0 ? 1 : 0;
+  } finally {
+    await cluster.close();
+  }
+}
+
+function describeAction(action: RepairAction): string {
+  return action.kind === 'copy'
+    ? `copy ${action.canonical} from ${action.from} to ${action.to} (${action.reason})`
+    : `delete ${action.canonical} on ${action.on} (${action.reason})`;
 }
 
 async function writeSd(args: readonly string[], io: CliIo): Promise<number> {

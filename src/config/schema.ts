@@ -117,6 +117,24 @@ export const RedisSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const ReconcileSchema = Type.Object(
+  {
+    /** Seconds between passes of the reconciler in `serve`; 0 turns it off there. */
+    intervalSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 30 }),
+    /** Copies and deletes in flight at once, per pass: pushes keep flowing during repairs. */
+    concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    /** Groups older than this (by push_time_seconds) are deleted from every replica. */
+    expire: Type.Array(
+      Type.Object(
+        { jobs: Type.String({ minLength: 1, maxLength: 256 }), maxAgeSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }) },
+        { additionalProperties: false },
+      ),
+      { maxItems: 1000, default: [] },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 const LabelName = Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' });
 
 export const DiscoverySchema = Type.Object(
@@ -142,6 +160,7 @@ export const ConfigSchema = Type.Object(
     health: HealthSchema,
     limits: LimitsSchema,
     discovery: DiscoverySchema,
+    reconcile: ReconcileSchema,
     /** Shared state of several front doors (rate-limit counters); absent: in memory. */
     redis: Type.Optional(RedisSchema),
     log: LogSchema,
@@ -154,4 +173,5 @@ export type ShardConfig = Static<typeof ShardSchema>;
 export type AckPolicy = Config['write']['ack'];
 export type LimitsConfig = Config['limits'];
 export type DiscoveryConfig = Config['discovery'];
+export type ReconcileConfig = Config['reconcile'];
 export type RedisConfig = NonNullable<Config['redis']>;

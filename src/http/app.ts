@@ -17,6 +17,8 @@ import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { writeToShard, type WriteObserver } from '../write/fan-out.js';
 import type { Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
+import { idOf } from '../reconcile/reconciler.js';
+import type { SuspectStore } from '../reconcile/suspects.js';
 import type { Decision, WindowStore } from '../limits/store.js';
 import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
 import { createSelfMetrics } from './self-metrics.js';
@@ -28,6 +30,8 @@ export interface AppOptions {
   readonly logger?: FastifyBaseLogger | false;
   /** Rate-limit counters shared by every front door (Redis); absent: in this process. */
   readonly sharedLimitStore?: WindowStore;
+  /** Told of every replica that misses a write, for the reconciler. */
+  readonly suspects?: SuspectStore;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -72,7 +76,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const targetsDocument = formatTargets(buildTargets(config));
   const metrics = createSelfMetrics(cluster);
   const shouldLog = createThrottle(10_000);
-  const observer = combineObservers(metrics.observer, createFailureLog(log, shouldLog));
+  const observers = [metrics.observer, createFailureLog(log, shouldLog)];
+  const { suspects } = options;
+  if (suspects !== undefined) observers.push(createMissedWriteLog(suspects));
+  const observer = combineObservers(...observers);
   const limiter = createLimiter(config.limits, options.sharedLimitStore, {
     ...metrics.limits,
     storeFailed(error, firstOfIncident) {
@@ -91,6 +98,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   for (const backend of cluster.backends) {
     backend.onHealthChange((b, up, reason) => {
+      // Down means it may miss writes from this moment, even before a push is skipped.
+      if (!up) suspects?.mark(idOf(b), Date.now());
       if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
       else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
     });
@@ -309,6 +318,18 @@ function createThrottle(intervalMs: number): (key: unknown) => boolean {
     if (now - (lastLogged.get(key) ?? 0) < intervalMs) return false;
     lastLogged.set(key, now);
     return true;
+  };
+}
+
+/** Marks a replica suspect when a write did not reach it: the reconciler repairs it. */
+function createMissedWriteLog(suspects: SuspectStore): WriteObserver {
+  return {
+    replicaResult(backend: Backend, result: ReplicaResult) {
+      if (!isAnswer(result) || result.status >= 500) suspects.mark(idOf(backend), Date.now());
+    },
+    replicaSkipped(backend: Backend) {
+      suspects.mark(idOf(backend), Date.now());
+    },
   };
 }
 

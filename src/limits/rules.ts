@@ -3,6 +3,7 @@
  * default, else none. Pure; globs are compiled once and answers cached per job (bounded).
  */
 import type { LimitsConfig } from '../config/schema.js';
+import { globToRegExp } from '../core/glob.js';
 
 export interface Rule {
   /** From the configuration: a bounded set, safe as a metric label. */
@@ -42,15 +43,4 @@ export function createRuleMatcher(limits: LimitsConfig): RuleMatcher {
       return rule;
     },
   };
-}
-
-/** `*` is any run of characters (`/` included), `?` one character; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (const ch of glob) {
-    if (ch === '*') source += '[\\s\\S]*';
-    else if (ch === '?') source += '[\\s\\S]';
-    else source += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`, 'u');
 }

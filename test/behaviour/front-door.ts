@@ -9,6 +9,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
 import type { WindowStore } from '../../src/limits/store.js';
+import type { SuspectStore } from '../../src/reconcile/suspects.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
 
 export interface FrontDoor {
@@ -26,6 +27,7 @@ export async function startFrontDoor(opts: {
   pushgatewayArgs?: string[];
   config?: Record<string, unknown>;
   sharedLimitStore?: WindowStore;
+  suspects?: SuspectStore;
 }): Promise<FrontDoor> {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
@@ -43,7 +45,13 @@ export async function startFrontDoor(opts: {
   const config = result.config;
   const cluster = createCluster(config);
   const health = startHealthChecks(cluster, config.health.intervalMs);
-  const app = buildApp({ config, cluster, logger: false, ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }) });
+  const app = buildApp({
+    config,
+    cluster,
+    logger: false,
+    ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }),
+    ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,

@@ -18,6 +18,7 @@ describe('parseConfig', () => {
       health: { intervalMs: 1_000, timeoutMs: 1_000 },
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
       discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
+      reconcile: { intervalSeconds: 30, concurrency: 4, expire: [] },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { createLimiter, type LimiterObserver } from '../../src/limits/limiter.js';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
-import { createRuleMatcher, globToRegExp } from '../../src/limits/rules.js';
+import { globToRegExp } from '../../src/core/glob.js';
+import { createRuleMatcher } from '../../src/limits/rules.js';
 import type { WindowStore } from '../../src/limits/store.js';
 import { describeWindowStoreContract } from '../contracts/window-store.js';
 

@@ -1,0 +1,150 @@
+/**
+ * One pass over every shard: read what each reachable replica holds (/api/v1/metrics) and when
+ * it started (/api/v1/status), plan with core/repair, and carry the plan out with bounded
+ * concurrency: a copy is a PUT of the group's encoded content to its path, a delete a DELETE.
+ */
+import type { Backend } from '../backends/client.js';
+import type { Cluster } from '../backends/cluster.js';
+import type { ReconcileConfig } from '../config/schema.js';
+import { encodeGroup, type ApiGroup } from '../core/exposition.js';
+import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
+import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
+import { globToRegExp } from '../core/glob.js';
+import type { SuspectStore } from './suspects.js';
+
+export interface PassReport {
+  readonly shards: number;
+  readonly groupsSeen: number;
+  readonly copied: number;
+  readonly deletedAway: number;
+  readonly expired: number;
+  readonly failed: number;
+  /** Replicas that could not be read, by id (`shard/replica`). */
+  readonly unreachable: readonly string[];
+  /** Replicas that were out of sync when the pass started. */
+  readonly outOfSync: number;
+  readonly durationMs: number;
+  /** The planned actions (all of them in a dry run). */
+  readonly actions: readonly RepairAction[];
+}
+
+export interface ReconcilerEvents {
+  /** A shard is done: for progress output. */
+  shardDone?(shard: string, actions: number): void;
+  restarted?(replica: string): void;
+  actionFailed?(action: RepairAction, error: string): void;
+}
+
+export interface Reconciler {
+  pass(options?: { dryRun?: boolean }): Promise<PassReport>;
+}
+
+export function createReconciler(
+  cluster: Cluster,
+  config: ReconcileConfig,
+  suspects: SuspectStore,
+  events: ReconcilerEvents = {},
+  /** The clock expiry is judged by (tests move it forward). */
+  now: () => number = Date.now,
+): Reconciler {
+  const startTimes = new Map<string, string>();
+  const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
+  const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
+
+  return {
+    async pass(options = {}) {
+      const started = Date.now();
+      const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0 };
+      const unreachable: string[] = [];
+      const allActions: RepairAction[] = [];
+      for (const shard of cluster.shards.values()) {
+        const views: ReplicaView[] = [];
+        const byId = new Map<string, Backend>();
+        await Promise.all(
+          shard.backends.map(async (backend) => {
+            const id = idOf(backend);
+            const snapshot = await readReplica(backend).catch(() => undefined);
+            if (snapshot === undefined) {
+              unreachable.push(id);
+              return;
+            }
+            const previous = startTimes.get(id);
+            if (previous !== undefined && previous !== snapshot.startTime) {
+              // Restarted: whatever it holds now, it missed what came while it was gone.
+              suspects.mark(id, Date.now());
+              events.restarted?.(id);
+            }
+            startTimes.set(id, snapshot.startTime);
+            const groups = new Map(snapshot.groups.map((g) => [g.canonical, g]));
+            totals.groupsSeen += groups.size;
+            views.push({ id, groups, suspectSince: suspects.since(id) });
+            byId.set(id, backend);
+          }),
+        );
+        views.sort((a, b) => (a.id < b.id ? -1 : 1));
+        const actions = planRepairs(views, { now: now(), maxAgeOf });
+        allActions.push(...actions);
+        const touched = new Set(actions.map((a) => (a.kind === 'copy' ? a.to : a.on)));
+        totals.outOfSync += touched.size;
+        if (!options.dryRun) {
+          await runBounded(actions, config.concurrency, async (action) => {
+            const ok = await carryOut(action, views, byId, suspects).catch((err: Error) => {
+              events.actionFailed?.(action, err.message);
+              return false;
+            });
+            if (!ok) totals.failed++;
+            else if (action.kind === 'copy') totals.copied++;
+            else if (action.reason === 'expired') totals.expired++;
+            else totals.deletedAway++;
+          });
+          // In sync now (nothing to do for it this pass): trusted again, unless it missed a
+          // write while the pass ran.
+          for (const view of views) if (!touched.has(view.id)) suspects.clear(view.id, started);
+        }
+        events.shardDone?.(shard.name, actions.length);
+      }
+      return { shards: cluster.shards.size, ...totals, unreachable, durationMs: Date.now() - started, actions: allActions };
+    },
+  };
+}
+
+export function idOf(backend: Backend): string {
+  return `${backend.shard}/${backend.replica}`;
+}
+
+async function readReplica(backend: Backend): Promise<{ startTime: string; groups: ReturnType<typeof toGroupCopy>[] }> {
+  const [status, metrics] = await Promise.all([backend.call('GET', '/api/v1/status'), backend.call('GET', '/api/v1/metrics')]);
+  if (status.status !== 200 || metrics.status !== 200) throw new Error(`status ${status.status}, metrics ${metrics.status}`);
+  const startTime = (JSON.parse(status.body) as { data: { start_time: string } }).data.start_time;
+  const groups = (JSON.parse(metrics.body) as { data: ApiGroup[] }).data.map(toGroupCopy);
+  return { startTime, groups };
+}
+
+async function carryOut(action: RepairAction, views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>, suspects: SuspectStore): Promise<boolean> {
+  if (action.kind === 'copy') {
+    const group = views.find((v) => v.id === action.from)!.groups.get(action.canonical)!.group;
+    // The copy gets the copy's push time: until a pass finds it in sync, its push times are not
+    // client push times, so it must not be anyone's source of truth.
+    suspects.mark(action.to, Date.now());
+    const res = await byId.get(action.to)!.call('PUT', pathOf(group), encodeGroup(group));
+    if (res.status >= 300) throw new Error(`PUT answered ${res.status}: ${res.body.trim()}`);
+    return true;
+  }
+  const group = views.find((v) => v.id === action.on)!.groups.get(action.canonical)!.group;
+  const res = await byId.get(action.on)!.call('DELETE', pathOf(group));
+  if (res.status >= 300) throw new Error(`DELETE answered ${res.status}: ${res.body.trim()}`);
+  return true;
+}
+
+function pathOf(group: ApiGroup): string {
+  return formatGroupingPath(makeGroupingKey(new Map(Object.entries(group.labels))));
+}
+
+/** Runs `work` over `items`, at most `limit` at once. */
+async function runBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

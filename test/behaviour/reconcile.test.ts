@@ -1,0 +1,136 @@
+/**
+ * Self-healing replicas with real Pushgateways: a replica restarted empty, or frozen while pushes
+ * went on, is brought back to the state of its twin by the reconciler; old groups expire.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
+import { createSuspectStore, type SuspectStore } from '../../src/reconcile/suspects.js';
+import { waitFor } from '../helpers/processes.js';
+import type { Group } from '../helpers/pushgateway.js';
+import { send, startFrontDoor, type FrontDoor } from './front-door.js';
+
+let door: FrontDoor | undefined;
+afterEach(async () => {
+  await door?.close();
+  door = undefined;
+});
+
+async function startWithReconciler(config: Record<string, unknown> = {}, now?: () => number): Promise<{ door: FrontDoor; reconciler: Reconciler; suspects: SuspectStore }> {
+  const suspects = createSuspectStore();
+  const d = await startFrontDoor({ shards: 1, suspects, config: { write: { timeoutMs: 2_000 }, ...config } });
+  return { door: d, suspects, reconciler: createReconciler(d.cluster, d.config.reconcile, suspects, {}, now) };
+}
+
+const put = (d: FrontDoor, path: string, value: number) =>
+  send(d.url, { method: 'PUT', path, headers: { 'content-type': 'text/plain' }, body: `# TYPE healed gauge\nhealed ${value}\n` });
+
+/** What a group holds, push times aside: `{job="x",instance="i"} -> value`. */
+function valuesOf(groups: Group[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const g of groups) {
+    const key = JSON.stringify(g.labels);
+    const entry = g.metrics['healed']?.metrics[0];
+    out[key] = entry === undefined ? '(no healed metric)' : String(entry['value']);
+  }
+  return out;
+}
+
+/** Runs passes until both replicas hold the same groups; returns how many passes it took. */
+async function reconcileUntilEqual(d: FrontDoor, reconciler: Reconciler): Promise<number> {
+  let passes = 0;
+  await waitFor(
+    async () => {
+      await reconciler.pass();
+      passes++;
+      const [a, b] = await Promise.all(d.backends[0]!.map((r) => r.groups()));
+      return JSON.stringify(valuesOf(a!)) === JSON.stringify(valuesOf(b!)) && JSON.stringify(a) === JSON.stringify(b);
+    },
+    { what: 'the replicas to hold identical groups', timeoutMs: 20_000, intervalMs: 50 },
+  );
+  return passes;
+}
+
+/** Pushes rounds of values to `groups` groups until stopped; remembers the last acknowledged. */
+function startPushing(d: FrontDoor, groups: number): { stop(): Promise<Record<string, string>> } {
+  const acked: Record<string, string> = {};
+  let stopped = false;
+  const done = (async () => {
+    for (let round = 1; !stopped && round <= 10_000; round++) {
+      await Promise.all(
+        Array.from({ length: groups }, async (_, i) => {
+          const res = await put(d, `/metrics/job/heal/instance/i${i}`, round);
+          if (res.status === 200) acked[JSON.stringify({ instance: `i${i}`, job: 'heal' })] = String(round);
+        }),
+      );
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return acked;
+    },
+  };
+}
+
+describe('the reconciler', () => {
+  it('refills a replica killed and restarted empty under continuous pushes: nothing lost, nothing older', async () => {
+    const started = await startWithReconciler();
+    door = started.door;
+    const [first, second] = door.backends[0]!;
+    const pusher = startPushing(door, 40);
+    await waitFor(async () => (await first!.groups()).length === 40, { what: 'the first round of pushes' });
+    await second!.kill();
+    await started.reconciler.pass(); // sees it gone
+    await second!.restart();
+    await waitFor(async () => door!.cluster.backends[1]!.up, { what: 'the restarted replica to be probed up' });
+    await started.reconciler.pass(); // notices the new start_time
+    const acked = await pusher.stop();
+    await reconcileUntilEqual(door, started.reconciler);
+    const healed = valuesOf(await second!.groups());
+    // Every group on both replicas, each with its last acknowledged value.
+    expect(healed).toEqual(acked);
+    expect(valuesOf(await first!.groups())).toEqual(acked);
+    // A replica that received copies is trusted again after the next pass finds it in sync.
+    await started.reconciler.pass();
+    expect(started.suspects.count()).toBe(0);
+  });
+
+  it('gives a replica frozen (SIGSTOP) during pushes and deletes exactly the latest state of every group', async () => {
+    const started = await startWithReconciler({ health: { intervalMs: 200, timeoutMs: 300 } });
+    door = started.door;
+    const [live, frozen] = door.backends[0]!;
+    for (let i = 0; i < 10; i++) expect((await put(door, `/metrics/job/heal/instance/i${i}`, 1)).status).toBe(200);
+    frozen!.stop();
+    try {
+      for (let i = 0; i < 10; i++) expect((await put(door, `/metrics/job/heal/instance/i${i}`, 2)).status).toBe(200);
+      for (let i = 10; i < 15; i++) expect((await put(door, `/metrics/job/heal/instance/i${i}`, 3)).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect((await send(door.url, { method: 'DELETE', path: `/metrics/job/heal/instance/i${i}` })).status).toBe(202);
+    } finally {
+      frozen!.cont();
+    }
+    await waitFor(async () => door!.cluster.backends[1]!.up, { what: 'the thawed replica to be probed up' });
+    await reconcileUntilEqual(door, started.reconciler);
+    const expected: Record<string, string> = {};
+    for (let i = 3; i < 10; i++) expected[JSON.stringify({ instance: `i${i}`, job: 'heal' })] = '2';
+    for (let i = 10; i < 15; i++) expected[JSON.stringify({ instance: `i${i}`, job: 'heal' })] = '3';
+    expect(valuesOf(await frozen!.groups())).toEqual(expected);
+    expect(valuesOf(await live!.groups())).toEqual(expected);
+  });
+
+  it('expires exactly the groups past their age, on both replicas, and nothing else', async () => {
+    let offsetMs = 0;
+    const started = await startWithReconciler({ reconcile: { expire: [{ jobs: 'nightly-*', maxAgeSeconds: 3600 }] } }, () => Date.now() + offsetMs);
+    door = started.door;
+    for (const job of ['nightly-a', 'nightly-b', 'hourly']) expect((await put(door, `/metrics/job/${job}`, 1)).status).toBe(200);
+    await started.reconciler.pass();
+    expect((await door.backends[0]![0]!.groups()).length).toBe(3);
+    offsetMs = 3_601_000;
+    const report = await started.reconciler.pass();
+    expect(report.expired).toBe(4);
+    for (const replica of door.backends[0]!) {
+      await waitFor(async () => (await replica.groups()).length === 1, { what: 'the expired groups to be deleted' });
+      expect((await replica.groups()).map((g) => g.labels['job'])).toEqual(['hourly']);
+    }
+  });
+});
