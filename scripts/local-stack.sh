@@ -46,6 +46,10 @@ wait_ready() {
   return 1
 }
 
+if port_busy 9191; then
+  echo "local-stack: port 9191 (the front door) is in use; stop what holds it" >&2
+  exit 1
+fi
 for port in 9091 9092 9093 9094; do
   if port_busy "$port"; then
     echo "local-stack: port $port is in use (a packaged Pushgateway? stop it: systemctl stop prometheus-pushgateway)" >&2

@@ -25,44 +25,64 @@ export interface RunningServer {
 export async function startServer(config: Readonly<Config>, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
   const logger = pino({ level: config.log.level, base: { service: 'pushring' } });
   const cluster = createCluster(config);
-  // One round of probes before listening, so the first pushes already skip dead replicas.
-  await cluster.probeAll();
-  const health = startHealthChecks(cluster, config.health.intervalMs);
   const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
   // Failures reach the log through the limiter, once per incident; this only keeps ioredis from
   // printing its own "unhandled error event" line for every reconnection attempt.
   redis?.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
-  if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
-    logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
-  }
-  const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
   const suspects = createSuspectStore();
+  const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
   const app = buildApp({ config, cluster, logger, suspects, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  let health: { stop(): void } | undefined;
+  let loop: { stop(): Promise<void> } | undefined;
+
+  // Drain first (the app stops accepting and finishes in-flight pushes while probes still run,
+  // so a replica that hangs meanwhile is released), then stop the background work, then sockets.
+  const shutDown = async (): Promise<void> => {
+    try {
+      await app.close();
+    } finally {
+      health?.stop();
+      await loop?.stop();
+      await cluster.close();
+      redis?.disconnect();
+    }
+  };
+
+  let address: string;
+  try {
+    // One round of probes before listening, so the first pushes already skip dead replicas.
+    await cluster.probeAll();
+    if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
+      logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
+    }
+    if (config.discovery.file !== undefined) {
+      const changed = await writeFileAtomically(config.discovery.file, formatTargets(buildTargets(config)));
+      logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
+    }
+    const { host, port } = parseListen(config.listen)!;
+    address = await app.listen({ host, port });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (a port in use, say).
+    await shutDown().catch(() => undefined);
+    throw err;
+  }
+  health = startHealthChecks(cluster, config.health.intervalMs);
   const reconciler = createReconciler(cluster, config.reconcile, suspects, {
     restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
     actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
   });
-  const loop = config.reconcile.intervalSeconds > 0 ? startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger) : undefined;
-  if (config.discovery.file !== undefined) {
-    const changed = await writeFileAtomically(config.discovery.file, formatTargets(buildTargets(config)));
-    logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
-  }
-  const { host, port } = parseListen(config.listen)!;
-  const address = await app.listen({ host, port });
+  loop = config.reconcile.intervalSeconds > 0 ? startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger) : undefined;
 
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= (async () => {
-      health.stop();
-      await loop?.stop();
-      await app.close();
-      await cluster.close();
-      redis?.disconnect();
-      logger.info('closed');
-      resolveClosed();
-    })();
+    closing ??= shutDown()
+      .catch((err: Error) => logger.error({ err: err.message }, 'error while closing'))
+      .finally(() => {
+        logger.info('closed');
+        resolveClosed();
+      });
     return closing;
   };
   if (opts.handleSignals !== false) {

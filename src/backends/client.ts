@@ -7,12 +7,17 @@ import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
 export type ReplicaFailure =
-  /** Connection refused or reset before an answer, or the replica was already known down. */
+  /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
   | 'unreachable'
-  /** No answer within the write time-out. */
+  /** No answer within write.timeoutMs, queueing included: it may or may not have been stored. */
   | 'timeout'
-  /** Marked down by a health probe while this write was waiting for it. */
-  | 'down';
+  /** Marked down by a health probe while this write waited: it may or may not have been stored. */
+  | 'down'
+  /** The connection broke after the request was sent: it may or may not have been stored. */
+  | 'unknown';
+
+/** Errors that prove the request never reached the replica. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export interface ReplicaAnswer {
   readonly status: number;
@@ -65,6 +70,8 @@ export class Backend {
   private readonly listeners: HealthListener[] = [];
   private readonly probeTimeoutMs: number;
   private readonly callTimeoutMs: number;
+  private readonly timeoutMs: number;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: BackendOptions) {
     this.shard = options.shard;
@@ -81,6 +88,11 @@ export class Backend {
     });
     this.probeTimeoutMs = options.probeTimeoutMs;
     this.callTimeoutMs = options.timeoutMs;
+    this.timeoutMs = options.timeoutMs;
+    // One timer per replica, not one per write: it fails writes past their deadline, including
+    // time spent queued for a connection, which undici's own time-outs do not count.
+    this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
+    this.sweeper.unref();
     this.probePool = new Pool(parsed.origin, {
       connections: 1,
       connectTimeout: options.probeTimeoutMs,
@@ -91,20 +103,9 @@ export class Backend {
 
   /** Sends one write; the result reaches `sink.settle(index, …)` exactly once. */
   send(request: OutgoingRequest, sink: ResultSink, index: number): void {
-    const write = new ReplicaWrite(this, sink, index);
+    const write = new ReplicaWrite(this, sink, index, Date.now() + this.timeoutMs);
     this.inFlight.add(write);
-    this.pool.dispatch(
-      {
-        method: request.method,
-        path: this.basePath + request.path,
-        headers: request.headers,
-        body: request.body,
-        // Pushgateway writes are idempotent per group: PUT and DELETE by definition, POST
-        // because it replaces the metrics of the same names.
-        idempotent: true,
-      },
-      write,
-    );
+    this.pool.dispatch({ method: request.method, path: this.basePath + request.path, headers: request.headers, body: request.body }, write);
   }
 
   /** Probes `/-/healthy`; updates `up` and tells listeners on a change. */
@@ -151,8 +152,9 @@ export class Backend {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     this.release('down');
-    await Promise.all([this.pool.close(), this.probePool.close()]);
+    await Promise.all([this.pool.destroy(), this.probePool.destroy()]);
   }
 
   /** @internal called by ReplicaWrite when it settles */
@@ -172,6 +174,16 @@ export class Backend {
   private release(failure: ReplicaFailure): void {
     for (const write of [...this.inFlight]) write.fail(failure, undefined);
   }
+
+  private expire(now: number): void {
+    let expired = false;
+    for (const write of this.inFlight) {
+      if (write.deadline > now) continue;
+      expired = true;
+      write.fail('timeout', undefined);
+    }
+    if (expired) this.markDown(`a write got no answer within ${this.timeoutMs} ms`);
+  }
 }
 
 /** The undici handler of one write: collects the answer without streams or promises. */
@@ -180,14 +192,20 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
   private contentType: string | undefined;
   private chunks: Buffer[] = [];
   private settled = false;
+  private controller: Dispatcher.DispatchController | undefined;
 
   constructor(
     private readonly backend: Backend,
     private readonly sink: ResultSink,
     private readonly index: number,
+    readonly deadline: number,
   ) {}
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Released (down, past its deadline) before it was even sent: do not send it late.
+    if (this.settled) controller.abort(new Error('write released'));
+  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.status = statusCode;
@@ -196,7 +214,8 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.chunks.push(chunk);
+    // A Pushgateway's answers are a line or two; keep at most 64 KiB of anything larger.
+    if (!this.settled && this.chunks.length < 16) this.chunks.push(chunk);
   }
 
   onResponseEnd(): void {
@@ -207,13 +226,17 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.settled) return;
-    this.fail(classifyError(error), error);
-    this.backend.markDown(`write failed: ${describeError(error)}`);
+    const failure = classifyError(error);
+    this.settle({ failure, error });
+    // A reset on a reused keep-alive connection says little; the next probe decides.
+    if (failure !== 'unknown') this.backend.markDown(`write failed: ${describeError(error)}`);
   }
 
+  /** Settles without an answer and abandons the request: nobody waits for it any more. */
   fail(failure: ReplicaFailure, error: Error | undefined): void {
     if (this.settled) return;
     this.settle(error === undefined ? { failure } : { failure, error });
+    this.controller?.abort(new Error(`write released: ${failure}`));
   }
 
   private settle(result: ReplicaResult): void {
@@ -225,8 +248,10 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
 }
 
 function classifyError(error: Error): ReplicaFailure {
-  const code = (error as { code?: string }).code;
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
+  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+  if (code !== undefined && NOT_SENT.has(code)) return 'unreachable';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  return 'unknown';
 }
 
 export function describeError(err: unknown): string {

@@ -59,9 +59,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stderr.write(`pushring: ${problem.source} is not a valid configuration:\n${formatProblems(problem.problems)}\n`);
       return 2;
     }
-    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`pushring: ${err.message}\n\n${USAGE}`);
+    const code = (err as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS') === true) {
+      io.stderr.write(`pushring: ${(err as Error).message}\n\n${USAGE}`);
       return 2;
+    }
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      io.stderr.write(`pushring: cannot listen: ${(err as Error).message}. Choose another listen address, or stop what holds it.\n`);
+      return 1;
     }
     io.stderr.write(`pushring: ${(err as Error).stack ?? String(err)}\n`);
     return 1;

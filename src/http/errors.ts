@@ -32,7 +32,7 @@ export const ERRORS = {
   PUSHRING_SHARD_TIMEOUT: {
     status: 504,
     message: (c) =>
-      `pushring: no replica of shard "${c.shard}" answered in time; the push may not have been stored. Retry it (pushes are idempotent).`,
+      `pushring: no replica of shard "${c.shard}" confirmed the push in time (time-out or lost connection); it may or may not have been stored. Retry it (pushes are idempotent).`,
   },
   PUSHRING_SHARD_BAD_GATEWAY: {
     status: 502,

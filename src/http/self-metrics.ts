@@ -9,7 +9,7 @@ import type { LimiterObserver } from '../limits/limiter.js';
 import type { Rule } from '../limits/rules.js';
 import type { WriteObserver } from '../write/fan-out.js';
 
-type ReplicaOutcome = 'stored' | 'rejected' | 'server_error' | 'unreachable' | 'timeout' | 'down' | 'skipped_down';
+type ReplicaOutcome = 'stored' | 'rejected' | 'server_error' | 'unreachable' | 'timeout' | 'down' | 'unknown' | 'skipped_down';
 
 export interface SelfMetrics {
   readonly registry: Registry;
@@ -30,7 +30,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   });
   const replicaWrites = new Counter({
     name: 'pushring_replica_writes_total',
-    help: 'Writes to each replica by result: stored, rejected (4xx), server_error (5xx), unreachable, timeout, down (found down while waiting), skipped_down (known down, not tried: the replica missed the write).',
+    help: 'Writes to each replica by result: stored, rejected (4xx), server_error (5xx), unreachable (nothing sent), timeout, down (found down while waiting), unknown (connection lost after sending), skipped_down (known down, not tried: the replica missed the write).',
     labelNames: ['shard', 'replica', 'result'] as const,
     registers: [registry],
   });

@@ -42,22 +42,21 @@ class ShardWrite implements ResultSink {
 
   start(): void {
     const { backends } = this.shard;
-    // When every replica is believed down, try them all anyway: the belief may be a probe
-    // interval old, and a refused connection costs little.
-    let anyUp = false;
-    for (const backend of backends) if (backend.up) anyUp = true;
-    const tried: number[] = [];
+    for (const backend of backends) if (backend.up) this.pending++;
+    // Every replica known down: answer at once rather than make each push wait for a time-out
+    // (a hung shard would cost every push write.timeoutMs). Probes bring them back.
     for (let i = 0; i < backends.length; i++) {
       const backend = backends[i]!;
-      if (anyUp && !backend.up) {
+      if (!backend.up) {
         this.results[i] = KNOWN_DOWN;
         this.observer.replicaSkipped(backend);
-      } else {
-        tried.push(i);
       }
     }
-    this.pending = tried.length;
-    for (const i of tried) backends[i]!.send(this.request, this, i);
+    if (this.pending === 0) {
+      this.resolve(decideOutcome(this.results, this.shard.required));
+      return;
+    }
+    for (let i = 0; i < backends.length; i++) if (backends[i]!.up) backends[i]!.send(this.request, this, i);
   }
 
   settle(index: number, result: ReplicaResult): void {

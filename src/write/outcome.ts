@@ -24,18 +24,19 @@ export function requiredAcks(policy: AckPolicy, replicas: number): number {
  * - Enough 2xx answers: the first 2xx answer (replicas that failed are repaired later).
  * - Otherwise a 4xx from any replica: the Pushgateway refused the push itself (bad body,
  *   inconsistent metrics), so its answer goes back unchanged, as a lone Pushgateway's would.
- * - Otherwise a failure: 503 when some stored it but fewer than the policy needs, or when no
- *   replica could be reached; 502 when a replica answered 5xx; 504 when one timed out.
+ * - Otherwise a failure: 503 when some stored it but fewer than the policy needs; 504 when a
+ *   replica may have stored it without saying so (time-out, dropped connection), since "not
+ *   stored" would then be a lie; 502 when replicas answered 5xx; 503 when none could be reached.
  */
 export function decideOutcome(results: readonly ReplicaResult[], required: number): Outcome {
   let firstOk: ReplicaResult | undefined;
   let firstRejection: ReplicaResult | undefined;
   let stored = 0;
-  let timeouts = 0;
+  let uncertain = 0;
   let serverErrors = 0;
   for (const result of results) {
     if (!isAnswer(result)) {
-      if (result.failure === 'timeout') timeouts++;
+      if (result.failure !== 'unreachable') uncertain++;
       continue;
     }
     if (result.status >= 200 && result.status < 300) {
@@ -53,8 +54,8 @@ export function decideOutcome(results: readonly ReplicaResult[], required: numbe
   }
   let code: FailureCode;
   if (stored > 0) code = 'ACK_NOT_MET';
+  else if (uncertain > 0) code = 'SHARD_TIMEOUT';
   else if (serverErrors > 0) code = 'SHARD_BAD_GATEWAY';
-  else if (timeouts > 0) code = 'SHARD_TIMEOUT';
   else code = 'SHARD_UNAVAILABLE';
   return { kind: 'failed', code, stored, required };
 }

@@ -3,6 +3,7 @@
  * Pushgateways, stopped by SIGTERM.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -99,5 +100,22 @@ describe('pushring serve', () => {
     expect((await backends[1]!.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
     server.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  });
+
+  it('exits 1 with a clear message when it cannot listen, leaving nothing running', async () => {
+    const dir = await tempDir('pushring-busy-');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const config = join(dir, 'busy.yaml');
+    await writeFile(config, `listen: "127.0.0.1:${port}"\nshards:\n  - name: a\n    replicas: ["http://127.0.0.1:1"]\n`);
+    const log = join(dir, 'busy.log');
+    const server = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', config], { logFile: log });
+    try {
+      expect(await server.exited).toBe(1);
+      expect(await readFile(log, 'utf8')).toContain('pushring: cannot listen: listen EADDRINUSE');
+    } finally {
+      blocker.close();
+    }
   });
 });

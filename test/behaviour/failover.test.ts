@@ -22,6 +22,11 @@ function groupsOn(d: FrontDoor, shard: string, count: number): string[] {
   return paths;
 }
 
+function counter(metrics: string, shard: string, replica: string, result: string): number {
+  const match = metrics.match(new RegExp(`pushring_replica_writes_total\\{shard="${shard}",replica="${replica}",result="${result}"\\} (\\d+)`));
+  return match === null ? 0 : Number(match[1]);
+}
+
 const push = (d: FrontDoor, path: string, value: number) =>
   send(d.url, { method: 'PUT', path, headers: { 'content-type': 'text/plain' }, body: `failover_value ${value}\n` });
 
@@ -54,6 +59,8 @@ describe('failover', () => {
     const [livePath] = groupsOn(door, 's1', 1);
     const dead = await push(door, deadPath!, 1);
     expect(dead.status).toBe(503);
+    const again = await fetch(door.url + deadPath!, { method: 'PUT', body: 'failover_value 1\n' });
+    expect(again.headers.get('x-pushring-error')).toBe('PUSHRING_SHARD_UNAVAILABLE');
     expect(dead.body).toMatch(/^pushring: no replica of shard "s0" could be reached; the push was not stored/);
     const live = await push(door, livePath!, 1);
     expect(live.status).toBe(200);
@@ -75,8 +82,38 @@ describe('failover', () => {
       expect(statuses).toEqual(paths.map(() => 200));
       expect(door.cluster.backends[0]!.up).toBe(false);
       expect((await instancesOn(door, 0, 1)).length).toBe(20);
+      // Released by the failed probe before any write time-out, then skipped: it added its
+      // time-out to no push.
+      const metrics = await (await fetch(`${door.url}/metrics`)).text();
+      expect(counter(metrics, 's0', '0', 'timeout')).toBe(0);
+      expect(counter(metrics, 's0', '0', 'down') + counter(metrics, 's0', '0', 'skipped_down')).toBe(20);
+      expect(counter(metrics, 's0', '0', 'skipped_down')).toBeGreaterThanOrEqual(18);
     } finally {
       frozen.cont();
+    }
+  });
+
+  it('a hung shard (both replicas frozen) fails pushes at once with 503 once known down, other shards unaffected', async () => {
+    door = await startFrontDoor({ shards: 2, config: { write: { timeoutMs: 1_000 }, health: { intervalMs: 200, timeoutMs: 300 } } });
+    const [hungPath] = groupsOn(door, 's0', 1);
+    const [livePath] = groupsOn(door, 's1', 1);
+    for (const b of door.backends[0]!) b.stop();
+    try {
+      const first = await push(door, hungPath!, 1);
+      // Sent, never answered: it may or may not be stored, so 504, never "not stored".
+      expect([503, 504]).toContain(first.status);
+      await waitFor(async () => door!.cluster.backends.filter((b) => b.shard === 's0').every((b) => !b.up), { what: 'both replicas of s0 to be probed down' });
+      const answers = [];
+      for (let i = 0; i < 20; i++) answers.push(await push(door, hungPath!, 2));
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 503));
+      expect(answers[0]!.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(answers[0]!.body).toMatch(/^pushring: no replica of shard "s0" could be reached; the push was not stored/);
+      expect((await push(door, livePath!, 1)).status).toBe(200);
+      const metrics = await (await fetch(`${door.url}/metrics`)).text();
+      expect(counter(metrics, 's0', '0', 'skipped_down')).toBeGreaterThanOrEqual(20);
+      expect(metrics).toMatch(/pushring_shards_unavailable 1/);
+    } finally {
+      for (const b of door.backends[0]!) b.cont();
     }
   });
 

@@ -7,6 +7,8 @@ const ok = answer(200, '');
 const bad = answer(400, 'invalid');
 const down: ReplicaResult = { failure: 'unreachable' };
 const slow: ReplicaResult = { failure: 'timeout' };
+const released: ReplicaResult = { failure: 'down' };
+const lost: ReplicaResult = { failure: 'unknown' };
 
 function summary(results: ReplicaResult[], required: number): string {
   const outcome = decideOutcome(results, required);
@@ -33,6 +35,9 @@ describe('decideOutcome (the ack-policy table of README.md)', () => {
     ['both unreachable', [down, down], 1, 'SHARD_UNAVAILABLE'],
     ['one timed out, one unreachable', [slow, down], 1, 'SHARD_TIMEOUT'],
     ['both answered 5xx', [answer(500), answer(503)], 1, 'SHARD_BAD_GATEWAY'],
+    ['one timed out, one answered 5xx: maybe stored, so not "not stored"', [slow, answer(500)], 1, 'SHARD_TIMEOUT'],
+    ['one released as down, one unreachable', [released, down], 1, 'SHARD_TIMEOUT'],
+    ['connection lost after sending', [lost, down], 1, 'SHARD_TIMEOUT'],
     ['policy all, one stored, one down', [ok, down], 2, 'ACK_NOT_MET'],
     ['policy all, one stored, one refused', [ok, bad], 2, '400 invalid'],
     ['policy all, both stored', [ok, ok], 2, '200'],
@@ -42,7 +47,7 @@ describe('decideOutcome (the ack-policy table of README.md)', () => {
   });
 
   it('never answers 2xx unless a replica answered 2xx', () => {
-    const all = [ok, bad, down, slow, answer(500), answer(202, '')];
+    const all = [ok, bad, down, slow, released, lost, answer(500), answer(202, '')];
     for (const a of all) for (const b of all) for (const required of [1, 2]) {
       const outcome = decideOutcome([a, b], required);
       const stored = [a, b].filter((r) => 'status' in r && r.status < 300).length;
