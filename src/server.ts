@@ -32,8 +32,8 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   const suspects = createSuspectStore();
   const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
   const app = buildApp({ config, cluster, logger, suspects, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
-  let health: { stop(): void } | undefined;
-  let loop: { stop(): Promise<void> } | undefined;
+  // Started only once listening; shutDown stops whatever was started.
+  const background: { health?: { stop(): void }; loop?: { stop(): Promise<void> } } = {};
 
   // Drain first (the app stops accepting and finishes in-flight pushes while probes still run,
   // so a replica that hangs meanwhile is released), then stop the background work, then sockets.
@@ -41,8 +41,8 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     try {
       await app.close();
     } finally {
-      health?.stop();
-      await loop?.stop();
+      background.health?.stop();
+      await background.loop?.stop();
       await cluster.close();
       redis?.disconnect();
     }
@@ -66,12 +66,14 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     await shutDown().catch(() => undefined);
     throw err;
   }
-  health = startHealthChecks(cluster, config.health.intervalMs);
+  background.health = startHealthChecks(cluster, config.health.intervalMs);
   const reconciler = createReconciler(cluster, config.reconcile, suspects, {
     restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
     actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
   });
-  loop = config.reconcile.intervalSeconds > 0 ? startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger) : undefined;
+  if (config.reconcile.intervalSeconds > 0) {
+    background.loop = startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger);
+  }
 
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
