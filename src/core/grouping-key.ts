@@ -53,10 +53,10 @@ export function parseGroupingPath(url: string): ParseResult {
     return { ok: false, kind: 'redirect', location, permanent: true };
   }
   if (path === PREFIX + '/') return { ok: false, kind: 'redirect', location: PREFIX, permanent: false };
-  if (!path.startsWith(PREFIX)) {
+  const fixed = fixPrefixCase(path);
+  if (fixed === undefined) return NOT_FOUND;
+  if (fixed !== path) {
     // httprouter's RedirectFixedPath: a route found case-insensitively is a redirect away.
-    const fixed = fixPrefixCase(path);
-    if (fixed === undefined) return NOT_FOUND;
     return { ok: false, kind: 'redirect', location: encodeURI(fixed) + (query === -1 ? '' : url.slice(query)), permanent: false };
   }
 
@@ -239,8 +239,10 @@ function invalid(message: string): ParseFailure {
 const NOT_FOUND: ParseFailure = Object.freeze({ ok: false, kind: 'not-found' });
 const BAD_REQUEST: ParseFailure = Object.freeze({ ok: false, kind: 'bad-request' });
 
+/** The path with the push prefix in its proper case, or undefined when it has no push prefix. */
 function fixPrefixCase(path: string): string | undefined {
   for (const prefix of [PREFIX + BASE64_SUFFIX + '/', PREFIX + '/']) {
+    if (path.startsWith(prefix)) return path;
     if (path.length > prefix.length && path.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
       return prefix + path.slice(prefix.length);
     }

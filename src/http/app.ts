@@ -201,7 +201,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   // Every method: non-push methods on a push path get the Pushgateway's 405 (or 200 for OPTIONS).
   for (const url of ['/metrics/job/*', '/metrics/job@base64/*']) {
-    app.route({ method: ['PUT', 'POST', 'DELETE', 'GET', 'HEAD', 'PATCH', 'OPTIONS'], url, handler: handlePush, exposeHeadRoute: false });
+    app.route({
+      method: ['PUT', 'POST', 'DELETE', 'GET', 'HEAD', 'PATCH', 'OPTIONS'],
+      url,
+      // Fastify would refuse a Content-Type it cannot parse (`text`, empty) with 415; the
+      // Pushgateway takes any, so the body parser is told a fixed one. The replicas still get
+      // the client's own header: forwarding reads the raw headers.
+      onRequest: (request, _reply, done) => {
+        request.headers['content-type'] = 'application/octet-stream';
+        done();
+      },
+      handler: handlePush,
+      exposeHeadRoute: false,
+    });
   }
 
   app.get('/-/healthy', async (_req, reply) => {
@@ -246,8 +258,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   app.setNotFoundHandler(async (request, reply) => {
-    // Push paths spelled in another case are redirected by the Pushgateway's router.
-    if (request.url.toLowerCase().startsWith('/metrics/job')) return handlePush(request, reply);
+    // Push paths spelled in another case are redirected by the Pushgateway's router, and any
+    // unclean path (`//metrics/job/a`) by Go's ServeMux before that.
+    const parsed = parseGroupingPath(request.url);
+    if (!parsed.ok && parsed.kind === 'redirect') return refuse(reply, parsed, request.method);
     await sendGoError(reply.code(404), '404 page not found');
   });
   return app;

@@ -123,6 +123,9 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
         '/metrics/job/a%2F/b',
         '/metrics/job/bad%zzescape',
         '/Metrics/Job/case',
+        '/metrics/job@Base64/YQ',
+        '//metrics/job/a',
+        '/metrics/./job/a',
         '/metrics',
       ].flatMap((path) => [text(path, 'm 1\n'), { method: 'DELETE', path }]),
     );
@@ -197,6 +200,11 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
       { method: 'DELETE', path: '/metrics/job/empty', headers: { 'content-encoding': 'gzip' }, body: 'not gzip' },
       { method: 'PUT', path: '/metrics/job/gz/instance/empty', headers: { 'content-encoding': 'gzip' }, body: '' },
       { method: 'PUT', path: '/metrics/job/noct', body: 'no_content_type 1\n' },
+      { method: 'PUT', path: '/metrics/job/garbage', headers: { 'content-type': 'garbage' }, body: 'garbage_ct 1\n' },
+      { method: 'PUT', path: '/metrics/job/bare', headers: { 'content-type': 'text' }, body: 'bare_ct 1\n' },
+      { method: 'PUT', path: '/metrics/job/emptyct', headers: { 'content-type': '' }, body: 'empty_ct 1\n' },
+      { method: 'POST', path: '/metrics/job/json', headers: { 'content-type': 'application/json' }, body: '{"not":"metrics"}' },
+      { method: 'PUT', path: '/metrics/job/GZIP', headers: { 'content-type': 'text/plain', 'content-encoding': 'GZIP' }, body: gzipSync('upper 1\n') },
     ]);
   });
 

@@ -56,6 +56,8 @@ describe('parseGroupingPath', () => {
     ['/metrics/job/a/b/../c/', { kind: 'redirect', location: '/metrics/job/a/c/', permanent: true }],
     ['/Metrics/Job/a/B', { kind: 'redirect', location: '/metrics/job/a/B', permanent: false }],
     ['/METRICS/JOB@BASE64/YQ?q', { kind: 'redirect', location: '/metrics/job@base64/YQ?q', permanent: false }],
+    ['/metrics/job@Base64/YQ', { kind: 'redirect', location: '/metrics/job@base64/YQ', permanent: false }],
+    ['//metrics/job/a', { kind: 'redirect', location: '/metrics/job/a', permanent: true }],
   ])('%s is refused before the handler: %j', (url, failure) => {
     expect(parseGroupingPath(url)).toEqual({ ok: false, ...failure });
   });
