@@ -4,16 +4,20 @@
  */
 import type { Config } from '../config/schema.js';
 import { createRing, type Ring } from '../core/ring.js';
-import { requiredAcks } from '../write/outcome.js';
-import type { ShardTarget } from '../write/fan-out.js';
 import { Backend } from './client.js';
+
+export interface Shard {
+  readonly name: string;
+  /** Its replicas, in configuration order (replica "0", "1", …). */
+  readonly backends: readonly Backend[];
+}
 
 export interface Cluster {
   readonly ring: Ring;
-  readonly shards: ReadonlyMap<string, ShardTarget>;
+  readonly shards: ReadonlyMap<string, Shard>;
   readonly backends: readonly Backend[];
   /** The shard that owns a canonical grouping key. */
-  ownerOf(canonicalKey: string): ShardTarget;
+  ownerOf(canonicalKey: string): Shard;
   /** True when every shard has at least one replica believed up. */
   ready(): boolean;
   /** Shards with no replica believed up. */
@@ -25,7 +29,7 @@ export interface Cluster {
 
 export function createCluster(config: Readonly<Config>): Cluster {
   const ring = createRing(config.shards);
-  const shards = new Map<string, ShardTarget>();
+  const shards = new Map<string, Shard>();
   const backends: Backend[] = [];
   for (const shard of config.shards) {
     const members = shard.replicas.map(
@@ -41,11 +45,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
         }),
     );
     backends.push(...members);
-    shards.set(shard.name, {
-      name: shard.name,
-      backends: members,
-      required: requiredAcks(config.write.ack, members.length),
-    });
+    shards.set(shard.name, { name: shard.name, backends: members });
   }
   const unavailableShards = (): string[] =>
     [...shards.values()].filter((s) => !s.backends.some((b) => b.up)).map((s) => s.name);

@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { parseGroupingPath, type GroupLabels, type ParseResult } from '../core/grouping-key.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { writeToShard, type WriteObserver } from '../write/fan-out.js';
-import type { Outcome } from '../write/outcome.js';
+import { requiredAcks, type Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
 import { idOf } from '../reconcile/reconciler.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
@@ -136,6 +136,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const body = request.body instanceof Buffer ? request.body : null;
     const outcome = await writeToShard(
       shard,
+      requiredAcks(config.write.ack, shard.backends.length),
       { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
       observer,
     );

@@ -22,17 +22,29 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pushring_' });
 
-  const pushes = new Counter({
+  // The hot path only adds to plain numbers (prom-client hashes labels on every inc, even through
+  // a child); the totals are handed to prom-client when Prometheus scrapes.
+  const pushCounts = new Map<string, { method: string; code: string; n: number }>();
+  const replicaCounts = new Map<Backend, Map<ReplicaOutcome, number>>();
+  new Counter({
     name: 'pushring_pushes_total',
     help: 'Pushes answered by this front door, by method and HTTP status.',
     labelNames: ['method', 'code'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { method, code, n } of pushCounts.values()) this.inc({ method, code }, n);
+    },
   });
-  const replicaWrites = new Counter({
+  new Counter({
     name: 'pushring_replica_writes_total',
     help: 'Writes to each replica by result: stored, rejected (4xx), server_error (5xx), unreachable (nothing sent), timeout, down (found down while waiting), unknown (connection lost after sending), skipped_down (known down, not tried: the replica missed the write).',
     labelNames: ['shard', 'replica', 'result'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [b, byOutcome] of replicaCounts) for (const [result, n] of byOutcome) this.inc({ shard: b.shard, replica: b.replica, result }, n);
+    },
   });
   new Gauge({
     name: 'pushring_replica_up',
@@ -75,18 +87,10 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     registers: [registry],
   });
 
-  // Resolved children, so that counting a push does no label hashing.
-  const pushChildren = new Map<string, Counter.Internal>();
-  const replicaChildren = new Map<Backend, Map<ReplicaOutcome, Counter.Internal>>();
-  const replicaChild = (backend: Backend, outcome: ReplicaOutcome): Counter.Internal => {
-    let byOutcome = replicaChildren.get(backend);
-    if (byOutcome === undefined) replicaChildren.set(backend, (byOutcome = new Map()));
-    let child = byOutcome.get(outcome);
-    if (child === undefined) {
-      child = replicaWrites.labels(backend.shard, backend.replica, outcome);
-      byOutcome.set(outcome, child);
-    }
-    return child;
+  const countReplica = (backend: Backend, outcome: ReplicaOutcome): void => {
+    let byOutcome = replicaCounts.get(backend);
+    if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map()));
+    byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
   };
 
   return {
@@ -101,20 +105,18 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       evicted: () => evicted.inc(),
     },
     countPush(method, status) {
+      // Methods and statuses are a small fixed set: the key set is bounded.
       const key = method + status;
-      let child = pushChildren.get(key);
-      if (child === undefined) {
-        child = pushes.labels(method, String(status));
-        pushChildren.set(key, child);
-      }
-      child.inc();
+      const entry = pushCounts.get(key);
+      if (entry !== undefined) entry.n++;
+      else pushCounts.set(key, { method, code: String(status), n: 1 });
     },
     observer: {
       replicaResult(backend: Backend, result: ReplicaResult) {
-        replicaChild(backend, classify(result)).inc();
+        countReplica(backend, classify(result));
       },
       replicaSkipped(backend: Backend) {
-        replicaChild(backend, 'skipped_down').inc();
+        countReplica(backend, 'skipped_down');
       },
     },
   };

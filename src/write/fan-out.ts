@@ -3,14 +3,8 @@
  * each of them answered, failed, or was found down while we waited.
  */
 import type { Backend, OutgoingRequest, ReplicaResult, ResultSink } from '../backends/client.js';
+import type { Shard } from '../backends/cluster.js';
 import { decideOutcome, type Outcome } from './outcome.js';
-
-export interface ShardTarget {
-  readonly name: string;
-  readonly backends: readonly Backend[];
-  /** Replicas that must store a push for it to succeed (from the ack policy). */
-  readonly required: number;
-}
 
 /** Told about every replica's part in a push, for metrics and logs. */
 export interface WriteObserver {
@@ -21,9 +15,10 @@ export interface WriteObserver {
 
 const KNOWN_DOWN: ReplicaResult = Object.freeze({ failure: 'unreachable' });
 
-export function writeToShard(shard: ShardTarget, request: OutgoingRequest, observer: WriteObserver): Promise<Outcome> {
+/** `required`: how many replicas must store the push (from the ack policy, see outcome.ts). */
+export function writeToShard(shard: Shard, required: number, request: OutgoingRequest, observer: WriteObserver): Promise<Outcome> {
   return new Promise((resolve) => {
-    new ShardWrite(shard, request, observer, resolve).start();
+    new ShardWrite(shard, required, request, observer, resolve).start();
   });
 }
 
@@ -32,7 +27,8 @@ class ShardWrite implements ResultSink {
   private pending = 0;
 
   constructor(
-    private readonly shard: ShardTarget,
+    private readonly shard: Shard,
+    private readonly required: number,
     private readonly request: OutgoingRequest,
     private readonly observer: WriteObserver,
     private readonly resolve: (outcome: Outcome) => void,
@@ -53,7 +49,7 @@ class ShardWrite implements ResultSink {
       }
     }
     if (this.pending === 0) {
-      this.resolve(decideOutcome(this.results, this.shard.required));
+      this.resolve(decideOutcome(this.results, this.required));
       return;
     }
     for (let i = 0; i < backends.length; i++) if (backends[i]!.up) backends[i]!.send(this.request, this, i);
@@ -62,6 +58,6 @@ class ShardWrite implements ResultSink {
   settle(index: number, result: ReplicaResult): void {
     this.results[index] = result;
     this.observer.replicaResult(this.shard.backends[index]!, result);
-    if (--this.pending === 0) this.resolve(decideOutcome(this.results, this.shard.required));
+    if (--this.pending === 0) this.resolve(decideOutcome(this.results, this.required));
   }
 }
