@@ -9,7 +9,9 @@ import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
 import { buildApp } from './http/app.js';
-import { createReconciler, type Reconciler } from './reconcile/reconciler.js';
+import { createSelfMetrics } from './http/self-metrics.js';
+import { createMemoryHintStore, createRedisHintStore } from './reconcile/hints.js';
+import { createReconciler, type PassReport, type Reconciler } from './reconcile/reconciler.js';
 import { createSuspectStore } from './reconcile/suspects.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
@@ -30,8 +32,14 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   // printing its own "unhandled error event" line for every reconnection attempt.
   redis?.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
   const suspects = createSuspectStore();
+  const metrics = createSelfMetrics(cluster);
+  metrics.watchSuspects(suspects);
+  const hints =
+    redis === undefined
+      ? createMemoryHintStore(config.reconcile.hints, metrics.hints)
+      : createRedisHintStore(redis, config.redis!.keyPrefix, config.reconcile.hints.maxPerReplica, metrics.hints);
   const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
-  const app = buildApp({ config, cluster, logger, suspects, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  const app = buildApp({ config, cluster, logger, suspects, hints, metrics, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
   // Started only once listening; shutDown stops whatever was started.
   const background: { health?: { stop(): void }; loop?: { stop(): Promise<void> } } = {};
 
@@ -67,12 +75,21 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     throw err;
   }
   background.health = startHealthChecks(cluster, config.health.intervalMs);
-  const reconciler = createReconciler(cluster, config.reconcile, suspects, {
-    restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
-    actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
-  });
+  const reconciler = createReconciler(
+    cluster,
+    config.reconcile,
+    suspects,
+    {
+      restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
+      actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
+      hintsReplayed: metrics.hints.replayed,
+      hintsSuperseded: metrics.hints.superseded,
+    },
+    Date.now,
+    hints,
+  );
   if (config.reconcile.intervalSeconds > 0) {
-    background.loop = startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger);
+    background.loop = startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger, (report) => metrics.passDone(report));
   }
 
   let resolveClosed!: () => void;
@@ -105,7 +122,12 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
 }
 
 /** Runs a pass every interval; a pass never overlaps the next, and stop() waits for the current. */
-function startReconcileLoop(reconciler: Reconciler, intervalMs: number, logger: pino.Logger): { stop(): Promise<void> } {
+function startReconcileLoop(
+  reconciler: Reconciler,
+  intervalMs: number,
+  logger: pino.Logger,
+  onPass: (report: PassReport) => void,
+): { stop(): Promise<void> } {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -113,6 +135,7 @@ function startReconcileLoop(reconciler: Reconciler, intervalMs: number, logger: 
     running = reconciler
       .pass()
       .then((report) => {
+        onPass(report);
         const { actions: _actions, ...summary } = report;
         if (report.copied + report.deletedAway + report.expired + report.failed > 0) logger.info(summary, 'reconcile pass repaired replicas');
         else logger.debug(summary, 'reconcile pass: replicas in sync');

@@ -37,6 +37,8 @@ export interface ResultSink {
 }
 
 export interface OutgoingRequest {
+  /** The canonical grouping key of the group written. */
+  readonly group: string;
   readonly method: 'PUT' | 'POST' | 'DELETE';
   /** Path and query as the client sent them; the replica's base path is put in front. */
   readonly path: string;
@@ -132,11 +134,16 @@ export class Backend {
    * One request outside the hot path (reads of /api/v1/*, repair copies and deletes), with a
    * whole-request time-out; rejects when the replica cannot be reached.
    */
-  async call(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: string): Promise<{ status: number; body: string }> {
+  async call(
+    method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+    path: string,
+    body?: string | Buffer | null,
+    headers: readonly string[] = ['content-type', 'text/plain; version=0.0.4'],
+  ): Promise<{ status: number; body: string }> {
     const res = await this.pool.request({
       method,
       path: this.basePath + path,
-      ...(body === undefined ? {} : { body, headers: { 'content-type': 'text/plain; version=0.0.4' } }),
+      ...(body === undefined || body === null ? {} : { body, headers: [...headers] }),
       signal: AbortSignal.timeout(this.callTimeoutMs),
     });
     return { status: res.statusCode, body: await res.body.text() };

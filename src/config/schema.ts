@@ -123,6 +123,15 @@ export const ReconcileSchema = Type.Object(
     intervalSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 30 }),
     /** Copies and deletes in flight at once, per pass: pushes keep flowing during repairs. */
     concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    /** Bounds of the hints (writes a replica missed) kept for replay, per front door. */
+    hints: Type.Object(
+      {
+        maxPerReplica: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
+        /** In memory only (in Redis, maxPerReplica bounds the list). */
+        maxBytes: Type.Integer({ minimum: 0, maximum: 1 << 30, default: 64 * 1024 * 1024 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Groups older than this (by push_time_seconds) are deleted from every replica. */
     expire: Type.Array(
       Type.Object(

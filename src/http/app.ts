@@ -18,10 +18,11 @@ import { writeToShard, type WriteObserver } from '../write/fan-out.js';
 import { requiredAcks, type Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
 import { idOf } from '../reconcile/reconciler.js';
+import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import type { Decision, WindowStore } from '../limits/store.js';
 import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
-import { createSelfMetrics } from './self-metrics.js';
+import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 
 export interface AppOptions {
   readonly config: Readonly<Config>;
@@ -32,6 +33,10 @@ export interface AppOptions {
   readonly sharedLimitStore?: WindowStore;
   /** Told of every replica that misses a write, for the reconciler. */
   readonly suspects?: SuspectStore;
+  /** Keeps the writes a replica missed, for replay. */
+  readonly hints?: HintStore;
+  /** The self-metrics, when the caller also feeds them (the reconciler does). */
+  readonly metrics?: SelfMetrics;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -74,11 +79,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return undefined;
   };
   const targetsDocument = formatTargets(buildTargets(config));
-  const metrics = createSelfMetrics(cluster);
+  const metrics = options.metrics ?? createSelfMetrics(cluster);
   const shouldLog = createThrottle(10_000);
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
-  if (suspects !== undefined) observers.push(createMissedWriteLog(suspects));
+  if (suspects !== undefined) observers.push(createMissedWriteLog(suspects, options.hints));
   const observer = combineObservers(...observers);
   const limiter = createLimiter(config.limits, options.sharedLimitStore, {
     ...metrics.limits,
@@ -137,7 +142,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const outcome = await writeToShard(
       shard,
       requiredAcks(config.write.ack, shard.backends.length),
-      { method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
+      { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
       observer,
     );
     await sendOutcome(reply, outcome, shard.name, shard.backends.length, method);
@@ -313,11 +318,11 @@ export function forwardedHeaders(raw: readonly string[]): string[] {
 
 function combineObservers(...observers: WriteObserver[]): WriteObserver {
   return {
-    replicaResult(backend, result) {
-      for (const o of observers) o.replicaResult(backend, result);
+    replicaResult(backend, result, request) {
+      for (const o of observers) o.replicaResult(backend, result, request);
     },
-    replicaSkipped(backend) {
-      for (const o of observers) o.replicaSkipped(backend);
+    replicaSkipped(backend, request) {
+      for (const o of observers) o.replicaSkipped(backend, request);
     },
   };
 }
@@ -336,15 +341,22 @@ function createThrottle(intervalMs: number): (key: unknown) => boolean {
   };
 }
 
-/** Marks a replica suspect when a write did not reach it: the reconciler repairs it. */
-function createMissedWriteLog(suspects: SuspectStore): WriteObserver {
+/**
+ * When a write may not have reached a replica: marks it suspect (the reconciler repairs it) and
+ * keeps the write as a hint for replay.
+ */
+function createMissedWriteLog(suspects: SuspectStore, hints: HintStore | undefined): WriteObserver {
+  const missed = (backend: Backend, request: OutgoingRequest): void => {
+    const at = Date.now();
+    const id = idOf(backend);
+    suspects.mark(id, at);
+    hints?.add(id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at });
+  };
   return {
-    replicaResult(backend: Backend, result: ReplicaResult) {
-      if (!isAnswer(result) || result.status >= 500) suspects.mark(idOf(backend), Date.now());
+    replicaResult(backend, result, request) {
+      if (!isAnswer(result) || result.status >= 500) missed(backend, request);
     },
-    replicaSkipped(backend: Backend) {
-      suspects.mark(idOf(backend), Date.now());
-    },
+    replicaSkipped: missed,
   };
 }
 

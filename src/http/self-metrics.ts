@@ -8,6 +8,9 @@ import type { Cluster } from '../backends/cluster.js';
 import type { LimiterObserver } from '../limits/limiter.js';
 import type { Rule } from '../limits/rules.js';
 import type { WriteObserver } from '../write/fan-out.js';
+import type { HintEvents } from '../reconcile/hints.js';
+import type { PassReport } from '../reconcile/reconciler.js';
+import type { SuspectStore } from '../reconcile/suspects.js';
 
 type ReplicaOutcome = 'stored' | 'rejected' | 'server_error' | 'unreachable' | 'timeout' | 'down' | 'unknown' | 'skipped_down';
 
@@ -15,6 +18,11 @@ export interface SelfMetrics {
   readonly registry: Registry;
   readonly observer: WriteObserver;
   readonly limits: LimiterObserver;
+  readonly hints: HintEvents & { replayed(count: number): void; superseded(count: number): void };
+  /** A reconciler pass is done. */
+  passDone(report: PassReport): void;
+  /** How many replicas are suspect now (read at scrape time). */
+  watchSuspects(suspects: SuspectStore): void;
   countPush(method: string, status: number): void;
 }
 
@@ -87,6 +95,31 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     registers: [registry],
   });
 
+  const hintCounter = new Counter({
+    name: 'pushring_hints_total',
+    help: 'Hints (writes a replica missed): queued, dropped (over the bounds), replayed, superseded (a copy from a trusted twin replaced them).',
+    labelNames: ['event'] as const,
+    registers: [registry],
+  });
+  const repairs = new Counter({
+    name: 'pushring_reconcile_actions_total',
+    help: 'Reconciler actions done: copied (repaired), deleted (gone from the trusted replicas), expired, failed.',
+    labelNames: ['action'] as const,
+    registers: [registry],
+  });
+  const passes = new Counter({ name: 'pushring_reconcile_passes_total', help: 'Reconciler passes run.', registers: [registry] });
+  const passDuration = new Gauge({ name: 'pushring_reconcile_pass_duration_seconds', help: 'Duration of the last reconciler pass.', registers: [registry] });
+  const outOfSync = new Gauge({ name: 'pushring_replicas_out_of_sync', help: 'Replicas the last reconciler pass found out of sync.', registers: [registry] });
+  let suspectStore: SuspectStore | undefined;
+  new Gauge({
+    name: 'pushring_replicas_suspect',
+    help: 'Replicas that may have missed writes and are not yet found in sync again.',
+    registers: [registry],
+    collect() {
+      this.set(suspectStore?.count() ?? 0);
+    },
+  });
+
   const countReplica = (backend: Backend, outcome: ReplicaOutcome): void => {
     let byOutcome = replicaCounts.get(backend);
     if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map()));
@@ -95,6 +128,24 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
 
   return {
     registry,
+    hints: {
+      queued: () => hintCounter.labels('queued').inc(),
+      dropped: (n) => hintCounter.labels('dropped').inc(n),
+      replayed: (n) => hintCounter.labels('replayed').inc(n),
+      superseded: (n) => hintCounter.labels('superseded').inc(n),
+    },
+    passDone(report) {
+      passes.inc();
+      passDuration.set(report.durationMs / 1000);
+      outOfSync.set(report.outOfSync);
+      repairs.labels('copied').inc(report.copied);
+      repairs.labels('deleted').inc(report.deletedAway);
+      repairs.labels('expired').inc(report.expired);
+      repairs.labels('failed').inc(report.failed);
+    },
+    watchSuspects(suspects) {
+      suspectStore = suspects;
+    },
     limits: {
       limited: (rule: Rule) => limited.labels(rule.name).inc(),
       storeFailed: () => {

@@ -10,6 +10,7 @@ import { encodeGroup, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
 import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
+import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
 
 export interface PassReport {
@@ -29,6 +30,9 @@ export interface PassReport {
 }
 
 export interface ReconcilerEvents {
+  /** Hints replayed to a replica, or dropped because a copy from a trusted twin replaces them. */
+  hintsReplayed?(count: number): void;
+  hintsSuperseded?(count: number): void;
   /** A shard is done: for progress output. */
   shardDone?(shard: string, actions: number): void;
   restarted?(replica: string): void;
@@ -46,10 +50,71 @@ export function createReconciler(
   events: ReconcilerEvents = {},
   /** The clock expiry is judged by (tests move it forward). */
   now: () => number = Date.now,
+  hints?: HintStore,
 ): Reconciler {
   const startTimes = new Map<string, string>();
   const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
+
+  /** Reads every replica of a shard; notes restarts (a new start_time) as suspect marks. */
+  const readShard = async (backends: readonly Backend[]): Promise<{ views: ReplicaView[]; byId: Map<string, Backend>; unreachable: string[] }> => {
+    const views: ReplicaView[] = [];
+    const byId = new Map<string, Backend>();
+    const unreachable: string[] = [];
+    await Promise.all(
+      backends.map(async (backend) => {
+        const id = idOf(backend);
+        const snapshot = await readReplica(backend).catch(() => undefined);
+        if (snapshot === undefined) {
+          unreachable.push(id);
+          return;
+        }
+        const previous = startTimes.get(id);
+        if (previous !== undefined && previous !== snapshot.startTime) {
+          // Restarted: whatever it holds now, it missed what came while it was gone.
+          suspects.mark(id, Date.now());
+          events.restarted?.(id);
+        }
+        startTimes.set(id, snapshot.startTime);
+        views.push({ id, groups: new Map(snapshot.groups.map((g) => [g.canonical, g])), suspectSince: suspects.since(id) });
+        byId.set(id, backend);
+      }),
+    );
+    views.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { views, byId, unreachable };
+  };
+
+  /**
+   * With a trusted replica in the shard, the suspects' hints are superseded: the copy from it
+   * carries the latest state, deletes included. With none (each replica missed something), each
+   * replica's hints are replayed in order, so that each gets exactly the writes it missed.
+   * True when something was replayed.
+   */
+  const handOffHints = async (views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>): Promise<boolean> => {
+    const anyTrusted = views.some((v) => v.suspectSince === undefined);
+    let replayed = 0;
+    for (const view of views) {
+      if (view.suspectSince === undefined) continue;
+      const pending = await hints!.drain(view.id);
+      if (pending.length === 0) continue;
+      if (anyTrusted) {
+        events.hintsSuperseded?.(pending.length);
+        continue;
+      }
+      const backend = byId.get(view.id)!;
+      for (const [i, hint] of pending.entries()) {
+        const res = await backend.call(hint.method, hint.path, hint.body, hint.headers).catch(() => undefined);
+        if (res === undefined || res.status >= 500) {
+          // Keep the rest, in order, for the next pass.
+          for (const rest of pending.slice(i)) hints!.add(view.id, rest);
+          break;
+        }
+        replayed++;
+      }
+    }
+    if (replayed > 0) events.hintsReplayed?.(replayed);
+    return replayed > 0;
+  };
 
   return {
     async pass(options = {}) {
@@ -58,30 +123,13 @@ export function createReconciler(
       const unreachable: string[] = [];
       const allActions: RepairAction[] = [];
       for (const shard of cluster.shards.values()) {
-        const views: ReplicaView[] = [];
-        const byId = new Map<string, Backend>();
-        await Promise.all(
-          shard.backends.map(async (backend) => {
-            const id = idOf(backend);
-            const snapshot = await readReplica(backend).catch(() => undefined);
-            if (snapshot === undefined) {
-              unreachable.push(id);
-              return;
-            }
-            const previous = startTimes.get(id);
-            if (previous !== undefined && previous !== snapshot.startTime) {
-              // Restarted: whatever it holds now, it missed what came while it was gone.
-              suspects.mark(id, Date.now());
-              events.restarted?.(id);
-            }
-            startTimes.set(id, snapshot.startTime);
-            const groups = new Map(snapshot.groups.map((g) => [g.canonical, g]));
-            totals.groupsSeen += groups.size;
-            views.push({ id, groups, suspectSince: suspects.since(id) });
-            byId.set(id, backend);
-          }),
-        );
-        views.sort((a, b) => (a.id < b.id ? -1 : 1));
+        let { views, byId, unreachable: missing } = await readShard(shard.backends);
+        if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
+          // Replays changed what the replicas hold: plan from what they hold now.
+          ({ views, byId, unreachable: missing } = await readShard(shard.backends));
+        }
+        unreachable.push(...missing);
+        for (const view of views) totals.groupsSeen += view.groups.size;
         const actions = planRepairs(views, { now: now(), maxAgeOf });
         allActions.push(...actions);
         const touched = new Set(actions.map((a) => (a.kind === 'copy' ? a.to : a.on)));

@@ -8,9 +8,9 @@ import { decideOutcome, type Outcome } from './outcome.js';
 
 /** Told about every replica's part in a push, for metrics and logs. */
 export interface WriteObserver {
-  replicaResult(backend: Backend, result: ReplicaResult): void;
+  replicaResult(backend: Backend, result: ReplicaResult, request: OutgoingRequest): void;
   /** The replica was known down and not tried; it missed this write. */
-  replicaSkipped(backend: Backend): void;
+  replicaSkipped(backend: Backend, request: OutgoingRequest): void;
 }
 
 const KNOWN_DOWN: ReplicaResult = Object.freeze({ failure: 'unreachable' });
@@ -45,7 +45,7 @@ class ShardWrite implements ResultSink {
       const backend = backends[i]!;
       if (!backend.up) {
         this.results[i] = KNOWN_DOWN;
-        this.observer.replicaSkipped(backend);
+        this.observer.replicaSkipped(backend, this.request);
       }
     }
     if (this.pending === 0) {
@@ -57,7 +57,7 @@ class ShardWrite implements ResultSink {
 
   settle(index: number, result: ReplicaResult): void {
     this.results[index] = result;
-    this.observer.replicaResult(this.shard.backends[index]!, result);
+    this.observer.replicaResult(this.shard.backends[index]!, result, this.request);
     if (--this.pending === 0) this.resolve(decideOutcome(this.results, this.required));
   }
 }

@@ -9,6 +9,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { buildApp } from '../../src/http/app.js';
 import type { WindowStore } from '../../src/limits/store.js';
+import type { HintStore } from '../../src/reconcile/hints.js';
 import type { SuspectStore } from '../../src/reconcile/suspects.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
 
@@ -25,14 +26,17 @@ export async function startFrontDoor(opts: {
   shards: number;
   replicas?: number;
   pushgatewayArgs?: string[];
+  /** Give every Pushgateway a persistence file, so a graceful restart keeps its groups. */
+  persistence?: boolean;
   config?: Record<string, unknown>;
   sharedLimitStore?: WindowStore;
   suspects?: SuspectStore;
+  hints?: HintStore;
 }): Promise<FrontDoor> {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
   for (let s = 0; s < opts.shards; s++) {
-    backends.push(await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [] }))));
+    backends.push(await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [], persistence: opts.persistence ?? false }))));
   }
   const result = validateConfig({
     listen: '127.0.0.1:0',
@@ -51,6 +55,7 @@ export async function startFrontDoor(opts: {
     logger: false,
     ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }),
     ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
+    ...(opts.hints === undefined ? {} : { hints: opts.hints }),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
+import { createMemoryHintStore } from '../../src/reconcile/hints.js';
 import { createSuspectStore, type SuspectStore } from '../../src/reconcile/suspects.js';
 import { waitFor } from '../helpers/processes.js';
 import type { Group } from '../helpers/pushgateway.js';
@@ -15,10 +16,17 @@ afterEach(async () => {
   door = undefined;
 });
 
-async function startWithReconciler(config: Record<string, unknown> = {}, now?: () => number): Promise<{ door: FrontDoor; reconciler: Reconciler; suspects: SuspectStore }> {
+async function startWithReconciler(
+  config: Record<string, unknown> = {},
+  now?: () => number,
+  persistence = false,
+): Promise<{ door: FrontDoor; reconciler: Reconciler; suspects: SuspectStore; replayed: () => number }> {
   const suspects = createSuspectStore();
-  const d = await startFrontDoor({ shards: 1, suspects, config: { write: { timeoutMs: 2_000 }, ...config } });
-  return { door: d, suspects, reconciler: createReconciler(d.cluster, d.config.reconcile, suspects, {}, now) };
+  const hints = createMemoryHintStore({ maxPerReplica: 1_000, maxBytes: 1 << 20 }, { queued: () => {}, dropped: () => {} });
+  let replayed = 0;
+  const d = await startFrontDoor({ shards: 1, suspects, hints, persistence, config: { write: { timeoutMs: 2_000 }, ...config } });
+  const reconciler = createReconciler(d.cluster, d.config.reconcile, suspects, { hintsReplayed: (n) => (replayed += n) }, now, hints);
+  return { door: d, suspects, reconciler, replayed: () => replayed };
 }
 
 const put = (d: FrontDoor, path: string, value: number) =>
@@ -116,6 +124,35 @@ describe('the reconciler', () => {
     for (let i = 10; i < 15; i++) expected[JSON.stringify({ instance: `i${i}`, job: 'heal' })] = '3';
     expect(valuesOf(await frozen!.groups())).toEqual(expected);
     expect(valuesOf(await live!.groups())).toEqual(expected);
+  });
+
+  it('replays missed writes in order when both replicas missed some: a missed DELETE is not undone', async () => {
+    // Persistence files and graceful stops: each replica keeps its groups across its outage.
+    const started = await startWithReconciler({}, undefined, true);
+    door = started.door;
+    const [r0, r1] = door.backends[0]!;
+    const upAgain = (i: number) => waitFor(async () => door!.cluster.backends[i]!.up, { what: `replica ${i} to be probed up` });
+    for (const g of ['keep', 'gone', 'changed']) expect((await put(door, `/metrics/job/${g}`, 1)).status).toBe(200);
+    // r0 misses a DELETE and an update…
+    await r0!.kill('SIGTERM');
+    expect((await send(door.url, { method: 'DELETE', path: '/metrics/job/gone' })).status).toBe(202);
+    expect((await put(door, '/metrics/job/changed', 2)).status).toBe(200);
+    await r0!.restart();
+    await upAgain(0);
+    // …then, before anything is repaired, r1 misses a new group.
+    await r1!.kill('SIGTERM');
+    expect((await put(door, '/metrics/job/new', 1)).status).toBe(200);
+    await r1!.restart();
+    await upAgain(1);
+    await reconcileUntilEqual(door, started.reconciler);
+    const expected = {
+      [JSON.stringify({ job: 'changed' })]: '2',
+      [JSON.stringify({ job: 'keep' })]: '1',
+      [JSON.stringify({ job: 'new' })]: '1',
+    };
+    expect(valuesOf(await r0!.groups())).toEqual(expected);
+    expect(valuesOf(await r1!.groups())).toEqual(expected);
+    expect(started.replayed()).toBeGreaterThan(0);
   });
 
   it('expires exactly the groups past their age, on both replicas, and nothing else', async () => {
