@@ -12,7 +12,8 @@ import { buildApp } from './http/app.js';
 import { createSelfMetrics } from './http/self-metrics.js';
 import { createMemoryHintStore, createRedisHintStore } from './reconcile/hints.js';
 import { createReconciler, type PassReport, type Reconciler } from './reconcile/reconciler.js';
-import { createSuspectStore } from './reconcile/suspects.js';
+import { ALWAYS_HELD, createRedisLease, type Lease } from './reconcile/lease.js';
+import { createRedisSuspectStore, createSuspectStore } from './reconcile/suspects.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
 
@@ -31,7 +32,7 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   // Failures reach the log through the limiter, once per incident; this only keeps ioredis from
   // printing its own "unhandled error event" line for every reconnection attempt.
   redis?.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
-  const suspects = createSuspectStore();
+  const suspects = redis === undefined ? createSuspectStore() : createRedisSuspectStore(redis, config.redis!.keyPrefix);
   const metrics = createSelfMetrics(cluster);
   metrics.watchSuspects(suspects);
   const hints =
@@ -89,7 +90,12 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     hints,
   );
   if (config.reconcile.intervalSeconds > 0) {
-    background.loop = startReconcileLoop(reconciler, config.reconcile.intervalSeconds * 1000, logger, (report) => metrics.passDone(report));
+    const intervalMs = config.reconcile.intervalSeconds * 1000;
+    const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, `${config.redis!.keyPrefix}reconcile-lease`, Math.max(3 * intervalMs, 10_000));
+    const loop = startReconcileLoop(reconciler, intervalMs, logger, lease, (report) => metrics.passDone(report));
+    background.loop = loop;
+    // A replica that comes back is repaired at once, not an interval later.
+    for (const backend of cluster.backends) backend.onHealthChange((_b, up) => up && loop.kick());
   }
 
   let resolveClosed!: () => void;
@@ -121,36 +127,52 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
   return { url: address, close, closed };
 }
 
-/** Runs a pass every interval; a pass never overlaps the next, and stop() waits for the current. */
+/**
+ * Runs a pass every interval while this front door holds the lease; a pass never overlaps the
+ * next; kick() brings the next pass forward; stop() waits for the current one.
+ */
 function startReconcileLoop(
   reconciler: Reconciler,
   intervalMs: number,
   logger: pino.Logger,
+  lease: Lease,
   onPass: (report: PassReport) => void,
-): { stop(): Promise<void> } {
+): { stop(): Promise<void>; kick(): void } {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
+  const schedule = (delayMs: number): void => {
+    if (stopped) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(run, delayMs);
+  };
   const run = (): void => {
-    running = reconciler
-      .pass()
-      .then((report) => {
-        onPass(report);
-        const { actions: _actions, ...summary } = report;
-        if (report.copied + report.deletedAway + report.expired + report.failed > 0) logger.info(summary, 'reconcile pass repaired replicas');
-        else logger.debug(summary, 'reconcile pass: replicas in sync');
-      })
+    timer = undefined;
+    running = (async () => {
+      if (!(await lease.acquire())) return;
+      const report = await reconciler.pass();
+      onPass(report);
+      const { actions: _actions, ...summary } = report;
+      if (report.copied + report.deletedAway + report.expired + report.failed > 0) logger.info(summary, 'reconcile pass repaired replicas');
+      else logger.debug(summary, 'reconcile pass: replicas in sync');
+    })()
       .catch((err: Error) => logger.error({ err: err.message }, 'reconcile pass failed'))
       .finally(() => {
-        if (!stopped) timer = setTimeout(run, intervalMs);
+        running = undefined;
+        schedule(intervalMs);
       });
   };
-  timer = setTimeout(run, intervalMs);
+  schedule(intervalMs);
   return {
+    kick() {
+      // Soon, not at once: the probe that saw it come back may be the first of several.
+      if (running === undefined) schedule(200);
+    },
     async stop() {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
       await running;
+      await lease.release();
     },
   };
 }

@@ -119,6 +119,7 @@ export function createReconciler(
   return {
     async pass(options = {}) {
       const started = Date.now();
+      await suspects.refresh?.().catch(() => undefined);
       const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0 };
       const unreachable: string[] = [];
       const allActions: RepairAction[] = [];
