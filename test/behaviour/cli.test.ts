@@ -83,21 +83,46 @@ describe('pushring sd write', () => {
   });
 });
 
+describe('pushring reconcile', () => {
+  it('plans without touching anything in a dry run, then repairs, and reports both', async () => {
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    // A group one replica has and its twin lacks, as after a restart.
+    expect((await fetch(`${a.url}/metrics/job/lonely`, { method: 'PUT', body: 'lonely 1\n' })).status).toBe(200);
+    const dir = await tempDir('pushring-reconcile-');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `shards:\n  - name: a\n    replicas: ["${a.url}", "${b.url}"]\n`);
+
+    const dry = captureIo();
+    expect(await main(['reconcile', '--config', config, '--dry-run'], dry.io)).toBe(0);
+    expect(dry.out()).toContain('shard a: 1 action(s) planned\n');
+    expect(dry.out()).toContain('  would copy {job="lonely"} from a/0 to a/1 (missing)\n');
+    expect(dry.out()).toMatch(/^dry run: 1 shard\(s\), 1 group copies read, 1 action\(s\) planned in \d+ ms$/m);
+    expect(await b.groups()).toEqual([]);
+
+    const real = captureIo();
+    expect(await main(['reconcile', '--config', config], real.io)).toBe(0);
+    expect(real.out()).toMatch(/1 copied, 0 deleted \(gone from the trusted replicas\), 0 expired, 0 failed in \d+ ms/);
+    expect((await b.groups()).map((g) => g.labels)).toEqual([{ job: 'lonely' }]);
+  });
+});
+
 describe('pushring serve', () => {
   it('serves pushes from a real process and exits 0 on SIGTERM', async () => {
-    backends.push(await startPushgateway(), await startPushgateway());
+    const [first, second] = [await startPushgateway(), await startPushgateway()];
+    backends.push(first, second);
     const dir = await tempDir('pushring-serve-');
     const port = await freePort();
     const config = join(dir, 'pushring.yaml');
-    await writeFile(config, `listen: "127.0.0.1:${port}"\nshards:\n  - name: a\n    replicas: ["${backends[0]!.url}", "${backends[1]!.url}"]\n`);
+    await writeFile(config, `listen: "127.0.0.1:${port}"\nshards:\n  - name: a\n    replicas: ["${first.url}", "${second.url}"]\n`);
     const log = join(dir, 'serve.log');
     const server = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', config], { logFile: log });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: 'pushring serve to be ready', timeoutMs: 15_000 });
     const res = await fetch(`${url}/metrics/job/cli/instance/x`, { method: 'PUT', body: 'cli_metric 1\n' });
     expect(res.status).toBe(200);
-    expect((await backends[0]!.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
-    expect((await backends[1]!.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
+    expect((await first.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
+    expect((await second.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
     server.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   });
