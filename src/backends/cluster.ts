@@ -3,7 +3,7 @@
  * ring by shard name so that replacing a replica's URL moves no groups.
  */
 import type { Config } from '../config/schema.js';
-import { createRing, type Ring } from '../core/ring.js';
+import { ringOf, type Ring } from '../core/ring.js';
 import { Backend } from './client.js';
 
 export interface Shard {
@@ -28,7 +28,9 @@ export interface Cluster {
 }
 
 export function createCluster(config: Readonly<Config>): Cluster {
-  const ring = createRing(config.shards);
+  // Draining shards own nothing: their replicas stay known (probed, scraped, reconciled) so that
+  // their groups can be moved off them, but no push is placed on them.
+  const ring = ringOf(config.shards);
   const shards = new Map<string, Shard>();
   const backends: Backend[] = [];
   for (const shard of config.shards) {

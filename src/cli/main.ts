@@ -6,7 +6,11 @@ import { ConfigError, formatProblems, loadConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { createCluster } from '../backends/cluster.js';
-import type { RepairAction } from '../core/repair.js';
+import type { Config } from '../config/schema.js';
+import type { ApiGroup } from '../core/exposition.js';
+import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
+import { toGroupCopy, type RepairAction } from '../core/repair.js';
+import { ringOf } from '../core/ring.js';
 import { createReconciler } from '../reconcile/reconciler.js';
 import { createSuspectStore } from '../reconcile/suspects.js';
 import { startServer } from '../server.js';
@@ -24,6 +28,10 @@ Commands:
   reconcile --config <file> [--dry-run]
                             Run one pass of the reconciler: compare the replicas of every shard,
                             repair what differs, expire old groups; report what it did.
+  ring plan --config <new file> [--from <old file>] [--json]
+                            Show how many groups a ring change moves, from which shard to which:
+                            from what the live backends hold, or (--from) as shares of the key
+                            space from ring placement alone.
   sd write --config <file> [--out <path>]
                             Write the Prometheus file_sd targets once (to discovery.file or --out).
   help                      Show this text.
@@ -43,6 +51,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await writeSd(rest, io);
       case 'reconcile':
         return await reconcileOnce(rest, io);
+      case 'ring':
+        return await planRing(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -110,6 +120,81 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   } finally {
     await cluster.close();
   }
+}
+
+async function planRing(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals[0] !== 'plan' || positionals.length !== 1 || values.config === undefined) {
+    io.stderr.write('pushring ring: usage: pushring ring plan --config <new file> [--from <old file>] [--json]\n');
+    return 2;
+  }
+  const next = await loadConfig(values.config);
+  const nextRing = ringOf(next.shards);
+  let plan: MovePlan;
+  let unit: string;
+  if (values.from !== undefined) {
+    const previous = await loadConfig(values.from);
+    plan = planMoves(sampleKeys(ringOf(previous.shards), KEY_SPACE_SAMPLES), nextRing);
+    unit = 'key space';
+  } else {
+    const placed = await readPlacedGroups(next, io);
+    if (placed === undefined) return 1;
+    plan = planMoves(placed, nextRing);
+    unit = 'groups';
+  }
+  if (values.json) {
+    io.stdout.write(JSON.stringify({ unit, ...plan }, null, 2) + '\n');
+    return 0;
+  }
+  io.stdout.write(formatPlan(plan, unit));
+  return 0;
+}
+
+/** Samples of the key space for a plan from ring placement alone: ±0.5% on each share. */
+const KEY_SPACE_SAMPLES = 100_000;
+
+/** Every group the shards of `config` hold, read from the first replica of each that answers. */
+async function readPlacedGroups(config: Readonly<Config>, io: CliIo): Promise<Array<[string, string]> | undefined> {
+  const cluster = createCluster(config);
+  try {
+    const placed: Array<[string, string]> = [];
+    for (const shard of cluster.shards.values()) {
+      let read = false;
+      for (const backend of shard.backends) {
+        const res = await backend.call('GET', '/api/v1/metrics').catch(() => undefined);
+        if (res === undefined || res.status !== 200) continue;
+        for (const group of (JSON.parse(res.body) as { data: ApiGroup[] }).data) placed.push([shard.name, toGroupCopy(group).canonical]);
+        read = true;
+        break;
+      }
+      if (!read) {
+        io.stderr.write(`pushring ring plan: no replica of shard ${shard.name} answered; use --from <old file> to plan from placement alone\n`);
+        return undefined;
+      }
+    }
+    return placed;
+  } finally {
+    await cluster.close();
+  }
+}
+
+function formatPlan(plan: MovePlan, unit: string): string {
+  const moved = plan.total - plan.staying;
+  const pct = (n: number): string => `${((100 * n) / Math.max(plan.total, 1)).toFixed(1)}%`;
+  const lines = [
+    unit === 'groups'
+      ? `${plan.total} groups: ${plan.staying} stay, ${moved} move (${pct(moved)})`
+      : `share of the key space that moves: ${pct(moved)} (from ring placement, ${plan.total} samples)`,
+  ];
+  if (plan.moves.length > 0) {
+    lines.push('', `${'from'.padEnd(16)} ${'to'.padEnd(16)} ${(unit === 'groups' ? 'groups' : 'samples').padStart(8)}  share`);
+    for (const m of plan.moves) lines.push(`${m.from.padEnd(16)} ${m.to.padEnd(16)} ${String(m.count).padStart(8)}  ${pct(m.count)}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 function describeAction(action: RepairAction): string {

@@ -98,6 +98,9 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
       }
     });
   });
+  if (shards.length > 0 && shards.every((s) => typeof s === 'object' && s !== null && s.draining === true)) {
+    problems.push({ path: 'shards', message: 'every shard is draining: at least one must own groups (add a shard before draining the last)' });
+  }
   problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config));
   return problems;
 }

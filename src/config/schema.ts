@@ -12,6 +12,8 @@ export const ShardSchema = Type.Object(
     /** URLs of the Pushgateways that each hold a full copy of this shard's groups. */
     replicas: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 16 }),
     weight: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
+    /** Owns no groups any more; its backends stay known so that its groups move off it. */
+    draining: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
 );

@@ -51,3 +51,8 @@ export function createRing(members: readonly RingMember[]): Ring {
     },
   };
 }
+
+/** The ring of a configuration's shards: draining shards own nothing. */
+export function ringOf(shards: readonly (RingMember & { readonly draining?: boolean })[]): Ring {
+  return createRing(shards.filter((s) => s.draining !== true));
+}

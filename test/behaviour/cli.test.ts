@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 
@@ -104,6 +105,49 @@ describe('pushring reconcile', () => {
     expect(await main(['reconcile', '--config', config], real.io)).toBe(0);
     expect(real.out()).toMatch(/1 copied, 0 deleted \(gone from the trusted replicas\), 0 expired, 0 failed in \d+ ms/);
     expect((await b.groups()).map((g) => g.labels)).toEqual([{ job: 'lonely' }]);
+  });
+});
+
+describe('pushring ring plan', () => {
+  it('counts the groups the live backends hold that a new ring moves, by source and destination', async () => {
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    const dir = await tempDir('pushring-plan-');
+    const old = join(dir, 'old.yaml');
+    await writeFile(old, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n`);
+    const ring = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }]);
+    for (let i = 0; i < 60; i++) {
+      const target = ring.ownerOf(`{instance="i${i}",job="plan"}`) === 'a' ? a : b;
+      expect((await fetch(`${target.url}/metrics/job/plan/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
+    }
+    const grown = join(dir, 'new.yaml');
+    await writeFile(grown, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
+    const next = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
+    const expectedMoves = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => next.ownerOf(k) === 'c').length;
+
+    // The new shard has no backend yet: the live plan reads the shards that exist, then says so.
+    const live = captureIo();
+    expect(await main(['ring', 'plan', '--config', old], live.io)).toBe(0);
+    expect(live.out()).toBe('60 groups: 60 stay, 0 move (0.0%)\n');
+
+    const grownPlan = captureIo();
+    expect(await main(['ring', 'plan', '--config', grown, '--json'], grownPlan.io)).toBe(1);
+    expect(grownPlan.err()).toContain('no replica of shard c answered; use --from <old file>');
+
+    const fromOld = captureIo();
+    expect(await main(['ring', 'plan', '--config', grown, '--from', old], fromOld.io)).toBe(0);
+    expect(fromOld.out()).toMatch(/^share of the key space that moves: 3\d\.\d% \(from ring placement, 100000 samples\)/);
+    expect(fromOld.out()).not.toMatch(/^\S+\s+[ab]\s+\d+/m);
+
+    // Drain b: everything on it moves, to a or c.
+    const drained = join(dir, 'drained.yaml');
+    await writeFile(drained, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"], draining: true }\n`);
+    const drain = captureIo();
+    expect(await main(['ring', 'plan', '--config', drained, '--json'], drain.io)).toBe(0);
+    const plan = JSON.parse(drain.out()) as { total: number; staying: number; moves: Array<{ from: string; to: string; count: number }> };
+    const onB = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => ring.ownerOf(k) === 'b').length;
+    expect(plan).toEqual({ unit: 'groups', total: 60, staying: 60 - onB, moves: [{ from: 'b', to: 'a', count: onB }] });
+    expect(expectedMoves).toBeGreaterThan(0);
   });
 });
 

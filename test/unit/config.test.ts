@@ -13,7 +13,7 @@ describe('parseConfig', () => {
     if (!result.ok) throw new Error(JSON.stringify(result.problems));
     expect(result.config).toEqual({
       listen: '127.0.0.1:9191',
-      shards: [{ name: 'a', weight: 1, replicas: ['http://127.0.0.1:9091', 'http://127.0.0.1:9092'] }],
+      shards: [{ name: 'a', weight: 1, draining: false, replicas: ['http://127.0.0.1:9091', 'http://127.0.0.1:9092'] }],
       write: { ack: 'one', timeoutMs: 10_000, connectTimeoutMs: 1_000, maxBodyBytes: 16 * 1024 * 1024, connectionsPerBackend: 32 },
       health: { intervalMs: 1_000, timeoutMs: 1_000 },
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
@@ -63,6 +63,7 @@ write: { ack: some }
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {}', 'redis: give exactly one of url, sentinels'],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {url: "http://x"}', 'redis.url: "http://x" must start with redis://'],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {sentinels: [{host: s, port: 26379}]}', 'redis.sentinelName: is required with sentinels'],
+    ['shards: [{name: a, replicas: ["http://h:1"], draining: true}]', 'shards: every shard is draining'],
     ['', 'shards: is required'],
     ['shards:\n  - name: a\n', 'shards[0].replicas: is required'],
     ['shards: [', '(file): YAML'],
