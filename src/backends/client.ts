@@ -5,6 +5,7 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { basePathOf } from '../config/load.js';
 
 export type ReplicaFailure =
   /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
@@ -80,7 +81,7 @@ export class Backend {
     this.replica = options.replica;
     this.url = options.url;
     const parsed = new URL(options.url);
-    this.basePath = parsed.pathname.replace(/\/+$/, '');
+    this.basePath = basePathOf(parsed);
     this.pool = new Pool(parsed.origin, {
       connections: options.connections,
       connectTimeout: options.connectTimeoutMs,

@@ -176,7 +176,12 @@ function checkReplicaUrl(url: string): string | undefined {
 
 export function normaliseUrl(url: string): string {
   const parsed = new URL(url);
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+  return `${parsed.protocol}//${parsed.host}${basePathOf(parsed)}`;
+}
+
+/** A replica URL's path prefix (`--web.route-prefix`), without trailing slashes: '' for none. */
+export function basePathOf(url: URL): string {
+  return url.pathname.replace(/\/+$/, '');
 }
 
 export function parseListen(listen: string): { host: string; port: number } | undefined {

@@ -49,15 +49,14 @@ export function parseGroupingPath(url: string): ParseResult {
   }
   if (!isCleanPath(path)) {
     // Go's ServeMux answers 301 with the cleaned path before any route is looked at.
-    const location = encodeURI(cleanPath(path)) + (query === -1 ? '' : url.slice(query));
-    return { ok: false, kind: 'redirect', location, permanent: true };
+    return { ok: false, kind: 'redirect', location: locationOf(cleanPath(path), url, query), permanent: true };
   }
   if (path === PREFIX + '/') return { ok: false, kind: 'redirect', location: PREFIX, permanent: false };
   const fixed = fixPrefixCase(path);
   if (fixed === undefined) return NOT_FOUND;
   if (fixed !== path) {
     // httprouter's RedirectFixedPath: a route found case-insensitively is a redirect away.
-    return { ok: false, kind: 'redirect', location: encodeURI(fixed) + (query === -1 ? '' : url.slice(query)), permanent: false };
+    return { ok: false, kind: 'redirect', location: locationOf(fixed, url, query), permanent: false };
   }
 
   let rest = path.slice(PREFIX.length);
@@ -238,6 +237,11 @@ function invalid(message: string): ParseFailure {
 
 const NOT_FOUND: ParseFailure = Object.freeze({ ok: false, kind: 'not-found' });
 const BAD_REQUEST: ParseFailure = Object.freeze({ ok: false, kind: 'bad-request' });
+
+/** A redirect's Location: the corrected path, with the request's query string kept. */
+function locationOf(path: string, url: string, query: number): string {
+  return encodeURI(path) + (query === -1 ? '' : url.slice(query));
+}
 
 /** The path with the push prefix in its proper case, or undefined when it has no push prefix. */
 function fixPrefixCase(path: string): string | undefined {

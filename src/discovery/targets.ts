@@ -2,6 +2,7 @@
  * The Prometheus targets of a ring: one per backend, labelled with its shard and replica, in
  * the format file_sd and http_sd share. Pure: the same configuration gives the same bytes.
  */
+import { basePathOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 
 export interface TargetGroup {
@@ -16,7 +17,7 @@ export function buildTargets(config: Pick<Readonly<Config>, 'shards' | 'discover
     shard.replicas.forEach((url, i) => {
       const parsed = new URL(url);
       const port = parsed.port !== '' ? parsed.port : parsed.protocol === 'https:' ? '443' : '80';
-      const basePath = parsed.pathname.replace(/\/+$/, '');
+      const basePath = basePathOf(parsed);
       const labels: Record<string, string> = { ...staticLabels, [shardLabel]: shard.name, [replicaLabel]: String(i) };
       // A Pushgateway under --web.route-prefix, or behind TLS, is scraped where it lives.
       if (basePath !== '') labels['__metrics_path__'] = `${basePath}/metrics`;

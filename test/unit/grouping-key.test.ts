@@ -87,16 +87,16 @@ describe('grouping key properties', () => {
       fc.tuple(
         fc.constant(g),
         fc.shuffledSubarray(g.labels, { minLength: g.labels.length, maxLength: g.labels.length }),
-        fc.array(fc.constantFrom('plain', 'url', 'std', 'padded'), { minLength: g.labels.length + 1, maxLength: g.labels.length + 1 }),
+        // The Pushgateway takes only the URL-safe alphabet (it refuses `+`), padded or not.
+        fc.array(fc.constantFrom('plain', 'unpadded', 'padded'), { minLength: g.labels.length + 1, maxLength: g.labels.length + 1 }),
       ),
     );
     fc.assert(
       fc.property(spellings, ([{ job, labels }, shuffled, styles]) => {
         const spell = (name: string, value: string, style: string): string => {
           if (style === 'plain' && value !== '' && !value.includes('/')) return `${name}/${encodeURIComponent(value)}`;
-          const std = Buffer.from(value).toString('base64');
-          // The standard alphabet reaches the Pushgateway through its URL-safe twins.
-          const encoded = style === 'padded' ? std.replaceAll('+', '-').replaceAll('/', '_') : Buffer.from(value).toString('base64url');
+          const padded = Buffer.from(value).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
+          const encoded = style === 'padded' ? padded : Buffer.from(value).toString('base64url');
           return `${name}@base64/${encoded === '' ? '=' : encoded}`;
         };
         const a = '/metrics/' + spell('job', job, 'plain') + labels.map(([n, v]) => '/' + spell(n, v, 'plain')).join('');
