@@ -9,12 +9,12 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { isAnswer, type Backend, type OutgoingRequest, type ReplicaResult } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
-import { parseGroupingPath, type GroupLabels, type ParseResult } from '../core/grouping-key.js';
+import { parseGroupingPath, type GroupLabels } from '../core/grouping-key.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
-import { writeToShard, type WriteObserver } from '../write/fan-out.js';
+import { writeToShard } from '../write/fan-out.js';
+import { forwardedHeaders } from '../write/headers.js';
 import { requiredAcks, type Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
 import { idOf } from '../reconcile/reconciler.js';
@@ -22,6 +22,8 @@ import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import type { Decision, WindowStore } from '../limits/store.js';
 import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
+import { TEXT, isPushMethod, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
+import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 
 export interface AppOptions {
@@ -39,17 +41,6 @@ export interface AppOptions {
   readonly metrics?: SelfMetrics;
 }
 
-const TEXT = 'text/plain; charset=utf-8';
-
-/**
- * Headers that describe one connection, not the message (RFC 9110 7.6.1), plus those undici
- * sets itself. Everything else the client sent goes to the replicas unchanged.
- */
-const NOT_FORWARDED = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect',
-]);
-
 export function buildApp(options: AppOptions): FastifyInstance {
   const { config, cluster } = options;
   const app = Fastify({
@@ -61,13 +52,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     frameworkErrors(error, _request, frameworkReply) {
-      const reply = frameworkReply as unknown as FastifyReply;
-      // A malformed percent-escape: Go's HTTP server refuses the request line itself.
-      if (error.code === 'FST_ERR_BAD_URL') {
-        void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
-        return;
-      }
-      void sendGoError(reply.code(400), error.message);
+      sendFrameworkError(error, frameworkReply as unknown as FastifyReply);
     },
   });
   const log = app.log;
@@ -80,6 +65,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   };
   const targetsDocument = formatTargets(buildTargets(config));
   const metrics = options.metrics ?? createSelfMetrics(cluster);
+  const countPush = metrics.countPush.bind(metrics);
   const shouldLog = createThrottle(10_000);
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
@@ -118,7 +104,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const parsed = parseGroupingPath(request.url);
     const method = request.method;
     if (!parsed.ok || !isPushMethod(method)) {
-      await refuse(reply, parsed, method);
+      await refuse(reply, parsed, method, countPush);
       return;
     }
     const reserved = reservedLabelOf(parsed.key.labels);
@@ -164,25 +150,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
         'x-ratelimit-reset': String(retryAfterS),
       })
       .send(error.body);
-  };
-
-  /** Answers as a Pushgateway (Go's net/http, httprouter) does, byte for byte. */
-  const refuse = async (reply: FastifyReply, parsed: ParseResult, method: string): Promise<void> => {
-    const status = refusalStatus(parsed, method);
-    metrics.countPush(method, status);
-    reply.code(status);
-    if (!parsed.ok && parsed.kind === 'redirect' && status !== 404) {
-      await reply.header('location', parsed.location).send();
-    } else if (!parsed.ok && parsed.kind === 'bad-request') {
-      await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
-    } else if (status === 200 || status === 405) {
-      // The path is a push route and the method is OPTIONS (200) or not a push method (405).
-      reply.header('allow', 'DELETE, OPTIONS, POST, PUT');
-      if (status === 200) await reply.send();
-      else await sendGoError(reply, 'Method Not Allowed');
-    } else {
-      await sendGoError(reply, parsed.ok ? '' : parsed.kind === 'invalid' ? parsed.message : '404 page not found');
-    }
   };
 
   const sendOutcome = async (reply: FastifyReply, outcome: Outcome, shard: string, replicas: number, method: string): Promise<void> => {
@@ -267,110 +234,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Push paths spelled in another case are redirected by the Pushgateway's router, and any
     // unclean path (`//metrics/job/a`) by Go's ServeMux before that.
     const parsed = parseGroupingPath(request.url);
-    if (!parsed.ok && parsed.kind === 'redirect') return refuse(reply, parsed, request.method);
+    if (!parsed.ok && parsed.kind === 'redirect') return refuse(reply, parsed, request.method, countPush);
     await sendGoError(reply.code(404), '404 page not found');
   });
   return app;
-}
-
-/** Go's http.Error: the message, a newline, plain text, nosniff. */
-function sendGoError(reply: FastifyReply, message: string): Promise<void> | FastifyReply {
-  return reply.type(TEXT).header('x-content-type-options', 'nosniff').send(message + '\n');
-}
-
-function isPushMethod(method: string): method is OutgoingRequest['method'] {
-  return method === 'PUT' || method === 'POST' || method === 'DELETE';
-}
-
-function refusalStatus(parsed: ParseResult, method: string): number {
-  if (parsed.ok) return method === 'OPTIONS' ? 200 : 405;
-  switch (parsed.kind) {
-    case 'bad-request':
-      return 400;
-    case 'redirect':
-      // ServeMux's clean-path redirect is a 301 for every method; httprouter's trailing-slash
-      // redirect exists only in the trees of the push methods, and is a 307 there.
-      if (parsed.permanent) return 301;
-      return isPushMethod(method) ? 307 : 404;
-    case 'not-found':
-      return 404;
-    case 'invalid':
-      // The handler never runs for a method without a route: the router answers first.
-      return isPushMethod(method) ? 400 : method === 'OPTIONS' ? 200 : 405;
-  }
-}
-
-export function forwardedHeaders(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  let connectionTokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') {
-      connectionTokens = new Set(raw[i + 1]!.toLowerCase().split(',').map((t) => t.trim()));
-    }
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (NOT_FORWARDED.has(name) || connectionTokens?.has(name)) continue;
-    out.push(name, raw[i + 1]!);
-  }
-  return out;
-}
-
-function combineObservers(...observers: WriteObserver[]): WriteObserver {
-  return {
-    replicaResult(backend, result, request) {
-      for (const o of observers) o.replicaResult(backend, result, request);
-    },
-    replicaSkipped(backend, request) {
-      for (const o of observers) o.replicaSkipped(backend, request);
-    },
-  };
-}
-
-/**
- * True at most once per key per interval: a replica or shard that fails every push would
- * otherwise write a log line per push. Keys are backends and shard names: a bounded set.
- */
-function createThrottle(intervalMs: number): (key: unknown) => boolean {
-  const lastLogged = new Map<unknown, number>();
-  return (key) => {
-    const now = Date.now();
-    if (now - (lastLogged.get(key) ?? 0) < intervalMs) return false;
-    lastLogged.set(key, now);
-    return true;
-  };
-}
-
-/**
- * When a write may not have reached a replica: marks it suspect (the reconciler repairs it) and
- * keeps the write as a hint for replay.
- */
-function createMissedWriteLog(suspects: SuspectStore, hints: HintStore | undefined): WriteObserver {
-  const missed = (backend: Backend, request: OutgoingRequest): void => {
-    const at = Date.now();
-    const id = idOf(backend);
-    suspects.mark(id, at);
-    hints?.add(id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at });
-  };
-  return {
-    replicaResult(backend, result, request) {
-      if (!isAnswer(result) || result.status >= 500) missed(backend, request);
-    },
-    replicaSkipped: missed,
-  };
-}
-
-/** Logs replica failures (throttled); a replica going down is logged by its health change. */
-function createFailureLog(log: FastifyBaseLogger, shouldLog: (key: unknown) => boolean): WriteObserver {
-  return {
-    replicaResult(backend: Backend, result: ReplicaResult) {
-      if (isAnswer(result) && result.status < 500) return;
-      if (!shouldLog(backend)) return;
-      const detail = isAnswer(result)
-        ? { status: result.status, body: result.body.toString('utf8', 0, 200) }
-        : { failure: result.failure, error: result.error?.message };
-      log.warn({ shard: backend.shard, replica: backend.replica, url: backend.url, ...detail }, 'replica write failed');
-    },
-    replicaSkipped() {},
-  };
 }

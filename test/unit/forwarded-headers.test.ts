@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forwardedHeaders } from '../../src/http/app.js';
+import { forwardedHeaders } from '../../src/write/headers.js';
 
 describe('forwardedHeaders', () => {
   it('drops hop-by-hop headers and those named in Connection, keeps the rest unchanged', () => {
