@@ -56,6 +56,8 @@ export interface BackendOptions {
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
   readonly probeTimeoutMs: number;
+  /** Consecutive successful probes a replica needs to be believed up again after being down. */
+  readonly upAfterProbes: number;
 }
 
 export type HealthListener = (backend: Backend, up: boolean, reason: string) => void;
@@ -75,6 +77,8 @@ export class Backend {
   private readonly callTimeoutMs: number;
   private readonly timeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly upAfterProbes: number;
+  private healthyProbes = 0;
 
   constructor(options: BackendOptions) {
     this.shard = options.shard;
@@ -92,6 +96,7 @@ export class Backend {
     this.probeTimeoutMs = options.probeTimeoutMs;
     this.callTimeoutMs = options.timeoutMs;
     this.timeoutMs = options.timeoutMs;
+    this.upAfterProbes = options.upAfterProbes;
     // One timer per replica, not one per write: it fails writes past their deadline, including
     // time spent queued for a connection, which undici's own time-outs do not count.
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
@@ -127,7 +132,10 @@ export class Backend {
     } catch (err) {
       reason = `health probe failed: ${describeError(err)}`;
     }
-    this.setUp(healthy, reason);
+    // Hold-down: a replica slow on writes but quick on /-/healthy would otherwise flap, back up
+    // after every probe and down again after every slow write.
+    this.healthyProbes = healthy ? this.healthyProbes + 1 : 0;
+    if (!healthy || this.up || this.healthyProbes >= this.upAfterProbes) this.setUp(healthy, reason);
     return healthy;
   }
 
@@ -156,6 +164,7 @@ export class Backend {
 
   /** Passive detection: a write that could not reach the replica marks it down at once. */
   markDown(reason: string): void {
+    this.healthyProbes = 0;
     this.setUp(false, reason);
   }
 

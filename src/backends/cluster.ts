@@ -44,6 +44,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
           connectTimeoutMs: config.write.connectTimeoutMs,
           timeoutMs: config.write.timeoutMs,
           probeTimeoutMs: config.health.timeoutMs,
+          upAfterProbes: config.health.upAfterProbes,
         }),
     );
     backends.push(...members);

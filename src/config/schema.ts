@@ -40,6 +40,8 @@ export const HealthSchema = Type.Object(
     intervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000 }),
     /** Time-out of one probe, in milliseconds. */
     timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+    /** Consecutive successful probes before a replica that was down takes writes again. */
+    upAfterProbes: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   },
   { additionalProperties: false, default: {} },
 );

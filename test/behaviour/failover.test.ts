@@ -117,6 +117,25 @@ describe('failover', () => {
     }
   });
 
+  it('a replica that was down takes writes again only after two successful probes in a row', async () => {
+    // Probes only by hand here: the background interval is longer than the test.
+    door = await startFrontDoor({ shards: 1, config: { health: { intervalMs: 600_000, timeoutMs: 500 } } });
+    const replica = door.backends[0]![0]!;
+    const backend = door.cluster.backends[0]!;
+    await replica.kill();
+    expect((await push(door, '/metrics/job/hold/instance/1', 1)).status).toBe(200);
+    expect(backend.up).toBe(false);
+    await replica.restart();
+    expect(await backend.probe()).toBe(true);
+    expect(backend.up).toBe(false);
+    expect(await backend.probe()).toBe(true);
+    expect(backend.up).toBe(true);
+    // A failure in between starts the count again.
+    backend.markDown('test');
+    await backend.probe();
+    expect(backend.up).toBe(false);
+  });
+
   it('a returning replica is probed up again and receives writes', async () => {
     door = await startFrontDoor({ shards: 1 });
     const replica = door.backends[0]![0]!;

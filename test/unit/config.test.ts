@@ -15,7 +15,7 @@ describe('parseConfig', () => {
       listen: '127.0.0.1:9191',
       shards: [{ name: 'a', weight: 1, draining: false, replicas: ['http://127.0.0.1:9091', 'http://127.0.0.1:9092'] }],
       write: { ack: 'one', timeoutMs: 10_000, connectTimeoutMs: 1_000, maxBodyBytes: 16 * 1024 * 1024, connectionsPerBackend: 32 },
-      health: { intervalMs: 1_000, timeoutMs: 1_000 },
+      health: { intervalMs: 1_000, timeoutMs: 1_000, upAfterProbes: 2 },
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
       discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
       reconcile: { intervalSeconds: 30, concurrency: 4, hints: { maxPerReplica: 10_000, maxBytes: 64 * 1024 * 1024 }, expire: [] },
