@@ -222,10 +222,28 @@ function escapeLabelValue(value: string): string {
   return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 }
 
-/** Go's %q for the strings that reach error messages. */
-function goQuote(s: string): string {
-  return JSON.stringify(s);
+/**
+ * Go's %q (strconv.Quote) for the strings that reach error messages: `\a\b\f\n\r\t\v`, `\\`
+ * and `\"` by name, other control characters as `\xNN`, C1 controls and the non-printing spaces
+ * and separators as `\uNNNN`; everything else as it is.
+ */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    const named = GO_NAMED_ESCAPES[ch];
+    if (named !== undefined) out += named;
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else if ((c >= 0x80 && c <= 0xa0) || c === 0xad || c === 0x2028 || c === 0x2029 || c === 0xfeff || (c >= 0x2000 && c <= 0x200f)) {
+      out += '\\u' + c.toString(16).padStart(4, '0');
+    } else out += ch;
+  }
+  return out + '"';
 }
+
+const GO_NAMED_ESCAPES: Readonly<Record<string, string>> = {
+  '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', '"': '\\"',
+};
 
 function compareByName(a: readonly [string, string], b: readonly [string, string]): number {
   return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
@@ -238,10 +256,23 @@ function invalid(message: string): ParseFailure {
 const NOT_FOUND: ParseFailure = Object.freeze({ ok: false, kind: 'not-found' });
 const BAD_REQUEST: ParseFailure = Object.freeze({ ok: false, kind: 'bad-request' });
 
-/** A redirect's Location: the corrected path, with the request's query string kept. */
+/** A redirect's Location: the corrected path escaped as Go's URL.EscapedPath, the query kept. */
 function locationOf(path: string, url: string, query: number): string {
-  return encodeURI(path) + (query === -1 ? '' : url.slice(query));
+  return escapePath(path) + (query === -1 ? '' : url.slice(query));
 }
+
+/** Go's escape(s, encodePath): letters, digits and `-_.~$&+,/:;=@` stay, every other byte is %XX. */
+function escapePath(path: string): string {
+  let out = '';
+  for (const byte of Buffer.from(path, 'utf8')) {
+    const keep =
+      (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39) || PATH_KEEP.includes(String.fromCharCode(byte));
+    out += keep ? String.fromCharCode(byte) : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+const PATH_KEEP = '-_.~$&+,/:;=@';
 
 /** The path with the push prefix in its proper case, or undefined when it has no push prefix. */
 function fixPrefixCase(path: string): string | undefined {

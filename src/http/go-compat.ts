@@ -47,7 +47,11 @@ export async function refuse(
   countPush(method, status);
   reply.code(status);
   if (!parsed.ok && parsed.kind === 'redirect' && status !== 404) {
-    await reply.header('location', parsed.location).send();
+    reply.header('location', parsed.location);
+    // Go's http.Redirect: an HTML link for GET (the type for HEAD too), nothing for the rest.
+    if (method === 'GET' || method === 'HEAD') reply.type('text/html; charset=utf-8');
+    const text = status === 301 ? 'Moved Permanently' : 'Temporary Redirect';
+    await reply.send(method === 'GET' ? `<a href="${escapeHtml(parsed.location)}">${text}</a>.\n\n` : undefined);
   } else if (!parsed.ok && parsed.kind === 'bad-request') {
     await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
   } else if (status === 200 || status === 405) {
@@ -68,4 +72,9 @@ export function sendFrameworkError(error: FastifyError, reply: FastifyReply): vo
     return;
   }
   void sendGoError(reply.code(400), error.message);
+}
+
+/** Go's html.EscapeString, as http.Redirect uses it. */
+function escapeHtml(s: string): string {
+  return s.replace(/[&'<>"]/g, (c) => ({ '&': '&amp;', "'": '&#39;', '<': '&lt;', '>': '&gt;', '"': '&#34;' })[c]!);
 }

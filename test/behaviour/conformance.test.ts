@@ -126,6 +126,14 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
         '/metrics/job/a%2F/b',
         '/metrics/job/bad%zzescape',
         '/Metrics/Job/case',
+        '/metrics/job//a(b)!',
+        '/metrics/job//a%3Fb',
+        '/metrics/job//caf%C3%A9',
+        '/Metrics/job/a(b)',
+        '/metrics/job/a/x@base64/%01',
+        '/metrics/job/a/x@base64/%7F',
+        '/metrics/job/a/x@base64/%C2%A0z',
+        '/metrics/job/a/x@base64/t%09ab',
         '/metrics/job@Base64/YQ',
         '//metrics/job/a',
         '/metrics/./job/a',
@@ -153,6 +161,8 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
         { method, path: '/metrics/job/batch' },
         { method, path: '/metrics/job/batch/odd' },
         { method, path: '/metrics/job/' },
+        { method, path: '//metrics/job/a(b)' },
+        { method, path: '/metrics/job//a' },
       ]),
     );
   });

@@ -37,6 +37,10 @@ describe('parseGroupingPath', () => {
     ['/metrics/job/batch/x@base64/a', 'invalid base64 encoding for label x="a": illegal base64 data at input byte 0'],
     ['/metrics/job/batch/x@base64/a+b=', 'invalid base64 encoding for label x="a+b=": illegal base64 data at input byte 1'],
     ['/metrics/job/batch/x@base64/ab$d', 'invalid base64 encoding for label x="ab$d": illegal base64 data at input byte 2'],
+    ['/metrics/job/a/x@base64/%01', 'invalid base64 encoding for label x="\\x01": illegal base64 data at input byte 0'],
+    ['/metrics/job/a/x@base64/%7F', 'invalid base64 encoding for label x="\\x7f": illegal base64 data at input byte 0'],
+    ['/metrics/job/a/x@base64/%C2%A0z', 'invalid base64 encoding for label x="\\u00a0z": illegal base64 data at input byte 0'],
+    ['/metrics/job/a/x@base64/t%09ab', 'invalid base64 encoding for label x="t\\tab": illegal base64 data at input byte 1'],
     ['/metrics/job@base64/!!', 'invalid base64 encoding in job name "": illegal base64 data at input byte 0'],
     ['/metrics/job@base64/YWJjZ', 'invalid base64 encoding in job name "abc": illegal base64 data at input byte 4'],
     ['/metrics/job@base64/YWJjZGVm$A', 'invalid base64 encoding in job name "abcdef": illegal base64 data at input byte 8'],
@@ -58,6 +62,9 @@ describe('parseGroupingPath', () => {
     ['/METRICS/JOB@BASE64/YQ?q', { kind: 'redirect', location: '/metrics/job@base64/YQ?q', permanent: false }],
     ['/metrics/job@Base64/YQ', { kind: 'redirect', location: '/metrics/job@base64/YQ', permanent: false }],
     ['//metrics/job/a', { kind: 'redirect', location: '/metrics/job/a', permanent: true }],
+    ['/metrics/job//a(b)!', { kind: 'redirect', location: '/metrics/job/a%28b%29%21', permanent: true }],
+    ['/metrics/job//a%3Fb', { kind: 'redirect', location: '/metrics/job/a%3Fb', permanent: true }],
+    ['/metrics/job//caf%C3%A9', { kind: 'redirect', location: '/metrics/job/caf%C3%A9', permanent: true }],
   ])('%s is refused before the handler: %j', (url, failure) => {
     expect(parseGroupingPath(url)).toEqual({ ok: false, ...failure });
   });
