@@ -95,7 +95,7 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     const loop = startReconcileLoop(reconciler, intervalMs, logger, lease, (report) => metrics.passDone(report));
     background.loop = loop;
     // A replica that comes back is repaired at once, not an interval later.
-    for (const backend of cluster.backends) backend.onHealthChange((_b, up) => up && loop.kick());
+    cluster.onHealthChange((_b, up) => up && loop.kick());
   }
 
   let resolveClosed!: () => void;

@@ -2,9 +2,10 @@
  * The shards of a configuration: one Backend per replica URL, grouped by shard, placed on the
  * ring by shard name so that replacing a replica's URL moves no groups.
  */
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { ringOf, type Ring } from '../core/ring.js';
-import { Backend } from './client.js';
+import { Backend, type HealthListener } from './client.js';
 
 export interface Shard {
   readonly name: string;
@@ -12,15 +13,35 @@ export interface Shard {
   readonly backends: readonly Backend[];
 }
 
+/** `dual` while a ring change is being applied (docs/resizing.md), `steady` otherwise. */
+export type RingPhase = 'steady' | 'dual';
+
 export interface Cluster {
+  /** The ring in force; replaced as a whole by applyRing. */
   readonly ring: Ring;
+  /** A short hash of the ring in force (its owning shards and weights). */
+  readonly version: string;
+  readonly phase: RingPhase;
+  /** Every shard of the configuration, draining ones included. */
   readonly shards: ReadonlyMap<string, Shard>;
   readonly backends: readonly Backend[];
   /** The shard that owns a canonical grouping key. */
   ownerOf(canonicalKey: string): Shard;
-  /** True when every shard has at least one replica believed up. */
+  /** In the dual phase, the key's owner under the previous ring when it differs; else undefined. */
+  previousOwnerOf(canonicalKey: string): Shard | undefined;
+  /**
+   * Puts a new configuration's shards in force and enters the dual phase. Replicas whose shard,
+   * position and URL are unchanged keep their Backend (connections, health); removed ones are
+   * closed once in-flight writes are done.
+   */
+  applyRing(config: Readonly<Config>): void;
+  /** Leaves the dual phase: writes go to the new owners only. */
+  endTransition(): void;
+  /** Told when any replica, present or future, is found up or down. */
+  onHealthChange(listener: HealthListener): void;
+  /** True when every owning shard has at least one replica believed up. */
   ready(): boolean;
-  /** Shards with no replica believed up. */
+  /** Owning shards with no replica believed up. */
   unavailableShards(): string[];
   /** Probes every replica once, in parallel. */
   probeAll(): Promise<void>;
@@ -28,46 +49,121 @@ export interface Cluster {
 }
 
 export function createCluster(config: Readonly<Config>): Cluster {
+  const listeners: HealthListener[] = [];
+  const byKey = new Map<string, Backend>();
+  const makeBackend = (c: Readonly<Config>, shard: string, i: number, url: string): Backend => {
+    const backend = new Backend({
+      shard,
+      replica: String(i),
+      url,
+      connections: c.write.connectionsPerBackend,
+      connectTimeoutMs: c.write.connectTimeoutMs,
+      timeoutMs: c.write.timeoutMs,
+      probeTimeoutMs: c.health.timeoutMs,
+      upAfterProbes: c.health.upAfterProbes,
+    });
+    backend.onHealthChange((b, up, reason) => {
+      for (const listener of listeners) listener(b, up, reason);
+    });
+    return backend;
+  };
+
+  let state = build(config, byKey, makeBackend);
+  let previous: Ring | undefined;
+
+  return {
+    get ring() {
+      return state.ring;
+    },
+    get version() {
+      return state.version;
+    },
+    get phase() {
+      return previous === undefined ? 'steady' : 'dual';
+    },
+    get shards() {
+      return state.shards;
+    },
+    get backends() {
+      return state.backends;
+    },
+    ownerOf(canonicalKey) {
+      return state.shards.get(state.ring.ownerOf(canonicalKey))!;
+    },
+    previousOwnerOf(canonicalKey) {
+      if (previous === undefined) return undefined;
+      const before = previous.ownerOf(canonicalKey);
+      return before === state.ring.ownerOf(canonicalKey) ? undefined : state.shards.get(before);
+    },
+    applyRing(next) {
+      const old = state;
+      state = build(next, byKey, makeBackend);
+      // The oldest ring still written to stays the previous one until the transition ends.
+      if (old.version !== state.version) previous ??= old.ring;
+      const kept = new Set(state.backends);
+      for (const [key, backend] of byKey) {
+        if (kept.has(backend)) continue;
+        byKey.delete(key);
+        // Writes in flight finish first (each is bounded by its time-out).
+        setTimeout(() => void backend.close(), next.write.timeoutMs + 1_000).unref();
+      }
+    },
+    endTransition() {
+      previous = undefined;
+    },
+    onHealthChange(listener) {
+      listeners.push(listener);
+    },
+    ready: () => unavailable(state).length === 0,
+    unavailableShards: () => unavailable(state),
+    async probeAll() {
+      await Promise.all(state.backends.map((b) => b.probe()));
+    },
+    async close() {
+      await Promise.all([...byKey.values()].map((b) => b.close()));
+    },
+  };
+}
+
+interface ClusterState {
+  readonly ring: Ring;
+  readonly version: string;
+  readonly shards: ReadonlyMap<string, Shard>;
+  readonly backends: readonly Backend[];
+}
+
+function build(
+  config: Readonly<Config>,
+  byKey: Map<string, Backend>,
+  makeBackend: (c: Readonly<Config>, shard: string, i: number, url: string) => Backend,
+): ClusterState {
   // Draining shards own nothing: their replicas stay known (probed, scraped, reconciled) so that
   // their groups can be moved off them, but no push is placed on them.
   const ring = ringOf(config.shards);
   const shards = new Map<string, Shard>();
   const backends: Backend[] = [];
   for (const shard of config.shards) {
-    const members = shard.replicas.map(
-      (url, i) =>
-        new Backend({
-          shard: shard.name,
-          replica: String(i),
-          url,
-          connections: config.write.connectionsPerBackend,
-          connectTimeoutMs: config.write.connectTimeoutMs,
-          timeoutMs: config.write.timeoutMs,
-          probeTimeoutMs: config.health.timeoutMs,
-          upAfterProbes: config.health.upAfterProbes,
-        }),
-    );
+    const members = shard.replicas.map((url, i) => {
+      const key = `${shard.name}\u0000${i}\u0000${url}`;
+      let backend = byKey.get(key);
+      if (backend === undefined) byKey.set(key, (backend = makeBackend(config, shard.name, i, url)));
+      return backend;
+    });
     backends.push(...members);
     shards.set(shard.name, { name: shard.name, backends: members });
   }
-  const unavailableShards = (): string[] =>
-    [...shards.values()].filter((s) => !s.backends.some((b) => b.up)).map((s) => s.name);
-  return {
-    ring,
-    shards,
-    backends,
-    ownerOf(canonicalKey) {
-      return shards.get(ring.ownerOf(canonicalKey))!;
-    },
-    ready: () => unavailableShards().length === 0,
-    unavailableShards,
-    async probeAll() {
-      await Promise.all(backends.map((b) => b.probe()));
-    },
-    async close() {
-      await Promise.all(backends.map((b) => b.close()));
-    },
-  };
+  return { ring, version: ringVersion(config.shards), shards, backends };
+}
+
+/** A short, stable name for the ownership a ring defines: its owning shards and their weights. */
+export function ringVersion(shards: Readonly<Config>['shards']): string {
+  const owners = shards.filter((s) => !s.draining).map((s) => `${s.name}:${s.weight}`).sort();
+  return createHash('sha256').update(owners.join(',')).digest('hex').slice(0, 12);
+}
+
+function unavailable(state: ClusterState): string[] {
+  const owners = new Set(state.ring.shards);
+  return [...state.shards.values()].filter((s) => owners.has(s.name) && !s.backends.some((b) => b.up)).map((s) => s.name);
 }
 
 /** Probes every replica on a fixed interval; a round still running delays the next. */

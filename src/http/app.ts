@@ -87,14 +87,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onClose', async () => {
     await limiter?.close();
   });
-  for (const backend of cluster.backends) {
-    backend.onHealthChange((b, up, reason) => {
-      // Down means it may miss writes from this moment, even before a push is skipped.
-      if (!up) suspects?.mark(idOf(b), Date.now());
-      if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
-      else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
-    });
-  }
+  cluster.onHealthChange((b, up, reason) => {
+    // Down means it may miss writes from this moment, even before a push is skipped.
+    if (!up) suspects?.mark(idOf(b), Date.now());
+    if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
+    else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
+  });
 
   // The body is forwarded byte for byte whatever its type (text, protobuf, gzip): never parsed.
   app.removeAllContentTypeParsers();
@@ -122,16 +120,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
         return;
       }
     }
-    const shard = cluster.ownerOf(parsed.key.canonical);
+    const owner = cluster.ownerOf(parsed.key.canonical);
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
-    const outcome = await writeToShard(
-      shard,
-      requiredAcks(config.write.ack, shard.backends.length),
-      { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body },
-      observer,
-    );
-    await sendOutcome(reply, outcome, shard.name, shard.backends.length, method);
+    const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body };
+    // During a ring transition the old owner stays the authority until the migration is done:
+    // the push goes to both, and the client hears the old owner's answer (docs/resizing.md).
+    const previous = cluster.previousOwnerOf(parsed.key.canonical);
+    const authority = previous ?? owner;
+    const written = writeToShard(authority, requiredAcks(config.write.ack, authority.backends.length), outgoing, observer);
+    if (previous !== undefined) void writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
+    await sendOutcome(reply, await written, authority.name, authority.backends.length, method);
   };
 
   const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {
