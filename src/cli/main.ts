@@ -9,6 +9,7 @@ import { createCluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
+import type { MigrationAction } from '../core/migrate.js';
 import { toGroupCopy, type RepairAction } from '../core/repair.js';
 import { ringOf } from '../core/ring.js';
 import { createReconciler } from '../reconcile/reconciler.js';
@@ -110,10 +111,11 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
       actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
     });
     const report = await reconciler.pass({ dryRun });
-    if (dryRun) for (const action of report.actions) io.stdout.write(`  would ${describeAction(action)}\n`);
+    if (dryRun) for (const action of [...report.actions, ...report.migration]) io.stdout.write(`  would ${describeAction(action)}\n`);
     io.stdout.write(
       `${dryRun ? 'dry run: ' : ''}${report.shards} shard(s), ${report.groupsSeen} group copies read, ` +
         `${dryRun ? report.actions.length + ' action(s) planned' : `${report.copied} copied, ${report.deletedAway} deleted (gone from the trusted replicas), ${report.expired} expired, ${report.failed} failed`}` +
+        `${report.misplaced > 0 ? `; ${report.misplaced} group(s) on a shard that does not own them (${report.moved} copied to their owner, ${report.straysDeleted} stray copies deleted)` : ''}` +
         `${report.unreachable.length > 0 ? `; unreachable: ${report.unreachable.join(', ')}` : ''} in ${report.durationMs} ms\n`,
     );
     return report.failed > 0 || report.unreachable.length > 0 ? 1 : 0;
@@ -197,10 +199,9 @@ function formatPlan(plan: MovePlan, unit: string): string {
   return lines.join('\n') + '\n';
 }
 
-function describeAction(action: RepairAction): string {
-  return action.kind === 'copy'
-    ? `copy ${action.canonical} from ${action.from} to ${action.to} (${action.reason})`
-    : `delete ${action.canonical} on ${action.on} (${action.reason})`;
+function describeAction(action: RepairAction | MigrationAction): string {
+  const reason = 'reason' in action ? action.reason : 'moved by the ring';
+  return action.kind === 'copy' ? `copy ${action.canonical} from ${action.from} to ${action.to} (${reason})` : `delete ${action.canonical} on ${action.on} (${reason})`;
 }
 
 async function writeSd(args: readonly string[], io: CliIo): Promise<number> {

@@ -8,6 +8,7 @@ import type { Cluster } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
 import { encodeGroup, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
+import { planMigration, type MigrationAction } from '../core/migrate.js';
 import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
@@ -27,6 +28,13 @@ export interface PassReport {
   readonly durationMs: number;
   /** The planned actions (all of them in a dry run). */
   readonly actions: readonly RepairAction[];
+  /** Groups found on a shard that does not own them, and of those, not yet on their owner. */
+  readonly misplaced: number;
+  readonly unsettled: number;
+  /** Migration actions done: copies to owners, deletes of stray copies. */
+  readonly moved: number;
+  readonly straysDeleted: number;
+  readonly migration: readonly MigrationAction[];
 }
 
 export interface ReconcilerEvents {
@@ -36,7 +44,9 @@ export interface ReconcilerEvents {
   /** A shard is done: for progress output. */
   shardDone?(shard: string, actions: number): void;
   restarted?(replica: string): void;
-  actionFailed?(action: RepairAction, error: string): void;
+  actionFailed?(action: RepairAction | MigrationAction, error: string): void;
+  /** In a ring transition: every moved group is on its owner, so writes may stop going to both. */
+  migrationSettled?(): void;
 }
 
 export interface Reconciler {
@@ -120,9 +130,13 @@ export function createReconciler(
     async pass(options = {}) {
       const started = Date.now();
       await suspects.refresh?.().catch(() => undefined);
-      const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0 };
+      const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0, moved: 0, straysDeleted: 0 };
       const unreachable: string[] = [];
       const allActions: RepairAction[] = [];
+      // Read every shard first: moving groups between shards needs all of them at once.
+      const read: Array<{ name: string; views: ReplicaView[] }> = [];
+      const viewsById = new Map<string, ReplicaView>();
+      const backendsById = new Map<string, Backend>();
       for (const shard of cluster.shards.values()) {
         let { views, byId, unreachable: missing } = await readShard(shard.backends);
         if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
@@ -130,14 +144,30 @@ export function createReconciler(
           ({ views, byId, unreachable: missing } = await readShard(shard.backends));
         }
         unreachable.push(...missing);
-        for (const view of views) totals.groupsSeen += view.groups.size;
-        const actions = planRepairs(views, { now: now(), maxAgeOf });
+        for (const view of views) {
+          totals.groupsSeen += view.groups.size;
+          viewsById.set(view.id, view);
+          backendsById.set(view.id, byId.get(view.id)!);
+        }
+        read.push({ name: shard.name, views });
+      }
+      const ring = cluster.ring;
+      const phase = cluster.phase === 'dual' ? 'copy' : 'delete';
+      const migration = planMigration(
+        read.map((r) => ({ name: r.name, replicas: r.views })),
+        (canonical) => ring.ownerOf(canonical),
+        phase,
+      );
+      const touched = new Set<string>();
+      for (const { name, views } of read) {
+        let actions = planRepairs(views, { now: now(), maxAgeOf });
+        // Stray copies about to be deleted are not worth repairing among themselves.
+        if (phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
         allActions.push(...actions);
-        const touched = new Set(actions.map((a) => (a.kind === 'copy' ? a.to : a.on)));
-        totals.outOfSync += touched.size;
+        for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
         if (!options.dryRun) {
           await runBounded(actions, config.concurrency, async (action) => {
-            const ok = await carryOut(action, views, byId, suspects).catch((err: Error) => {
+            const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
               events.actionFailed?.(action, err.message);
               return false;
             });
@@ -146,13 +176,36 @@ export function createReconciler(
             else if (action.reason === 'expired') totals.expired++;
             else totals.deletedAway++;
           });
-          // In sync now (nothing to do for it this pass): trusted again, unless it missed a
-          // write while the pass ran.
-          for (const view of views) if (!touched.has(view.id)) suspects.clear(view.id, started);
         }
-        events.shardDone?.(shard.name, actions.length);
+        events.shardDone?.(name, actions.length);
       }
-      return { shards: cluster.shards.size, ...totals, unreachable, durationMs: Date.now() - started, actions: allActions };
+      for (const a of migration.actions) touched.add(a.kind === 'copy' ? a.to : a.on);
+      if (!options.dryRun) {
+        await runBounded(migration.actions, config.concurrency, async (action) => {
+          const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
+            events.actionFailed?.(action, err.message);
+            return false;
+          });
+          if (!ok) totals.failed++;
+          else if (action.kind === 'copy') totals.moved++;
+          else totals.straysDeleted++;
+        });
+        // In sync now (nothing to do for it this pass): trusted again, unless it missed a
+        // write while the pass ran.
+        for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
+        if (phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0) events.migrationSettled?.();
+      }
+      totals.outOfSync = touched.size;
+      return {
+        shards: cluster.shards.size,
+        ...totals,
+        unreachable,
+        durationMs: Date.now() - started,
+        actions: allActions,
+        misplaced: migration.misplaced,
+        unsettled: migration.unsettled,
+        migration: migration.actions,
+      };
     },
   };
 }
@@ -169,9 +222,14 @@ async function readReplica(backend: Backend): Promise<{ startTime: string; group
   return { startTime, groups };
 }
 
-async function carryOut(action: RepairAction, views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>, suspects: SuspectStore): Promise<boolean> {
+async function carryOut(
+  action: RepairAction | MigrationAction,
+  views: ReadonlyMap<string, ReplicaView>,
+  byId: ReadonlyMap<string, Backend>,
+  suspects: SuspectStore,
+): Promise<boolean> {
   if (action.kind === 'copy') {
-    const group = views.find((v) => v.id === action.from)!.groups.get(action.canonical)!.group;
+    const group = views.get(action.from)!.groups.get(action.canonical)!.group;
     // The copy gets the copy's push time: until a pass finds it in sync, its push times are not
     // client push times, so it must not be anyone's source of truth.
     suspects.mark(action.to, Date.now());
@@ -179,7 +237,7 @@ async function carryOut(action: RepairAction, views: readonly ReplicaView[], byI
     if (res.status >= 300) throw new Error(`PUT answered ${res.status}: ${res.body.trim()}`);
     return true;
   }
-  const group = views.find((v) => v.id === action.on)!.groups.get(action.canonical)!.group;
+  const group = views.get(action.on)!.groups.get(action.canonical)!.group;
   const res = await byId.get(action.on)!.call('DELETE', pathOf(group));
   if (res.status >= 300) throw new Error(`DELETE answered ${res.status}: ${res.body.trim()}`);
   return true;

@@ -28,6 +28,8 @@ export async function startFrontDoor(opts: {
   pushgatewayArgs?: string[];
   /** Give every Pushgateway a persistence file, so a graceful restart keeps its groups. */
   persistence?: boolean;
+  /** Indexes of shards that start draining (known, owning nothing). */
+  drainingShards?: number[];
   config?: Record<string, unknown>;
   sharedLimitStore?: WindowStore;
   suspects?: SuspectStore;
@@ -40,7 +42,11 @@ export async function startFrontDoor(opts: {
   }
   const result = validateConfig({
     listen: '127.0.0.1:0',
-    shards: backends.map((replicaSet, s) => ({ name: `s${s}`, replicas: replicaSet.map((b) => b.url) })),
+    shards: backends.map((replicaSet, s) => ({
+      name: `s${s}`,
+      replicas: replicaSet.map((b) => b.url),
+      draining: opts.drainingShards?.includes(s) ?? false,
+    })),
     health: { intervalMs: 200, timeoutMs: 500 },
     log: { level: 'silent' },
     ...opts.config,

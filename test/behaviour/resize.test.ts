@@ -1,0 +1,152 @@
+/**
+ * Live resizing through one front door with real Pushgateways: the ring grows and shrinks while
+ * pushes continue; groups move from the shards that lost them to the shard that gained them,
+ * nothing acknowledged is lost, and no group stays on two shards.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { ringOf } from '../../src/core/ring.js';
+import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
+import { createSuspectStore } from '../../src/reconcile/suspects.js';
+import { waitFor } from '../helpers/processes.js';
+import { send, startFrontDoor, type FrontDoor } from './front-door.js';
+
+let door: FrontDoor | undefined;
+afterEach(async () => {
+  await door?.close();
+  door = undefined;
+});
+
+const GROUPS = 300;
+const keyOf = (i: number) => `{instance="i${i}",job="resize"}`;
+
+function withShards(base: Readonly<Config>, shards: Array<{ name: string; draining: boolean }>): Readonly<Config> {
+  const result = validateConfig({
+    ...base,
+    shards: shards.map(({ name, draining }) => ({ ...base.shards.find((s) => s.name === name)!, draining })),
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.config;
+}
+
+/** Pushes rounds to every group until stopped; remembers each group's last acknowledged value. */
+function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
+  const acked = new Map<number, string>();
+  let stopped = false;
+  const done = (async () => {
+    for (let round = 1; !stopped && round <= 1_000; round++) {
+      for (let batch = 0; batch < GROUPS; batch += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, j) => {
+            const i = batch + j;
+            const res = await send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: `resized ${round}\n` });
+            if (res.status === 200) acked.set(i, String(round));
+          }),
+        );
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return acked;
+    },
+  };
+}
+
+/** Where each group is: shard name -> instance -> value, checking both replicas agree. */
+async function locate(d: FrontDoor): Promise<Map<number, { shards: string[]; value: string }>> {
+  const found = new Map<number, { shards: string[]; value: string }>();
+  for (const [s, replicas] of d.backends.entries()) {
+    const [a, b] = await Promise.all(replicas.map((r) => r.groups()));
+    expect(JSON.stringify(a), `replicas of s${s} differ`).toBe(JSON.stringify(b));
+    for (const g of a!) {
+      const i = Number(g.labels['instance']!.slice(1));
+      const entry = found.get(i) ?? { shards: [], value: '' };
+      entry.shards.push(`s${s}`);
+      entry.value = String(g.metrics['resized']?.metrics[0]?.['value']);
+      found.set(i, entry);
+    }
+  }
+  return found;
+}
+
+/** Runs passes (ending the dual phase when the migration settles) until nothing is misplaced. */
+async function migrate(d: FrontDoor, reconciler: Reconciler): Promise<number> {
+  let passes = 0;
+  await waitFor(
+    async () => {
+      const report = await reconciler.pass();
+      passes++;
+      return d.cluster.phase === 'steady' && report.misplaced === 0 && report.actions.length === 0 && report.migration.length === 0;
+    },
+    { what: 'the migration to converge', timeoutMs: 30_000, intervalMs: 20 },
+  );
+  return passes;
+}
+
+describe('live resizing', () => {
+  it('never lets the migration undo a push acknowledged during the transition', async () => {
+    door = await startFrontDoor({ shards: 2, drainingShards: [1] });
+    const d = door;
+    const reconciler = createReconciler(d.cluster, d.config.reconcile, createSuspectStore(), { migrationSettled: () => d.cluster.endTransition() });
+    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const next = ringOf(grown.shards);
+    // A group that moves from s0 (the only owner so far) to s1.
+    const i = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's1')!;
+    const push = (value: number) =>
+      send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: `resized ${value}\n` });
+    expect((await push(1)).status).toBe(200);
+    d.cluster.applyRing(grown);
+    // Acknowledged during the transition, before any migration pass.
+    expect((await push(2)).status).toBe(200);
+    await migrate(d, reconciler);
+    const where = (await locate(d)).get(i);
+    expect(where).toEqual({ shards: ['s1'], value: '2' });
+  });
+
+  it('grows 2 -> 3 shards under continuous pushes, then shrinks back by draining and removing', async () => {
+    door = await startFrontDoor({ shards: 3, drainingShards: [2], config: { write: { timeoutMs: 3_000 } } });
+    const d = door;
+    const reconciler = createReconciler(d.cluster, d.config.reconcile, createSuspectStore(), { migrationSettled: () => d.cluster.endTransition() });
+    const before = ringOf(d.config.shards);
+
+    const pusher = startPushing(d);
+    await waitFor(async () => (await d.backends[0]![0]!.groups()).length > 0, { what: 'the first pushes' });
+    // Grow: s2 starts owning its share. Pushes keep going through the transition.
+    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: false }]);
+    d.cluster.applyRing(grown);
+    expect(d.cluster.phase).toBe('dual');
+    const passes = await migrate(d, reconciler);
+    const acked = await pusher.stop();
+    await migrate(d, reconciler);
+
+    const after = ringOf(grown.shards);
+    const located = await locate(d);
+    let moved = 0;
+    for (let i = 0; i < GROUPS; i++) {
+      const where = located.get(i);
+      expect(where?.shards, `group i${i}`).toEqual([after.ownerOf(keyOf(i))]);
+      expect(where?.value, `group i${i} holds its last acknowledged value`).toBe(acked.get(i));
+      if (before.ownerOf(keyOf(i)) !== after.ownerOf(keyOf(i))) {
+        moved++;
+        expect(after.ownerOf(keyOf(i))).toBe('s2');
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+    console.info(`grow: ${moved} of ${GROUPS} groups moved onto s2 in ${passes} passes`);
+
+    // Shrink: drain s2, migrate everything off it, then remove it.
+    const drained = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: true }]);
+    d.cluster.applyRing(drained);
+    await migrate(d, reconciler);
+    for (const replica of d.backends[2]!) expect(await replica.groups()).toEqual([]);
+    const final = await locate(d);
+    for (let i = 0; i < GROUPS; i++) {
+      expect(final.get(i)?.shards).toEqual([before.ownerOf(keyOf(i))]);
+      expect(final.get(i)?.value).toBe(acked.get(i));
+    }
+  });
+});
