@@ -3,7 +3,10 @@
  * The only module besides the bin that touches `process`.
  */
 import pino from 'pino';
-import { createCluster, startHealthChecks } from './backends/cluster.js';
+import { readFile } from 'node:fs/promises';
+import { createCluster, ringVersion, startHealthChecks, type Cluster } from './backends/cluster.js';
+import { watchConfig, type ConfigWatcher } from './config/watch.js';
+import { ringOf } from './core/ring.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
@@ -13,6 +16,7 @@ import { createSelfMetrics } from './http/self-metrics.js';
 import { createMemoryHintStore, createRedisHintStore } from './reconcile/hints.js';
 import { createReconciler, type PassReport, type Reconciler } from './reconcile/reconciler.js';
 import { ALWAYS_HELD, createRedisLease, type Lease } from './reconcile/lease.js';
+import { createLocalTransition, createRedisTransition } from './reconcile/transition.js';
 import { createRedisSuspectStore, createSuspectStore } from './reconcile/suspects.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
@@ -25,7 +29,11 @@ export interface RunningServer {
   readonly closed: Promise<void>;
 }
 
-export async function startServer(config: Readonly<Config>, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(
+  initialConfig: Readonly<Config>,
+  opts: { handleSignals?: boolean; configFile?: string } = {},
+): Promise<RunningServer> {
+  let config = initialConfig;
   const logger = pino({ level: config.log.level, base: { service: 'pushring' } });
   const cluster = createCluster(config);
   const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
@@ -40,9 +48,23 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
       ? createMemoryHintStore(config.reconcile.hints, metrics.hints)
       : createRedisHintStore(redis, config.redis!.keyPrefix, config.reconcile.hints.maxPerReplica, metrics.hints);
   const sharedLimitStore = redis === undefined ? undefined : createRedisStore(redis, config.redis!.keyPrefix);
-  const app = buildApp({ config, cluster, logger, suspects, hints, metrics, ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }) });
+  let targets = formatTargets(buildTargets(config));
+  const app = buildApp({
+    config,
+    cluster,
+    logger,
+    suspects,
+    hints,
+    metrics,
+    targets: () => targets,
+    ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }),
+  });
+  const transition =
+    redis === undefined
+      ? createLocalTransition(cluster)
+      : createRedisTransition(redis, config.redis!.keyPrefix, cluster, (fromShards) => cluster.resumeTransition(ringOf(fromShards)));
   // Started only once listening; shutDown stops whatever was started.
-  const background: { health?: { stop(): void }; loop?: { stop(): Promise<void> } } = {};
+  const background: { health?: { stop(): void }; loop?: { stop(): Promise<void>; kick(): void }; watcher?: ConfigWatcher } = {};
 
   // Drain first (the app stops accepting and finishes in-flight pushes while probes still run,
   // so a replica that hangs meanwhile is released), then stop the background work, then sockets.
@@ -50,8 +72,10 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     try {
       await app.close();
     } finally {
+      background.watcher?.stop();
       background.health?.stop();
       await background.loop?.stop();
+      await transition.stop();
       await cluster.close();
       redis?.disconnect();
     }
@@ -65,9 +89,10 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
       logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
     }
     if (config.discovery.file !== undefined) {
-      const changed = await writeFileAtomically(config.discovery.file, formatTargets(buildTargets(config)));
+      const changed = await writeFileAtomically(config.discovery.file, targets);
       logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
     }
+    if (redis !== undefined) await (transition as { beat?: () => Promise<void> }).beat?.().catch(() => undefined);
     const { host, port } = parseListen(config.listen)!;
     address = await app.listen({ host, port });
   } catch (err) {
@@ -76,19 +101,20 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     throw err;
   }
   background.health = startHealthChecks(cluster, config.health.intervalMs);
-  const reconciler = createReconciler(
+  const reconciler = createReconciler({
     cluster,
-    config.reconcile,
+    config: config.reconcile,
     suspects,
-    {
+    hints,
+    transition,
+    events: {
       restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
       actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
       hintsReplayed: metrics.hints.replayed,
       hintsSuperseded: metrics.hints.superseded,
+      migrationSettled: () => logger.info({ version: cluster.version }, 'ring change: every moved group is on its owner; writing the new owners only'),
     },
-    Date.now,
-    hints,
-  );
+  });
   if (config.reconcile.intervalSeconds > 0) {
     const intervalMs = config.reconcile.intervalSeconds * 1000;
     const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, `${config.redis!.keyPrefix}reconcile-lease`, Math.max(3 * intervalMs, 10_000));
@@ -96,6 +122,45 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     background.loop = loop;
     // A replica that comes back is repaired at once, not an interval later.
     cluster.onHealthChange((_b, up) => up && loop.kick());
+  }
+
+  // Live ring changes: the new ring is applied only if it cannot lose a group (docs/resizing.md).
+  /** Applies a reloaded configuration; false when it must wait (it is offered again later). */
+  const reload = async (next: Readonly<Config>): Promise<boolean> => {
+    const nextVersion = ringVersion(next.shards);
+    const refusal = (await transition.refuse(next, nextVersion)) ?? (await refuseRemoval(config, next, cluster));
+    if (refusal !== undefined) {
+      metrics.reloaded('refused');
+      logger.error({ reason: refusal }, 'configuration change refused for now; the ring in force keeps serving');
+      return false;
+    }
+    const needsRestart = restartOnlyChanges(config, next);
+    if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
+    const previous = config;
+    const changedRing = nextVersion !== cluster.version;
+    cluster.applyRing(next);
+    config = { ...config, shards: next.shards, discovery: next.discovery };
+    if (changedRing) await transition.started(previous, nextVersion);
+    targets = formatTargets(buildTargets(config));
+    if (config.discovery.file !== undefined) await writeFileAtomically(config.discovery.file, targets);
+    metrics.reloaded('applied');
+    logger.info({ version: cluster.version, phase: cluster.phase, shards: cluster.ring.shards }, changedRing ? 'ring change applied: moving groups' : 'configuration reloaded');
+    background.loop?.kick();
+    return true;
+  };
+  if (opts.configFile !== undefined && config.reload.intervalSeconds > 0) {
+    const initialText = await readFile(opts.configFile, 'utf8');
+    background.watcher = watchConfig(opts.configFile, initialText, config.reload.intervalSeconds * 1000, {
+      changed: (next) =>
+        reload(next).catch((err: Error) => {
+          logger.error({ err: err.message }, 'reload failed; the ring in force keeps serving');
+          return false;
+        }),
+      invalid: (problems) => {
+        metrics.reloaded('invalid');
+        logger.error({ problems }, 'the configuration file is not valid; the last good configuration keeps serving');
+      },
+    });
   }
 
   let resolveClosed!: () => void;
@@ -125,6 +190,31 @@ export async function startServer(config: Readonly<Config>, opts: { handleSignal
     'pushring front door listening',
   );
   return { url: address, close, closed };
+}
+
+/**
+ * Removing a shard loses its groups unless it was drained first and is empty now. Returns why a
+ * change must wait, or undefined.
+ */
+async function refuseRemoval(current: Readonly<Config>, next: Readonly<Config>, cluster: Cluster): Promise<string | undefined> {
+  const kept = new Set(next.shards.map((s) => s.name));
+  for (const shard of current.shards) {
+    if (kept.has(shard.name)) continue;
+    if (!shard.draining) return `shard ${shard.name} was removed without draining it: set draining: true first, wait until it is empty, then remove it`;
+    for (const backend of cluster.shards.get(shard.name)?.backends ?? []) {
+      const res = await backend.call('GET', '/api/v1/metrics').catch(() => undefined);
+      if (res === undefined || res.status !== 200) return `shard ${shard.name} cannot be checked empty (${backend.url} does not answer); keep it until it can`;
+      const groups = (JSON.parse(res.body) as { data: unknown[] }).data.length;
+      if (groups > 0) return `shard ${shard.name} still holds ${groups} group(s) on ${backend.url}: wait until draining has moved them`;
+    }
+  }
+  return undefined;
+}
+
+/** Settings that a reload does not change (only the ring and discovery do). */
+function restartOnlyChanges(current: Readonly<Config>, next: Readonly<Config>): string[] {
+  const keys = Object.keys(next) as Array<keyof Config>;
+  return keys.filter((k) => k !== 'shards' && k !== 'discovery' && JSON.stringify(current[k]) !== JSON.stringify(next[k]));
 }
 
 /**

@@ -29,6 +29,8 @@ export interface Cluster {
   ownerOf(canonicalKey: string): Shard;
   /** In the dual phase, the key's owner under the previous ring when it differs; else undefined. */
   previousOwnerOf(canonicalKey: string): Shard | undefined;
+  /** In the dual phase, the previous ring's owning shards; else undefined. */
+  readonly previousShards: readonly string[] | undefined;
   /**
    * Puts a new configuration's shards in force and enters the dual phase. Replicas whose shard,
    * position and URL are unchanged keep their Backend (connections, health); removed ones are
@@ -37,6 +39,8 @@ export interface Cluster {
   applyRing(config: Readonly<Config>): void;
   /** Leaves the dual phase: writes go to the new owners only. */
   endTransition(): void;
+  /** Enters the dual phase from `previous` (a front door starting in the middle of a change). */
+  resumeTransition(previous: Ring): void;
   /** Told when any replica, present or future, is found up or down. */
   onHealthChange(listener: HealthListener): void;
   /** True when every owning shard has at least one replica believed up. */
@@ -87,6 +91,9 @@ export function createCluster(config: Readonly<Config>): Cluster {
     get backends() {
       return state.backends;
     },
+    get previousShards() {
+      return previous?.shards;
+    },
     ownerOf(canonicalKey) {
       return state.shards.get(state.ring.ownerOf(canonicalKey))!;
     },
@@ -110,6 +117,9 @@ export function createCluster(config: Readonly<Config>): Cluster {
     },
     endTransition() {
       previous = undefined;
+    },
+    resumeTransition(ring) {
+      previous = ring;
     },
     onHealthChange(listener) {
       listeners.push(listener);

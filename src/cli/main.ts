@@ -91,7 +91,7 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
   const config = await loadConfig(values.config);
-  const server = await startServer(config);
+  const server = await startServer(config, { configFile: values.config });
   await server.closed;
   return 0;
 }
@@ -106,9 +106,14 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   const cluster = createCluster(config);
   try {
     const dryRun = values['dry-run'];
-    const reconciler = createReconciler(cluster, config.reconcile, createSuspectStore(), {
-      shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
-      actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
+    const reconciler = createReconciler({
+      cluster,
+      config: config.reconcile,
+      suspects: createSuspectStore(),
+      events: {
+        shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
+        actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
+      },
     });
     const report = await reconciler.pass({ dryRun });
     if (dryRun) for (const action of [...report.actions, ...report.migration]) io.stdout.write(`  would ${describeAction(action)}\n`);

@@ -174,6 +174,13 @@ export const ConfigSchema = Type.Object(
     limits: LimitsSchema,
     discovery: DiscoverySchema,
     reconcile: ReconcileSchema,
+    reload: Type.Object(
+      {
+        /** How often `serve` re-reads its configuration file (it also watches the directory); 0: never. */
+        intervalSeconds: Type.Integer({ minimum: 0, maximum: 3_600, default: 5 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Shared state of several front doors (rate-limit counters); absent: in memory. */
     redis: Type.Optional(RedisSchema),
     log: LogSchema,

@@ -13,8 +13,11 @@ import { parseConfig, type ConfigProblem } from './load.js';
 import type { Config } from './schema.js';
 
 export interface ConfigWatchEvents {
-  /** A new, valid configuration (different content from the last one seen). */
-  changed(config: Readonly<Config>): void | Promise<void>;
+  /**
+   * A new, valid configuration (different content from the last one applied). Resolving to false
+   * means "not applied now": the same content is offered again at the next check.
+   */
+  changed(config: Readonly<Config>): boolean | void | Promise<boolean | void>;
   /** The file changed but cannot be used; the last good configuration stays. */
   invalid(problems: readonly ConfigProblem[]): void;
 }
@@ -40,10 +43,11 @@ export function watchConfig(file: string, initialText: string, intervalMs: numbe
     if (text === undefined) return;
     const hash = hashOf(text);
     if (hash === lastHash) return;
+    const previousHash = lastHash;
     lastHash = hash;
     const result = parseConfig(text);
     if (!result.ok) events.invalid(result.problems);
-    else await events.changed(result.config);
+    else if ((await events.changed(result.config)) === false) lastHash = previousHash;
   };
 
   // One check at a time; events during a check cause exactly one more.

@@ -4,7 +4,7 @@
  *
  * - `copy` phase (front doors write old and new owner): the shards holding a group they no longer
  *   own are its authority, since every push still reaches them; their newest copy goes to every
- *   replica of the owner that lacks it or holds something else.
+ *   replica of the owner that lacks it or holds something older.
  * - `delete` phase (front doors write the new owners only): the owner is the authority; copies on
  *   other shards are deleted. A group that no owner replica holds at all is copied first instead
  *   (a failed or unfinished copy) and deleted at a later pass.
@@ -26,6 +26,8 @@ export interface MigrationPlan {
   readonly misplaced: number;
   /** Of those, groups whose owner does not hold the same content yet. */
   readonly unsettled: number;
+  /** Of those, groups no replica of their owner holds at all. */
+  readonly missing: number;
 }
 
 export function planMigration(shards: readonly ShardView[], ownerOf: (canonical: string) => string, phase: 'copy' | 'delete'): MigrationPlan {
@@ -44,6 +46,7 @@ export function planMigration(shards: readonly ShardView[], ownerOf: (canonical:
   }
   const actions: MigrationAction[] = [];
   let unsettled = 0;
+  let missing = 0;
   for (const canonical of [...strays.keys()].sort()) {
     const holders = strays.get(canonical)!;
     const owner = byName.get(ownerOf(canonical));
@@ -51,9 +54,18 @@ export function planMigration(shards: readonly ShardView[], ownerOf: (canonical:
     // The newest stray, trusted replicas first (a suspect's push times may be a copy's).
     const trusted = holders.filter((r) => r.suspectSince === undefined);
     const source = newest(trusted.length > 0 ? trusted : holders, canonical);
-    const content = source.groups.get(canonical)!.content;
-    const differing = ownerReplicas.filter((r) => r.groups.get(canonical)?.content !== content);
+    const truth = source.groups.get(canonical)!;
+    const differing = ownerReplicas.filter((r) => {
+      const copy = r.groups.get(canonical);
+      if (copy === undefined) return true;
+      if (copy.content === truth.content) return false;
+      // A trusted owner replica (no copy received since it was last in sync) holding a push at
+      // least as new got it from a client through a dual write: it is current, not stale. Under
+      // continuous pushes, the owners are read moments apart and differ only this way.
+      return !(r.suspectSince === undefined && copy.pushTime >= truth.pushTime);
+    });
     if (differing.length > 0) unsettled++;
+    if (!ownerReplicas.some((r) => r.groups.has(canonical))) missing++;
     const copyTo = (targets: readonly ReplicaView[]): void => {
       for (const r of targets) actions.push({ kind: 'copy', canonical, from: source.id, to: r.id });
     };
@@ -61,7 +73,7 @@ export function planMigration(shards: readonly ShardView[], ownerOf: (canonical:
     else if (!ownerReplicas.some((r) => r.groups.has(canonical))) copyTo(ownerReplicas);
     else for (const r of holders) actions.push({ kind: 'delete', canonical, on: r.id });
   }
-  return { actions, misplaced: strays.size, unsettled };
+  return { actions, misplaced: strays.size, unsettled, missing };
 }
 
 function newest(replicas: readonly ReplicaView[], canonical: string): ReplicaView {

@@ -39,6 +39,8 @@ export interface AppOptions {
   readonly hints?: HintStore;
   /** The self-metrics, when the caller also feeds them (the reconciler does). */
   readonly metrics?: SelfMetrics;
+  /** The http_sd document in force (it follows ring changes); default: from `config`. */
+  readonly targets?: () => string;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -63,7 +65,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     for (const [name] of labels) if (name === shardLabel || name === replicaLabel) return name;
     return undefined;
   };
-  const targetsDocument = formatTargets(buildTargets(config));
+  const fixedTargets = formatTargets(buildTargets(config));
+  const targets = options.targets ?? (() => fixedTargets);
   const metrics = options.metrics ?? createSelfMetrics(cluster);
   const countPush = metrics.countPush.bind(metrics);
   const shouldLog = createThrottle(10_000);
@@ -201,7 +204,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   // Prometheus http_sd: the same target list as the file_sd file.
   app.get('/-/sd/targets', async (_req, reply) => {
-    await reply.type('application/json').send(targetsDocument);
+    await reply.type('application/json').send(targets());
+  });
+  // What a front door is doing: the ring in force, its phase, every shard and replica.
+  app.get('/-/status', async (_req, reply) => {
+    const owners = new Set(cluster.ring.shards);
+    await reply.send({
+      ringVersion: cluster.version,
+      phase: cluster.phase,
+      shards: [...cluster.shards.values()].map((s) => ({
+        name: s.name,
+        owning: owners.has(s.name),
+        replicas: s.backends.map((b) => ({ replica: b.replica, url: b.url, up: b.up })),
+      })),
+    });
   });
   app.get('/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();

@@ -23,6 +23,8 @@ export interface SelfMetrics {
   passDone(report: PassReport): void;
   /** How many replicas are suspect now (read at scrape time). */
   watchSuspects(suspects: SuspectStore): void;
+  /** A configuration change was applied, refused (it could lose groups), or invalid. */
+  reloaded(result: 'applied' | 'refused' | 'invalid'): void;
   countPush(method: string, status: number): void;
 }
 
@@ -111,6 +113,28 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   const passDuration = new Gauge({ name: 'pushring_reconcile_pass_duration_seconds', help: 'Duration of the last reconciler pass.', registers: [registry] });
   const outOfSync = new Gauge({ name: 'pushring_replicas_out_of_sync', help: 'Replicas the last reconciler pass found out of sync.', registers: [registry] });
   let suspectStore: SuspectStore | undefined;
+  const reloads = new Counter({
+    name: 'pushring_config_reloads_total',
+    help: 'Configuration changes seen by this front door: applied, refused (could lose groups), invalid (last good kept).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const lastReload = new Gauge({
+    name: 'pushring_config_last_reload_successful',
+    help: '1 when the last configuration change seen was applied (or none was seen), 0 otherwise.',
+    registers: [registry],
+  });
+  lastReload.set(1);
+  new Gauge({
+    name: 'pushring_ring_info',
+    help: 'The ring in force: its version (a hash of the owning shards and weights) and phase (steady, or dual while a change is applied).',
+    labelNames: ['version', 'phase'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ version: cluster.version, phase: cluster.phase }, 1);
+    },
+  });
   new Gauge({
     name: 'pushring_replicas_suspect',
     help: 'Replicas that may have missed writes and are not yet found in sync again.',
@@ -145,6 +169,10 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
     watchSuspects(suspects) {
       suspectStore = suspects;
+    },
+    reloaded(result) {
+      reloads.labels(result).inc();
+      lastReload.set(result === 'applied' ? 1 : 0);
     },
     limits: {
       limited: (rule: Rule) => limited.labels(rule.name).inc(),

@@ -4,7 +4,7 @@
  * concurrency: a copy is a PUT of the group's encoded content to its path, a delete a DELETE.
  */
 import type { Backend } from '../backends/client.js';
-import type { Cluster } from '../backends/cluster.js';
+import type { Cluster, Shard } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
 import { encodeGroup, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
@@ -13,6 +13,7 @@ import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '.
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
+import { createLocalTransition, type Transition } from './transition.js';
 
 export interface PassReport {
   readonly shards: number;
@@ -45,7 +46,7 @@ export interface ReconcilerEvents {
   shardDone?(shard: string, actions: number): void;
   restarted?(replica: string): void;
   actionFailed?(action: RepairAction | MigrationAction, error: string): void;
-  /** In a ring transition: every moved group is on its owner, so writes may stop going to both. */
+  /** In a ring transition: every moved group was found on its owner. */
   migrationSettled?(): void;
 }
 
@@ -53,18 +54,40 @@ export interface Reconciler {
   pass(options?: { dryRun?: boolean }): Promise<PassReport>;
 }
 
-export function createReconciler(
-  cluster: Cluster,
-  config: ReconcileConfig,
-  suspects: SuspectStore,
-  events: ReconcilerEvents = {},
+export interface ReconcilerOptions {
+  readonly cluster: Cluster;
+  readonly config: ReconcileConfig;
+  readonly suspects: SuspectStore;
+  readonly events?: ReconcilerEvents;
   /** The clock expiry is judged by (tests move it forward). */
-  now: () => number = Date.now,
-  hints?: HintStore,
-): Reconciler {
+  readonly now?: () => number;
+  /** Missed writes to supersede or replay. */
+  readonly hints?: HintStore;
+  /** The phases of a ring change; absent: this process's cluster alone decides. */
+  readonly transition?: Transition;
+}
+
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const { cluster, config, suspects, hints } = options;
+  const events = options.events ?? {};
+  const now = options.now ?? Date.now;
+  const transition = options.transition ?? createLocalTransition(cluster);
   const startTimes = new Map<string, string>();
   const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
+
+  // Differences seen by the previous pass. Replicas are read moments apart, so under continuous
+  // pushes a group can differ only because a push landed between two reads; the next push fixes
+  // that by itself. A content difference is acted on only when the next pass sees it unchanged.
+  let seenBefore = new Set<string>();
+  const MAX_REMEMBERED = 200_000;
+  const confirm = (candidates: ReadonlyArray<RepairAction | MigrationAction>, viewsById: ReadonlyMap<string, ReplicaView>, seenNow: Set<string>) =>
+    candidates.filter((action) => {
+      const signature = signatureOf(action, viewsById);
+      if (signature === undefined) return true;
+      if (seenNow.size < MAX_REMEMBERED) seenNow.add(signature);
+      return seenBefore.has(signature);
+    });
 
   /** Reads every replica of a shard; notes restarts (a new start_time) as suspect marks. */
   const readShard = async (backends: readonly Backend[]): Promise<{ views: ReplicaView[]; byId: Map<string, Backend>; unreachable: string[] }> => {
@@ -137,7 +160,7 @@ export function createReconciler(
       const read: Array<{ name: string; views: ReplicaView[] }> = [];
       const viewsById = new Map<string, ReplicaView>();
       const backendsById = new Map<string, Backend>();
-      for (const shard of cluster.shards.values()) {
+      for (const shard of readingOrder(cluster)) {
         let { views, byId, unreachable: missing } = await readShard(shard.backends);
         if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
           // Replays changed what the replicas hold: plan from what they hold now.
@@ -152,17 +175,20 @@ export function createReconciler(
         read.push({ name: shard.name, views });
       }
       const ring = cluster.ring;
-      const phase = cluster.phase === 'dual' ? 'copy' : 'delete';
+      const phase = await transition.migrationPhase();
       const migration = planMigration(
         read.map((r) => ({ name: r.name, replicas: r.views })),
         (canonical) => ring.ownerOf(canonical),
         phase,
       );
       const touched = new Set<string>();
+      const seenNow = new Set<string>();
+      const migrationActions = confirm(migration.actions, viewsById, seenNow);
       for (const { name, views } of read) {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
         // Stray copies about to be deleted are not worth repairing among themselves.
         if (phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
+        actions = confirm(actions, viewsById, seenNow) as RepairAction[];
         allActions.push(...actions);
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
         if (!options.dryRun) {
@@ -179,9 +205,10 @@ export function createReconciler(
         }
         events.shardDone?.(name, actions.length);
       }
-      for (const a of migration.actions) touched.add(a.kind === 'copy' ? a.to : a.on);
+      for (const a of migrationActions) touched.add(a.kind === 'copy' ? a.to : a.on);
       if (!options.dryRun) {
-        await runBounded(migration.actions, config.concurrency, async (action) => {
+        seenBefore = seenNow;
+        await runBounded(migrationActions, config.concurrency, async (action) => {
           const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
             events.actionFailed?.(action, err.message);
             return false;
@@ -193,7 +220,12 @@ export function createReconciler(
         // In sync now (nothing to do for it this pass): trusted again, unless it missed a
         // write while the pass ran.
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
-        if (phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0) events.migrationSettled?.();
+        // Settled: every moved group's owner holds what its old shard holds (or a newer push).
+        if (phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0 && cluster.phase === 'dual') {
+          await transition.settle();
+          events.migrationSettled?.();
+        }
+        if (phase === 'delete' && migration.misplaced === 0 && unreachable.length === 0) await transition.close();
       }
       totals.outOfSync = touched.size;
       return {
@@ -204,10 +236,21 @@ export function createReconciler(
         actions: allActions,
         misplaced: migration.misplaced,
         unsettled: migration.unsettled,
-        migration: migration.actions,
+        migration: migrationActions,
       };
     },
   };
+}
+
+/**
+ * Shards losing groups first, shards gaining them last: a push landing between the two reads
+ * then shows as "the owner holds a newer push", which needs no copy, rather than as a difference.
+ */
+function readingOrder(cluster: Cluster): Shard[] {
+  const before = new Set(cluster.previousShards ?? []);
+  const owning = new Set(cluster.ring.shards);
+  const rank = (s: Shard): number => (!owning.has(s.name) ? 0 : before.size > 0 && !before.has(s.name) ? 2 : 1);
+  return [...cluster.shards.values()].sort((a, b) => rank(a) - rank(b));
 }
 
 export function idOf(backend: Backend): string {
@@ -241,6 +284,23 @@ async function carryOut(
   const res = await byId.get(action.on)!.call('DELETE', pathOf(group));
   if (res.status >= 300) throw new Error(`DELETE answered ${res.status}: ${res.body.trim()}`);
   return true;
+}
+
+/**
+ * What a content difference looked like, for confirming it at the next pass; undefined for
+ * actions taken at once (a missing group, expiry, a migration's delete).
+ */
+function signatureOf(action: RepairAction | MigrationAction, views: ReadonlyMap<string, ReplicaView>): string | undefined {
+  if (action.kind === 'copy') {
+    const target = views.get(action.to)?.groups.get(action.canonical);
+    if (target === undefined) return undefined;
+    const source = views.get(action.from)?.groups.get(action.canonical);
+    return `copy\u0000${action.canonical}\u0000${action.from}\u0000${action.to}\u0000${source?.content}\u0000${target.content}`;
+  }
+  if ('reason' in action && action.reason === 'deleted-while-away') {
+    return `delete\u0000${action.canonical}\u0000${action.on}\u0000${views.get(action.on)?.groups.get(action.canonical)?.content}`;
+  }
+  return undefined;
 }
 
 function pathOf(group: ApiGroup): string {

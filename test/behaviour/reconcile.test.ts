@@ -25,7 +25,14 @@ async function startWithReconciler(
   const hints = createMemoryHintStore({ maxPerReplica: 1_000, maxBytes: 1 << 20 }, { queued: () => {}, dropped: () => {} });
   let replayed = 0;
   const d = await startFrontDoor({ shards: 1, suspects, hints, persistence, config: { write: { timeoutMs: 2_000 }, ...config } });
-  const reconciler = createReconciler(d.cluster, d.config.reconcile, suspects, { hintsReplayed: (n) => (replayed += n) }, now, hints);
+  const reconciler = createReconciler({
+    cluster: d.cluster,
+    config: d.config.reconcile,
+    suspects,
+    events: { hintsReplayed: (n) => (replayed += n) },
+    ...(now === undefined ? {} : { now }),
+    hints,
+  });
   return { door: d, suspects, reconciler, replayed: () => replayed };
 }
 

@@ -65,6 +65,27 @@ describe('watchConfig', () => {
     expect(changes).toHaveLength(1);
   });
 
+  it('offers a change again when it could not be applied yet', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pushring-watch-'));
+    dirs.push(dir);
+    const file = join(dir, 'pushring.yaml');
+    await writeFile(file, yaml(['a']));
+    let accept = false;
+    let offered = 0;
+    watcher = watchConfig(file, yaml(['a']), 60_000, { changed: () => (offered++, accept), invalid: () => {} });
+    await writeFile(file, yaml(['a', 'b']));
+    await watcher.check();
+    await watcher.check();
+    // Refused: offered at every check (the directory watch may add checks of its own).
+    expect(offered).toBeGreaterThanOrEqual(2);
+    accept = true;
+    await watcher.check();
+    const applied = offered;
+    await watcher.check();
+    await watcher.check();
+    expect(offered).toBe(applied);
+  });
+
   it('reports an invalid file and keeps the last good configuration in force', async () => {
     const { file, changes, problems } = await setUp();
     await writeFile(file, 'shards: [{ name: "-bad" }]\n');

@@ -27,8 +27,19 @@ describe('planMigration', () => {
     expect([plan.misplaced, plan.unsettled]).toEqual([1, 1]);
   });
 
-  it('in the copy phase overwrites the owner when its content differs: the old shard is the authority', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'latest', 10)])), shard('y', replica('y/0', [group('ymoved', 'copy-raced', 20)]))], ownerOf, 'copy');
+  it('in the copy phase overwrites an owner replica that received a copy and differs: the old shard is the authority', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'latest', 10)])), shard('y', replica('y/0', [group('ymoved', 'copy-raced', 20)], 15))], ownerOf, 'copy');
+    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0']);
+  });
+
+  it('in the copy phase leaves a trusted owner replica holding a newer push (a dual write read moments later)', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'v5', 10)])), shard('y', replica('y/0', [group('ymoved', 'v6', 11)]))], ownerOf, 'copy');
+    expect(show(plan)).toEqual([]);
+    expect(plan.unsettled).toBe(0);
+  });
+
+  it('in the copy phase copies over a trusted owner replica holding an older value', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'v6', 11)])), shard('y', replica('y/0', [group('ymoved', 'v5', 10)]))], ownerOf, 'copy');
     expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0']);
   });
 
