@@ -8,7 +8,7 @@
  * with a per-job limit that is never reached, counted in memory and in a real redis-server. The front door's CPU time per push is read
  * from /proc. Nothing here asserts timings: it prints them.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -64,7 +64,9 @@ async function main(): Promise<void> {
     ] as const) {
       // Limits rows only where the front door is the bottleneck: there they show its own cost.
       const setups = ['direct 1 Pushgateway', 'pushring 2x2', 'pushring 4x2'];
-      if (flags === 'no-consistency-check') setups.push('pushring 2x2 limits:memory', 'pushring 2x2 limits:redis');
+      if (flags === 'no-consistency-check') {
+        setups.push('pushring 2x2 limits:memory', 'pushring 2x2 limits:redis', 'pushring 4x2+1 at rest', 'pushring 4x2+1 migrating');
+      }
       for (const setup of setups) {
         if (options.only !== undefined && !`${setup} ${flags}`.includes(options.only)) continue;
         const row = await measure(setup, flags, [...args], options, wrk, redis.url);
@@ -82,30 +84,51 @@ async function main(): Promise<void> {
       console.log(`${limited.setup} (limit never reached) vs no limits: ${(limited.pushesPerS / unlimited.pushesPerS).toFixed(2)}x pushes/s`);
     }
   }
+  const atRest = rows.find((r) => r.setup === 'pushring 4x2+1 at rest');
+  const migrating = rows.find((r) => r.setup === 'pushring 4x2+1 migrating');
+  if (atRest !== undefined && migrating !== undefined) {
+    console.log(`pushes/s while growing 4 -> 5 shards vs at rest: ${(migrating.pushesPerS / atRest.pushesPerS).toFixed(2)}x`);
+  }
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/last.json', JSON.stringify({ options, rows }, null, 2));
 }
 
 async function measure(setup: string, flags: string, pgArgs: string[], options: Options, wrk: string, redisUrl: string): Promise<Row> {
-  const shards = setup.startsWith('direct') ? 0 : setup.includes('2x2') ? 2 : 4;
+  // `4x2+1`: a fifth shard that drains (owns nothing); `migrating`: it starts owning its share
+  // just before wrk starts, so the run measures pushes while groups move onto it.
+  const shards = setup.startsWith('direct') ? 0 : setup.includes('2x2') ? 2 : setup.includes('+1') ? 5 : 4;
   const backends: Pushgateway[] = [];
   let frontDoor: ReturnType<typeof spawnProcess> | undefined;
+  let resize = async (): Promise<void> => undefined;
   try {
     for (let i = 0; i < Math.max(1, shards * 2); i++) backends.push(await startPushgateway({ args: pgArgs }));
     let target = backends[0]!.url;
     if (shards > 0) {
       const dir = await tempDir('pushring-bench-');
       const port = await freePort();
-      const config = [
+      const configFor = (fifthDraining: boolean): string => [
         `listen: "127.0.0.1:${port}"`,
         'log: { level: warn }',
         // A limit far above what the run can push: the cost of counting, never a refusal.
         ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
         ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
+        'reconcile: { intervalSeconds: 1, concurrency: 8 }',
+        'reload: { intervalSeconds: 1 }',
         'shards:',
-        ...Array.from({ length: shards }, (_, s) => `  - { name: s${s}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`),
+        ...Array.from(
+          { length: shards },
+          (_, s) => `  - { name: s${s}, draining: ${s === 4 && fifthDraining}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`,
+        ),
       ].join('\n');
-      await writeFile(join(dir, 'pushring.yaml'), config);
+      await writeFile(join(dir, 'pushring.yaml'), configFor(true));
+      resize = async () => {
+        await writeFile(join(dir, 'pushring.yaml.tmp'), configFor(false));
+        await rename(join(dir, 'pushring.yaml.tmp'), join(dir, 'pushring.yaml'));
+        await waitFor(async () => ((await (await fetch(`${target}/-/status`)).json()) as { phase: string }).phase === 'dual', {
+          what: 'the front door to start moving groups',
+          timeoutMs: 10_000,
+        });
+      };
       frontDoor = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', join(dir, 'pushring.yaml')], {
         logFile: join(dir, 'pushring.log'),
       });
@@ -113,6 +136,7 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
       await waitFor(async () => (await fetch(`${target}/-/ready`)).ok, { what: 'the front door to be ready', timeoutMs: 20_000 });
     }
     await fill(target, options.groups);
+    if (setup.includes('migrating')) await resize();
     const cpuBefore = frontDoor === undefined ? 0 : await cpuTicks(frontDoor.pid);
     const result = await runWrk(wrk, target, options);
     const cpuAfter = frontDoor === undefined ? 0 : await cpuTicks(frontDoor.pid);
