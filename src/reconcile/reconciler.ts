@@ -181,6 +181,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         (canonical) => ring.ownerOf(canonical),
         phase,
       );
+      /** Carries actions out, `concurrency` at a time; failures are counted and reported. */
+      const carryOutAll = <A extends RepairAction | MigrationAction>(actions: readonly A[], done: (action: A) => void): Promise<void> =>
+        runBounded(actions, config.concurrency, async (action) => {
+          const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
+            events.actionFailed?.(action, err.message);
+            return false;
+          });
+          if (ok) done(action);
+          else totals.failed++;
+        });
       const touched = new Set<string>();
       const seenNow = new Set<string>();
       const migrationActions = confirm(migration.actions, viewsById, seenNow);
@@ -192,13 +202,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         allActions.push(...actions);
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
         if (!options.dryRun) {
-          await runBounded(actions, config.concurrency, async (action) => {
-            const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
-              events.actionFailed?.(action, err.message);
-              return false;
-            });
-            if (!ok) totals.failed++;
-            else if (action.kind === 'copy') totals.copied++;
+          await carryOutAll(actions, (action) => {
+            if (action.kind === 'copy') totals.copied++;
             else if (action.reason === 'expired') totals.expired++;
             else totals.deletedAway++;
           });
@@ -208,13 +213,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       for (const a of migrationActions) touched.add(a.kind === 'copy' ? a.to : a.on);
       if (!options.dryRun) {
         seenBefore = seenNow;
-        await runBounded(migrationActions, config.concurrency, async (action) => {
-          const ok = await carryOut(action, viewsById, backendsById, suspects).catch((err: Error) => {
-            events.actionFailed?.(action, err.message);
-            return false;
-          });
-          if (!ok) totals.failed++;
-          else if (action.kind === 'copy') totals.moved++;
+        await carryOutAll(migrationActions, (action) => {
+          if (action.kind === 'copy') totals.moved++;
           else totals.straysDeleted++;
         });
         // In sync now (nothing to do for it this pass): trusted again, unless it missed a

@@ -128,3 +128,23 @@ export async function storedGroups(door: FrontDoor): Promise<Group[]> {
   if (new Set(keys).size !== keys.length) throw new Error(`a group is stored on two shards: ${keys.join(' ')}`);
   return all.sort((a, b) => (JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1));
 }
+
+/**
+ * Where each group of job `job` is: instance number -> the shards holding it and the value of
+ * `metric`. Throws when the two replicas of a shard differ.
+ */
+export async function locateGroups(backends: Pushgateway[][], metric: string): Promise<Map<number, { shards: string[]; value: string }>> {
+  const found = new Map<number, { shards: string[]; value: string }>();
+  for (const [s, replicas] of backends.entries()) {
+    const [a, b] = await Promise.all(replicas.map((r) => r.groups()));
+    if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`the replicas of shard s${s} differ`);
+    for (const g of a!) {
+      const i = Number(g.labels['instance']!.slice(1));
+      const entry = found.get(i) ?? { shards: [], value: '' };
+      entry.shards.push(`s${s}`);
+      entry.value = String(g.metrics[metric]?.metrics[0]?.['value']);
+      found.set(i, entry);
+    }
+  }
+  return found;
+}

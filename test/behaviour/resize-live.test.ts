@@ -9,7 +9,7 @@ import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { send } from './front-door.js';
+import { locateGroups, send } from './front-door.js';
 
 const GROUPS = Number(process.env["PUSHRING_LIVE_GROUPS"] ?? 20_000);
 const HOT = 1_000; // groups pushed again and again during the change
@@ -49,22 +49,6 @@ async function status(url: string): Promise<{ ringVersion: string; phase: string
   return (await (await fetch(`${url}/-/status`)).json()) as { ringVersion: string; phase: string };
 }
 
-/** instance number -> shards holding it (both replicas of each must agree) and its value. */
-async function locate(): Promise<Map<number, { shards: string[]; value: string }>> {
-  const found = new Map<number, { shards: string[]; value: string }>();
-  for (const [s, replicas] of backends.entries()) {
-    const [a, b] = await Promise.all(replicas.map((r) => r.groups()));
-    if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`the replicas of s${s} differ`);
-    for (const g of a!) {
-      const i = Number(g.labels['instance']!.slice(1));
-      const entry = found.get(i) ?? { shards: [], value: '' };
-      entry.shards.push(`s${s}`);
-      entry.value = String(g.metrics['live']?.metrics[0]?.['value']);
-      found.set(i, entry);
-    }
-  }
-  return found;
-}
 
 const ports: number[] = [];
 const pushTo = (i: number, value: number) =>
@@ -147,10 +131,10 @@ describe('resizing the ring live with two front doors', () => {
     );
     stop = true;
     await pushing;
-    let located = await locate();
+    let located = await locateGroups(backends, 'live');
     await waitFor(
       async () => {
-        located = await locate();
+        located = await locateGroups(backends, 'live');
         return [...located.values()].every((g) => g.shards.length === 1);
       },
       { what: 'no group to remain on two shards', timeoutMs: 60_000, intervalMs: 500 },
@@ -210,7 +194,7 @@ describe('resizing the ring live with two front doors', () => {
       { what: 'both front doors to drop the removed shard', timeoutMs: 20_000 },
     );
     const before = ringOf(['s0', 's1', 's2', 's3'].map((name) => ({ name, weight: 1 })));
-    const located = await locate();
+    const located = await locateGroups(backends, 'live');
     for (let i = 0; i < GROUPS; i++) {
       expect(located.get(i)?.shards, `group i${i}`).toEqual([before.ownerOf(keyOf(i))]);
       expect(located.get(i)?.value).toBe(acked.get(i));

@@ -10,7 +10,7 @@ import { ringOf } from '../../src/core/ring.js';
 import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { waitFor } from '../helpers/processes.js';
-import { send, startFrontDoor, type FrontDoor } from './front-door.js';
+import { locateGroups, send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 let door: FrontDoor | undefined;
 afterEach(async () => {
@@ -56,22 +56,6 @@ function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
   };
 }
 
-/** Where each group is: shard name -> instance -> value, checking both replicas agree. */
-async function locate(d: FrontDoor): Promise<Map<number, { shards: string[]; value: string }>> {
-  const found = new Map<number, { shards: string[]; value: string }>();
-  for (const [s, replicas] of d.backends.entries()) {
-    const [a, b] = await Promise.all(replicas.map((r) => r.groups()));
-    expect(JSON.stringify(a), `replicas of s${s} differ`).toBe(JSON.stringify(b));
-    for (const g of a!) {
-      const i = Number(g.labels['instance']!.slice(1));
-      const entry = found.get(i) ?? { shards: [], value: '' };
-      entry.shards.push(`s${s}`);
-      entry.value = String(g.metrics['resized']?.metrics[0]?.['value']);
-      found.set(i, entry);
-    }
-  }
-  return found;
-}
 
 /** Runs passes (ending the dual phase when the migration settles) until nothing is misplaced. */
 async function migrate(d: FrontDoor, reconciler: Reconciler): Promise<number> {
@@ -103,7 +87,7 @@ describe('live resizing', () => {
     // Acknowledged during the transition, before any migration pass.
     expect((await push(2)).status).toBe(200);
     await migrate(d, reconciler);
-    const where = (await locate(d)).get(i);
+    const where = (await locateGroups(d.backends, 'resized')).get(i);
     expect(where).toEqual({ shards: ['s1'], value: '2' });
   });
 
@@ -124,7 +108,7 @@ describe('live resizing', () => {
     await migrate(d, reconciler);
 
     const after = ringOf(grown.shards);
-    const located = await locate(d);
+    const located = await locateGroups(d.backends, 'resized');
     let moved = 0;
     for (let i = 0; i < GROUPS; i++) {
       const where = located.get(i);
@@ -143,7 +127,7 @@ describe('live resizing', () => {
     d.cluster.applyRing(drained);
     await migrate(d, reconciler);
     for (const replica of d.backends[2]!) expect(await replica.groups()).toEqual([]);
-    const final = await locate(d);
+    const final = await locateGroups(d.backends, 'resized');
     for (let i = 0; i < GROUPS; i++) {
       expect(final.get(i)?.shards).toEqual([before.ownerOf(keyOf(i))]);
       expect(final.get(i)?.value).toBe(acked.get(i));
