@@ -17,7 +17,6 @@ import { writeToShard } from '../write/fan-out.js';
 import { forwardedHeaders } from '../write/headers.js';
 import { requiredAcks, type Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
-import { idOf } from '../reconcile/reconciler.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import type { Decision, WindowStore } from '../limits/store.js';
@@ -91,8 +90,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     await limiter?.close();
   });
   cluster.onHealthChange((b, up, reason) => {
-    // Down means it may miss writes from this moment, even before a push is skipped.
-    if (!up) suspects?.mark(idOf(b), Date.now());
+    // No suspect mark here: a replica down misses writes only if writes were skipped (which
+    // marks it), and a restart shows as a new start_time. A probe that merely timed out under
+    // load would otherwise leave a shard without a trusted replica.
     if (up) log.info({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is up');
     else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
   });

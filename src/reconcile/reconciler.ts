@@ -188,6 +188,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             events.actionFailed?.(action, err.message);
             return false;
           });
+          if (ok === 'skipped') return; // the next pass plans it again from fresh reads
           if (ok) done(action);
           else totals.failed++;
         });
@@ -270,9 +271,13 @@ async function carryOut(
   views: ReadonlyMap<string, ReplicaView>,
   byId: ReadonlyMap<string, Backend>,
   suspects: SuspectStore,
-): Promise<boolean> {
+): Promise<boolean | 'skipped'> {
   if (action.kind === 'copy') {
-    const group = views.get(action.from)!.groups.get(action.canonical)!.group;
+    const source = views.get(action.from)!;
+    // A source read as trusted that missed a write since (it failed while the pass ran) may be
+    // older than a push only the target got: copying it now could overwrite that push.
+    if (source.suspectSince === undefined && suspects.since(action.from) !== undefined) return 'skipped';
+    const group = source.groups.get(action.canonical)!.group;
     // The copy gets the copy's push time: until a pass finds it in sync, its push times are not
     // client push times, so it must not be anyone's source of truth.
     suspects.mark(action.to, Date.now());

@@ -24,7 +24,14 @@ async function startWithReconciler(
   const suspects = createSuspectStore();
   const hints = createMemoryHintStore({ maxPerReplica: 1_000, maxBytes: 1 << 20 }, { queued: () => {}, dropped: () => {} });
   let replayed = 0;
-  const d = await startFrontDoor({ shards: 1, suspects, hints, persistence, config: { write: { timeoutMs: 2_000 }, ...config } });
+  // Generous time-outs: on a loaded 2-core machine a live replica must not look failed.
+  const d = await startFrontDoor({
+    shards: 1,
+    suspects,
+    hints,
+    persistence,
+    config: { write: { timeoutMs: 5_000 }, health: { intervalMs: 200, timeoutMs: 2_000 }, ...config },
+  });
   const reconciler = createReconciler({
     cluster: d.cluster,
     config: d.config.reconcile,
