@@ -113,7 +113,7 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
         ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
         ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
         'reconcile: { intervalSeconds: 1, concurrency: 8 }',
-        'reload: { intervalSeconds: 1 }',
+        'reload: { liveResize: true, intervalSeconds: 1 }',
         'shards:',
         ...Array.from(
           { length: shards },

@@ -107,6 +107,7 @@ export async function startServer(
     suspects,
     hints,
     transition,
+    migrate: config.reload.liveResize,
     events: {
       restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
       actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
@@ -148,7 +149,7 @@ export async function startServer(
     background.loop?.kick();
     return true;
   };
-  if (opts.configFile !== undefined && config.reload.intervalSeconds > 0) {
+  if (opts.configFile !== undefined && config.reload.liveResize) {
     const initialText = await readFile(opts.configFile, 'utf8');
     background.watcher = watchConfig(opts.configFile, initialText, config.reload.intervalSeconds * 1000, {
       changed: (next) =>

@@ -176,8 +176,15 @@ export const ConfigSchema = Type.Object(
     reconcile: ReconcileSchema,
     reload: Type.Object(
       {
-        /** How often `serve` re-reads its configuration file (it also watches the directory); 0: never. */
-        intervalSeconds: Type.Integer({ minimum: 0, maximum: 3_600, default: 5 }),
+        /**
+         * EXPERIMENTAL, off by default: apply ring changes live (watch the configuration, write
+         * both owners during a change, move groups between shards). Known to lose pushes in
+         * some cases (README, "Resizing the ring"); off, the reconciler never moves groups
+         * between shards.
+         */
+        liveResize: Type.Boolean({ default: false }),
+        /** With liveResize: how often `serve` re-reads its configuration file (it also watches the directory). */
+        intervalSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 5 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -65,6 +65,8 @@ export interface ReconcilerOptions {
   readonly hints?: HintStore;
   /** The phases of a ring change; absent: this process's cluster alone decides. */
   readonly transition?: Transition;
+  /** Move groups held outside their owner (experimental live resizing); off: only report them. */
+  readonly migrate?: boolean;
 }
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {
@@ -72,6 +74,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const events = options.events ?? {};
   const now = options.now ?? Date.now;
   const transition = options.transition ?? createLocalTransition(cluster);
+  const migrate = options.migrate === true;
   const startTimes = new Map<string, string>();
   const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
@@ -194,11 +197,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         });
       const touched = new Set<string>();
       const seenNow = new Set<string>();
-      const migrationActions = confirm(migration.actions, viewsById, seenNow);
+      const migrationActions = migrate ? confirm(migration.actions, viewsById, seenNow) : [];
       for (const { name, views } of read) {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
         // Stray copies about to be deleted are not worth repairing among themselves.
-        if (phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
+        if (migrate && phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
         actions = confirm(actions, viewsById, seenNow) as RepairAction[];
         allActions.push(...actions);
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
@@ -222,11 +225,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // write while the pass ran.
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
         // Settled: every moved group's owner holds what its old shard holds (or a newer push).
-        if (phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0 && cluster.phase === 'dual') {
+        if (migrate && phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0 && cluster.phase === 'dual') {
           await transition.settle();
           events.migrationSettled?.();
         }
-        if (phase === 'delete' && migration.misplaced === 0 && unreachable.length === 0) await transition.close();
+        if (migrate && phase === 'delete' && migration.misplaced === 0 && unreachable.length === 0) await transition.close();
       }
       totals.outOfSync = touched.size;
       return {

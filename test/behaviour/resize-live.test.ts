@@ -29,7 +29,7 @@ function configText(port: number, shards: ShardSpec[]): string {
     `redis: { url: "${redis.url}", keyPrefix: "live:" }`,
     'health: { intervalMs: 200, timeoutMs: 500 }',
     'reconcile: { intervalSeconds: 1, concurrency: 16 }',
-    'reload: { intervalSeconds: 1 }',
+    'reload: { liveResize: true, intervalSeconds: 1 }',
     'write: { timeoutMs: 5000 }',
     'shards:',
     ...shards.map(({ name, draining }) => {

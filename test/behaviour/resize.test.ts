@@ -75,7 +75,7 @@ describe('live resizing', () => {
   it('never lets the migration undo a push acknowledged during the transition', async () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
-    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore() });
+    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), migrate: true });
     const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
     const next = ringOf(grown.shards);
     // A group that moves from s0 (the only owner so far) to s1.
@@ -94,7 +94,7 @@ describe('live resizing', () => {
   it('grows 2 -> 3 shards under continuous pushes, then shrinks back by draining and removing', async () => {
     door = await startFrontDoor({ shards: 3, drainingShards: [2], config: { write: { timeoutMs: 3_000 } } });
     const d = door;
-    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore() });
+    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), migrate: true });
     const before = ringOf(d.config.shards);
 
     const pusher = startPushing(d);
