@@ -202,9 +202,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
         // Stray copies about to be deleted are not worth repairing among themselves.
         if (migrate && phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
+        // Any planned action, confirmed or not, means the replica is not in sync yet: its
+        // suspect mark must stay (an unconfirmed difference may be a real stale copy).
+        for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
         actions = confirm(actions, viewsById, seenNow) as RepairAction[];
         allActions.push(...actions);
-        for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
         if (!options.dryRun) {
           await carryOutAll(actions, (action) => {
             if (action.kind === 'copy') totals.copied++;
@@ -214,7 +216,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         }
         events.shardDone?.(name, actions.length);
       }
-      for (const a of migrationActions) touched.add(a.kind === 'copy' ? a.to : a.on);
+      if (migrate) for (const a of migration.actions) touched.add(a.kind === 'copy' ? a.to : a.on);
       if (!options.dryRun) {
         seenBefore = seenNow;
         await carryOutAll(migrationActions, (action) => {
