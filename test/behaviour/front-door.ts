@@ -4,9 +4,11 @@
  * redirects nor rewrites anything, to compare answers byte for byte.
  */
 import { request } from 'undici';
+import { expect } from 'vitest';
 import { createCluster, startHealthChecks, type Cluster } from '../../src/backends/cluster.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import type { Ring } from '../../src/core/ring.js';
 import { buildApp } from '../../src/http/app.js';
 import type { WindowStore } from '../../src/limits/store.js';
 import type { HintStore } from '../../src/reconcile/hints.js';
@@ -147,4 +149,30 @@ export async function locateGroups(backends: Pushgateway[][], metric: string): P
     }
   }
   return found;
+}
+
+/**
+ * After a ring change: every group `0..count-1` is on exactly its owner under `after`, holds its
+ * last acknowledged value, and each one whose owner changed went to `newShard`. Returns how many
+ * moved.
+ */
+export function expectMigrated(
+  located: ReadonlyMap<number, { shards: string[]; value: string }>,
+  acked: ReadonlyMap<number, string>,
+  keyOf: (i: number) => string,
+  rings: { before: Ring; after: Ring },
+  count: number,
+  newShard: string,
+): number {
+  let moved = 0;
+  for (let i = 0; i < count; i++) {
+    const where = located.get(i);
+    expect(where?.shards, `group i${i}`).toEqual([rings.after.ownerOf(keyOf(i))]);
+    expect(where?.value, `group i${i} holds its last acknowledged value`).toBe(acked.get(i));
+    if (rings.before.ownerOf(keyOf(i)) !== rings.after.ownerOf(keyOf(i))) {
+      moved++;
+      expect(rings.after.ownerOf(keyOf(i)), 'a moved group goes to the new shard').toBe(newShard);
+    }
+  }
+  return moved;
 }
