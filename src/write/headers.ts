@@ -14,15 +14,15 @@ const NOT_FORWARDED = new Set([
 export function forwardedHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];
   let connectionTokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') {
-      connectionTokens = new Set(raw[i + 1]!.toLowerCase().split(',').map((t) => t.trim()));
-    }
-  }
+  // One pass over the headers of every push; a Connection header naming further hop-by-hop
+  // headers (rare) costs a second pass over what was kept.
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (NOT_FORWARDED.has(name) || connectionTokens?.has(name)) continue;
-    out.push(name, raw[i + 1]!);
+    if (name === 'connection') connectionTokens = new Set(raw[i + 1]!.toLowerCase().split(',').map((t) => t.trim()));
+    if (!NOT_FORWARDED.has(name)) out.push(name, raw[i + 1]!);
   }
-  return out;
+  if (connectionTokens === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!connectionTokens.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
