@@ -59,8 +59,9 @@ export async function startServer(
     targets: () => targets,
     ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }),
   });
+  // Front doors coordinate ring changes only when live resizing is on (experimental).
   const transition =
-    redis === undefined
+    redis === undefined || !config.reload.liveResize
       ? createLocalTransition(cluster)
       : createRedisTransition(redis, config.redis!.keyPrefix, cluster, (fromShards) => cluster.resumeTransition(ringOf(fromShards)));
   // Started only once listening; shutDown stops whatever was started.
@@ -92,7 +93,7 @@ export async function startServer(
       const changed = await writeFileAtomically(config.discovery.file, targets);
       logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
     }
-    if (redis !== undefined) await (transition as { beat?: () => Promise<void> }).beat?.().catch(() => undefined);
+    await (transition as { beat?: () => Promise<void> }).beat?.().catch(() => undefined);
     const { host, port } = parseListen(config.listen)!;
     address = await app.listen({ host, port });
   } catch (err) {
