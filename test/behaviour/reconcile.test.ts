@@ -118,6 +118,41 @@ describe('the reconciler', () => {
     expect(started.suspects.count()).toBe(0);
   });
 
+  it('never loses a push that lands between a repair copy\'s read and its write, when only the target stored it', async () => {
+    const started = await startWithReconciler();
+    door = started.door;
+    const d = door;
+    const [source, target] = d.backends[0]!;
+    const path = '/metrics/job/heal/instance/raced';
+    expect((await put(d, path, 1)).status).toBe(200);
+    await started.reconciler.pass(); // learns the start times
+    await target!.kill();
+    await target!.restart(); // empty: the next pass copies the group back from its twin
+    await waitFor(async () => d.cluster.backends[1]!.up, { what: 'the restarted replica to be probed up' });
+    // The race, made certain: after the pass has read the source (value 1) and checked it is
+    // still trusted, the source dies and a push of 2 reaches the target alone (acknowledged);
+    // then the copy of 1 lands on the target.
+    const targetBackend = d.cluster.backends[1]!;
+    const call = targetBackend.call.bind(targetBackend);
+    let raced = false;
+    targetBackend.call = async (method, at, ...rest) => {
+      if (method === 'PUT' && at === path && !raced) {
+        raced = true;
+        await source!.kill();
+        expect((await put(d, path, 2)).status).toBe(200);
+      }
+      return call(method, at, ...rest);
+    };
+    await started.reconciler.pass();
+    expect(raced).toBe(true);
+    expect(valuesOf(await target!.groups())).toEqual({ [JSON.stringify({ instance: 'raced', job: 'heal' })]: '1' });
+    // The push of 2 now lives only in the hint kept for the source; it comes back with it.
+    await source!.restart();
+    await waitFor(async () => d.cluster.backends[0]!.up, { what: 'the source to be probed up' });
+    await reconcileUntilEqual(d, started.reconciler);
+    for (const replica of [source!, target!]) expect(valuesOf(await replica.groups())).toEqual({ [JSON.stringify({ instance: 'raced', job: 'heal' })]: '2' });
+  });
+
   it('gives a replica frozen (SIGSTOP) during pushes and deletes exactly the latest state of every group', async () => {
     const started = await startWithReconciler({ health: { intervalMs: 200, timeoutMs: 300 } });
     door = started.door;
