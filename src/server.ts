@@ -6,7 +6,6 @@ import pino from 'pino';
 import { readFile } from 'node:fs/promises';
 import { createCluster, ringVersion, startHealthChecks, type Cluster } from './backends/cluster.js';
 import { watchConfig, type ConfigWatcher } from './config/watch.js';
-import { ringOf } from './core/ring.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
@@ -60,10 +59,11 @@ export async function startServer(
     ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }),
   });
   // Front doors coordinate ring changes only when live resizing is on (experimental).
+  const lagMs = config.write.timeoutMs + 1_000;
   const transition =
     redis === undefined || !config.reload.liveResize
-      ? createLocalTransition(cluster)
-      : createRedisTransition(redis, config.redis!.keyPrefix, cluster, (fromShards) => cluster.resumeTransition(ringOf(fromShards)));
+      ? createLocalTransition(cluster, lagMs)
+      : createRedisTransition({ client: redis, keyPrefix: config.redis!.keyPrefix, cluster, config: () => config, warn: (message) => logger.warn(message), lagMs });
   // Started only once listening; shutDown stops whatever was started.
   const background: { health?: { stop(): void }; loop?: { stop(): Promise<void>; kick(): void }; watcher?: ConfigWatcher } = {};
 
@@ -129,8 +129,9 @@ export async function startServer(
   // Live ring changes: the new ring is applied only if it cannot lose a group (docs/resizing.md).
   /** Applies a reloaded configuration; false when it must wait (it is offered again later). */
   const reload = async (next: Readonly<Config>): Promise<boolean> => {
-    const nextVersion = ringVersion(next.shards);
-    const refusal = (await transition.refuse(next, nextVersion)) ?? (await refuseRemoval(config, next, cluster));
+    const changedRing = ringVersion(next.shards) !== cluster.version;
+    // A ring change is recorded before it is applied: other front doors and restarts follow it.
+    const refusal = (await refuseRemoval(config, next, cluster)) ?? (changedRing ? await transition.begin(config, next) : undefined);
     if (refusal !== undefined) {
       metrics.reloaded('refused');
       logger.error({ reason: refusal }, 'configuration change refused for now; the ring in force keeps serving');
@@ -138,11 +139,8 @@ export async function startServer(
     }
     const needsRestart = restartOnlyChanges(config, next);
     if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
-    const previous = config;
-    const changedRing = nextVersion !== cluster.version;
     cluster.applyRing(next);
     config = { ...config, shards: next.shards, discovery: next.discovery };
-    if (changedRing) await transition.started(previous, nextVersion);
     targets = formatTargets(buildTargets(config));
     if (config.discovery.file !== undefined) await writeFileAtomically(config.discovery.file, targets);
     metrics.reloaded('applied');

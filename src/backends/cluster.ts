@@ -29,8 +29,8 @@ export interface Cluster {
   ownerOf(canonicalKey: string): Shard;
   /** In the dual phase, the key's owner under the previous ring when it differs; else undefined. */
   previousOwnerOf(canonicalKey: string): Shard | undefined;
-  /** In the dual phase, the previous ring's owning shards; else undefined. */
-  readonly previousShards: readonly string[] | undefined;
+  /** In the dual phase, since when (ms since the epoch); else undefined. */
+  readonly dualSince: number | undefined;
   /**
    * Puts a new configuration's shards in force and enters the dual phase. Replicas whose shard,
    * position and URL are unchanged keep their Backend (connections, health); removed ones are
@@ -41,6 +41,11 @@ export interface Cluster {
   endTransition(): void;
   /** Enters the dual phase from `previous` (a front door starting in the middle of a change). */
   resumeTransition(previous: Ring): void;
+  /**
+   * Set while this front door serves a ring older than a settled change's (docs/resizing.md):
+   * pushes whose owner differs under it are refused, as their old owner is no longer read.
+   */
+  fence: Ring | undefined;
   /** Told when any replica, present or future, is found up or down. */
   onHealthChange(listener: HealthListener): void;
   /** True when every owning shard has at least one replica believed up. */
@@ -74,6 +79,8 @@ export function createCluster(config: Readonly<Config>): Cluster {
 
   let state = build(config, byKey, makeBackend);
   let previous: Ring | undefined;
+  let dualSince = 0;
+  let fence: Ring | undefined;
 
   return {
     get ring() {
@@ -91,8 +98,14 @@ export function createCluster(config: Readonly<Config>): Cluster {
     get backends() {
       return state.backends;
     },
-    get previousShards() {
-      return previous?.shards;
+    get fence() {
+      return fence;
+    },
+    set fence(ring) {
+      fence = ring;
+    },
+    get dualSince() {
+      return previous === undefined ? undefined : dualSince;
     },
     ownerOf(canonicalKey) {
       return state.shards.get(state.ring.ownerOf(canonicalKey))!;
@@ -106,7 +119,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
       const old = state;
       state = build(next, byKey, makeBackend);
       // The oldest ring still written to stays the previous one until the transition ends.
-      if (old.version !== state.version) previous ??= old.ring;
+      if (old.version !== state.version && previous === undefined) [previous, dualSince] = [old.ring, Date.now()];
       const kept = new Set(state.backends);
       for (const [key, backend] of byKey) {
         if (kept.has(backend)) continue;
@@ -119,7 +132,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
       previous = undefined;
     },
     resumeTransition(ring) {
-      previous = ring;
+      [previous, dualSince] = [ring, Date.now()];
     },
     onHealthChange(listener) {
       listeners.push(listener);

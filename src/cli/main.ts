@@ -12,8 +12,12 @@ import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
 import type { MigrationAction } from '../core/migrate.js';
 import { toGroupCopy, type RepairAction } from '../core/repair.js';
 import { ringOf } from '../core/ring.js';
-import { createReconciler } from '../reconcile/reconciler.js';
-import { createSuspectStore } from '../reconcile/suspects.js';
+import { createRedisHintStore } from '../reconcile/hints.js';
+import { ALWAYS_HELD, createRedisLease } from '../reconcile/lease.js';
+import { createReconciler, type PassReport } from '../reconcile/reconciler.js';
+import { createRedisSuspectStore, createSuspectStore } from '../reconcile/suspects.js';
+import { createRedisTransition } from '../reconcile/transition.js';
+import { createRedisClient, waitForRedisReady } from '../limits/redis-client.js';
 import { startServer } from '../server.js';
 
 export interface CliIo {
@@ -104,12 +108,31 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   }
   const config = await loadConfig(values.config);
   const cluster = createCluster(config);
+  // With Redis, the pass shares the front doors' state: their suspect marks and hints, the
+  // reconcile lease (never two passes at once) and the ring change under way.
+  const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
+  redis?.on('error', () => undefined);
+  const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, `${config.redis!.keyPrefix}reconcile-lease`, 60_000);
   try {
     const dryRun = values['dry-run'];
+    if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
+      io.stderr.write('pushring reconcile: Redis is not reachable: the front doors\' suspect marks and hints cannot be read, so no pass runs. Retry once Redis is back.\n');
+      return 1;
+    }
+    if (!dryRun && !(await lease.acquire())) {
+      io.stderr.write('pushring reconcile: a front door is running a pass (it holds the reconcile lease); watch pushring_reconcile_* on /metrics, or retry in a moment.\n');
+      return 1;
+    }
+    const transition =
+      redis !== undefined && config.reload.liveResize
+        ? createRedisTransition({ client: redis, keyPrefix: config.redis!.keyPrefix, cluster, config: () => config, warn: (m) => io.stderr.write(`${m}\n`), beats: false })
+        : undefined;
     const reconciler = createReconciler({
       cluster,
       config: config.reconcile,
-      suspects: createSuspectStore(),
+      suspects: redis === undefined ? createSuspectStore() : createRedisSuspectStore(redis, config.redis!.keyPrefix),
+      ...(redis === undefined ? {} : { hints: createRedisHintStore(redis, config.redis!.keyPrefix, config.reconcile.hints.maxPerReplica, { queued: () => undefined, dropped: () => undefined }) }),
+      ...(transition === undefined ? {} : { transition, migrate: true }),
       events: {
         shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
         actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
@@ -120,12 +143,31 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
     io.stdout.write(
       `${dryRun ? 'dry run: ' : ''}${report.shards} shard(s), ${report.groupsSeen} group copies read, ` +
         `${dryRun ? report.actions.length + ' action(s) planned' : `${report.copied} copied, ${report.deletedAway} deleted (gone from the trusted replicas), ${report.expired} expired, ${report.failed} failed`}` +
-        `${report.misplaced > 0 ? `; ${report.misplaced} group(s) on a shard that does not own them (${report.moved} copied to their owner, ${report.straysDeleted} stray copies deleted)` : ''}` +
         `${report.unreachable.length > 0 ? `; unreachable: ${report.unreachable.join(', ')}` : ''} in ${report.durationMs} ms\n`,
     );
+    if (report.misplaced > 0 || report.phase !== 'none') io.stdout.write(`${describeMigration(report, transition !== undefined)}\n`);
     return report.failed > 0 || report.unreachable.length > 0 ? 1 : 0;
   } finally {
+    await lease.release();
     await cluster.close();
+    redis?.disconnect();
+  }
+}
+
+/** The ring change as one pass saw it: what it moved, and what is left. */
+function describeMigration(report: PassReport, shared: boolean): string {
+  const moved = `${report.moved} copied to their new owner, ${report.straysDeleted} stray copies deleted`;
+  switch (report.phase) {
+    case 'copy':
+      return `ring change, copy phase: ${moved}; ${report.unsettled} moved group(s) not on their new owner yet, ${report.misplaced} on a shard that no longer owns them`;
+    case 'hold':
+      return `ring change, hold phase: every moved group is on its new owner; waiting for every front door to write the new owners alone (${report.misplaced} stray copies left)`;
+    case 'delete':
+      return `ring change, delete phase: ${moved}; ${report.misplaced} stray copies left`;
+    case 'none':
+      return shared
+        ? `${report.misplaced} group(s) on a shard that does not own them, and no ring change under way for this configuration's ring: nothing moved`
+        : `${report.misplaced} group(s) on a shard that does not own them: the front doors move them (reload.liveResize with Redis); nothing moved by this pass`;
   }
 }
 

@@ -1,13 +1,17 @@
 /**
  * Moving groups after a ring change (docs/resizing.md). Pure: from what every replica of every
- * shard holds and who owns what now, what to copy to the owners and what to delete elsewhere.
+ * shard holds, who owned each group before the change and who owns it now, what to copy and what
+ * to delete in the current phase of the change.
  *
- * - `copy` phase (front doors write old and new owner): the shards holding a group they no longer
- *   own are its authority, since every push still reaches them; their newest copy goes to every
- *   replica of the owner that lacks it or holds something older.
- * - `delete` phase (front doors write the new owners only): the owner is the authority; copies on
- *   other shards are deleted. A group that no owner replica holds at all is copied first instead
- *   (a failed or unfinished copy) and deleted at a later pass.
+ * - `copy`: every front door still writes the old owner X of a moving group first (old ring, or
+ *   both owners with X first), so X holds its latest acknowledged state: X is the authority. Every
+ *   replica of the new owner Y is made equal to it: a copy where Y lacks the group or holds other
+ *   content, a delete where Y holds a moved group X no longer has (a DELETE that reached X only).
+ *   Content differences may be a push read on one shard and not yet on the other; the reconciler
+ *   acts on them only when the next pass sees the same difference (`confirm`).
+ * - `hold`: the copies are done, front doors are switching to the new owners alone; Y may now hold
+ *   pushes X never gets, so nothing is copied or deleted.
+ * - `delete`: every front door writes the new owners alone: every copy outside its owner goes.
  */
 import type { ReplicaView } from './repair.js';
 
@@ -16,66 +20,89 @@ export interface ShardView {
   readonly replicas: readonly ReplicaView[];
 }
 
+export type MigrationPhase = 'copy' | 'hold' | 'delete';
+
 export type MigrationAction =
-  | { readonly kind: 'copy'; readonly canonical: string; readonly from: string; readonly to: string }
-  | { readonly kind: 'delete'; readonly canonical: string; readonly on: string };
+  | { readonly kind: 'copy'; readonly canonical: string; readonly from: string; readonly to: string; readonly confirm: boolean }
+  | { readonly kind: 'delete'; readonly canonical: string; readonly on: string; readonly confirm: boolean };
 
 export interface MigrationPlan {
   readonly actions: readonly MigrationAction[];
   /** Groups held by a shard that does not own them. */
   readonly misplaced: number;
-  /** Of those, groups whose owner does not hold the same content yet. */
-  readonly unsettled: number;
-  /** Of those, groups no replica of their owner holds at all. */
-  readonly missing: number;
+  /** Moving groups whose new owner's replicas do not all hold what the old owner holds. */
+  readonly unsettled: readonly string[];
 }
 
-export function planMigration(shards: readonly ShardView[], ownerOf: (canonical: string) => string, phase: 'copy' | 'delete'): MigrationPlan {
+export interface Ownership {
+  /** The owning shard under the ring in force. */
+  now(canonical: string): string;
+  /** The owning shard under the ring the change comes from. */
+  before(canonical: string): string;
+}
+
+export function planMigration(shards: readonly ShardView[], owners: Ownership, phase: MigrationPhase): MigrationPlan {
   const byName = new Map(shards.map((s) => [s.name, s]));
-  // Every copy of every group held outside its owner, gathered across shards.
-  const strays = new Map<string, ReplicaView[]>();
+  // Every group held outside its owner, and every moving group held by its new owner.
+  const misplaced = new Set<string>();
+  const moving = new Set<string>();
   for (const shard of shards) {
     for (const replica of shard.replicas) {
       for (const canonical of replica.groups.keys()) {
-        if (ownerOf(canonical) === shard.name) continue;
-        let holders = strays.get(canonical);
-        if (holders === undefined) strays.set(canonical, (holders = []));
-        holders.push(replica);
+        const owner = owners.now(canonical);
+        if (owner !== shard.name) misplaced.add(canonical);
+        if (owner !== owners.before(canonical)) moving.add(canonical);
       }
     }
   }
   const actions: MigrationAction[] = [];
-  let unsettled = 0;
-  let missing = 0;
-  for (const canonical of [...strays.keys()].sort()) {
-    const holders = strays.get(canonical)!;
-    const owner = byName.get(ownerOf(canonical));
-    const ownerReplicas = owner?.replicas ?? [];
-    // The newest stray, trusted replicas first (a suspect's push times may be a copy's).
-    const trusted = holders.filter((r) => r.suspectSince === undefined);
-    const source = newest(trusted.length > 0 ? trusted : holders, canonical);
-    const truth = source.groups.get(canonical)!;
-    const differing = ownerReplicas.filter((r) => {
-      const copy = r.groups.get(canonical);
-      if (copy === undefined) return true;
-      if (copy.content === truth.content) return false;
-      // A trusted owner replica (no copy received since it was last in sync) holding a push at
-      // least as new got it from a client through a dual write: it is current, not stale. Under
-      // continuous pushes, the owners are read moments apart and differ only this way.
-      return !(r.suspectSince === undefined && copy.pushTime >= truth.pushTime);
-    });
-    if (differing.length > 0) unsettled++;
-    if (!ownerReplicas.some((r) => r.groups.has(canonical))) missing++;
-    const copyTo = (targets: readonly ReplicaView[]): void => {
-      for (const r of targets) actions.push({ kind: 'copy', canonical, from: source.id, to: r.id });
-    };
-    if (phase === 'copy') copyTo(differing);
-    else if (!ownerReplicas.some((r) => r.groups.has(canonical))) copyTo(ownerReplicas);
-    else for (const r of holders) actions.push({ kind: 'delete', canonical, on: r.id });
+  if (phase === 'delete') {
+    for (const shard of shards) {
+      for (const replica of shard.replicas) {
+        for (const canonical of replica.groups.keys()) {
+          if (owners.now(canonical) !== shard.name) actions.push({ kind: 'delete', canonical, on: replica.id, confirm: false });
+        }
+      }
+    }
+    return { actions: sortActions(actions), misplaced: misplaced.size, unsettled: [] };
   }
-  return { actions, misplaced: strays.size, unsettled, missing };
+
+  const unsettled: string[] = [];
+  for (const canonical of [...moving].sort()) {
+    const owner = byName.get(owners.now(canonical));
+    const authority = byName.get(owners.before(canonical));
+    if (owner === undefined || authority === undefined) continue;
+    const holders = authority.replicas.filter((r) => r.groups.has(canonical));
+    let differs = false;
+    if (holders.length === 0) {
+      // Gone from the old owner while the new one holds it: deleted through the old owner. Only
+      // when the old owner's replicas are trusted (one restarted empty proves nothing).
+      const held = owner.replicas.filter((r) => r.groups.has(canonical));
+      differs = held.length > 0;
+      if (differs && authority.replicas.length > 0 && authority.replicas.some((r) => r.suspectSince === undefined)) {
+        for (const r of held) if (phase === 'copy') actions.push({ kind: 'delete', canonical, on: r.id, confirm: true });
+      }
+    } else {
+      // The newest copy on the old owner, trusted replicas first (a suspect's push times may be a copy's).
+      const trusted = holders.filter((r) => r.suspectSince === undefined);
+      const source = newest(trusted.length > 0 ? trusted : holders, canonical);
+      const truth = source.groups.get(canonical)!;
+      for (const r of owner.replicas) {
+        const copy = r.groups.get(canonical);
+        if (copy !== undefined && copy.content === truth.content) continue;
+        differs = true;
+        if (phase === 'copy') actions.push({ kind: 'copy', canonical, from: source.id, to: r.id, confirm: copy !== undefined });
+      }
+    }
+    if (differs) unsettled.push(canonical);
+  }
+  return { actions, misplaced: misplaced.size, unsettled };
 }
 
 function newest(replicas: readonly ReplicaView[], canonical: string): ReplicaView {
   return replicas.reduce((best, r) => (r.groups.get(canonical)!.pushTime > best.groups.get(canonical)!.pushTime ? r : best));
+}
+
+function sortActions(actions: MigrationAction[]): MigrationAction[] {
+  return actions.sort((a, b) => (a.canonical < b.canonical ? -1 : a.canonical > b.canonical ? 1 : 0));
 }

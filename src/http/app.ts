@@ -127,13 +127,26 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
     const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body };
-    // During a ring transition the old owner stays the authority until the migration is done:
-    // the push goes to both, and the client hears the old owner's answer (docs/resizing.md).
+    const fence = cluster.fence;
+    if (fence !== undefined && fence.ownerOf(parsed.key.canonical) !== owner.name) {
+      const error = renderError('PUSHRING_RING_BEHIND', { shard: fence.ownerOf(parsed.key.canonical) });
+      metrics.countPush(method, error.status);
+      await reply.code(error.status).type(TEXT).header('x-pushring-error', 'PUSHRING_RING_BEHIND').send(error.body);
+      return;
+    }
     const previous = cluster.previousOwnerOf(parsed.key.canonical);
-    const authority = previous ?? owner;
-    const written = writeToShard(authority, requiredAcks(config.write.ack, authority.backends.length), outgoing, observer);
-    if (previous !== undefined) void writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
-    await sendOutcome(reply, await written, authority.name, authority.backends.length, method);
+    if (previous === undefined) {
+      const outcome = await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
+      await sendOutcome(reply, outcome, owner.name, owner.backends.length, method);
+      return;
+    }
+    // A group moving in a ring change: its old owner stays the authority until the change has
+    // settled, so it is written first and the client hears its answer; the new owner gets the
+    // push only once the old one stored it, and before the client hears (a client's next push
+    // then reaches it after this one). See docs/resizing.md.
+    const outcome = await writeToShard(previous, requiredAcks(config.write.ack, previous.backends.length), outgoing, observer);
+    if (outcome.kind === 'answer' && outcome.status < 300) await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
+    await sendOutcome(reply, outcome, previous.name, previous.backends.length, method);
   };
 
   const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {

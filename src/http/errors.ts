@@ -44,6 +44,11 @@ export const ERRORS = {
     message: (c) =>
       `pushring: stored on ${c.stored} of ${c.replicas} replicas of shard "${c.shard}", but the write ack policy needs ${c.required}. Retry the push (pushes are idempotent).`,
   },
+  PUSHRING_RING_BEHIND: {
+    status: 503,
+    message: (c) =>
+      `pushring: this front door serves an older ring than the one in force (the group now belongs to shard "${c.shard}"); the push was not stored. Retry it through another front door; operators: give this front door the current configuration.`,
+  },
   PUSHRING_RATE_LIMITED: {
     status: 429,
     message: (c) =>

@@ -3,17 +3,18 @@
  * it started (/api/v1/status), plan with core/repair, and carry the plan out with bounded
  * concurrency: a copy is a PUT of the group's encoded content to its path, a delete a DELETE.
  */
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/client.js';
-import type { Cluster, Shard } from '../backends/cluster.js';
+import type { Cluster } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
 import { encodeGroup, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
-import { planMigration, type MigrationAction } from '../core/migrate.js';
+import { planMigration, type MigrationAction, type MigrationPhase, type MigrationPlan } from '../core/migrate.js';
 import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
-import { createLocalTransition, type Transition } from './transition.js';
+import { createLocalTransition, type Transition, type TransitionState } from './transition.js';
 
 export interface PassReport {
   readonly shards: number;
@@ -29,7 +30,9 @@ export interface PassReport {
   readonly durationMs: number;
   /** The planned actions (all of them in a dry run). */
   readonly actions: readonly RepairAction[];
-  /** Groups found on a shard that does not own them, and of those, not yet on their owner. */
+  /** The ring change under way, as this reconciler carries it out ('none': none, or not its ring). */
+  readonly phase: TransitionState['phase'];
+  /** Groups found on a shard that does not own them, and moving groups not yet on their owner. */
   readonly misplaced: number;
   readonly unsettled: number;
   /** Migration actions done: copies to owners, deletes of stray copies. */
@@ -84,7 +87,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   // that by itself. A content difference is acted on only when the next pass sees it unchanged.
   let seenBefore = new Set<string>();
   const MAX_REMEMBERED = 200_000;
-  const confirm = (candidates: ReadonlyArray<RepairAction | MigrationAction>, viewsById: ReadonlyMap<string, ReplicaView>, seenNow: Set<string>) =>
+  const confirm = <A extends RepairAction | MigrationAction>(candidates: readonly A[], viewsById: ReadonlyMap<string, ReplicaView>, seenNow: Set<string>): A[] =>
     candidates.filter((action) => {
       const signature = signatureOf(action, viewsById);
       if (signature === undefined) return true;
@@ -152,10 +155,20 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return replayed > 0;
   };
 
+  // The previous pass of the ring change under way: the settle rule looks at two in a row.
+  let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlySet<string> } | undefined;
+
   return {
     async pass(options = {}) {
       const started = Date.now();
       await suspects.refresh?.().catch(() => undefined);
+      // Taken once: a reload during the pass must not mix two rings in one plan.
+      const change = await transition.state();
+      const version = cluster.version;
+      const ring = cluster.ring;
+      // A change is carried out only by a reconciler on its new ring (it knows every shard).
+      const from = migrate && change.to === version ? change.from : undefined;
+      const phase: MigrationPhase = from === undefined || change.phase === 'none' ? 'hold' : change.phase;
       const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0, moved: 0, straysDeleted: 0 };
       const unreachable: string[] = [];
       const allActions: RepairAction[] = [];
@@ -163,7 +176,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const read: Array<{ name: string; views: ReplicaView[] }> = [];
       const viewsById = new Map<string, ReplicaView>();
       const backendsById = new Map<string, Backend>();
-      for (const shard of readingOrder(cluster)) {
+      for (const shard of cluster.shards.values()) {
         let { views, byId, unreachable: missing } = await readShard(shard.backends);
         if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
           // Replays changed what the replicas hold: plan from what they hold now.
@@ -177,11 +190,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         }
         read.push({ name: shard.name, views });
       }
-      const ring = cluster.ring;
-      const phase = await transition.migrationPhase();
+      const owners = { now: (c: string) => ring.ownerOf(c), before: (c: string) => (from ?? ring).ownerOf(c) };
       const migration = planMigration(
         read.map((r) => ({ name: r.name, replicas: r.views })),
-        (canonical) => ring.ownerOf(canonical),
+        owners,
         phase,
       );
       /** Carries actions out, `concurrency` at a time; failures are counted and reported. */
@@ -197,15 +209,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         });
       const touched = new Set<string>();
       const seenNow = new Set<string>();
-      const migrationActions = migrate ? confirm(migration.actions, viewsById, seenNow) : [];
+      const migrationActions = confirm(migration.actions, viewsById, seenNow);
       for (const { name, views } of read) {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
         // Stray copies about to be deleted are not worth repairing among themselves.
-        if (migrate && phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
+        if (phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
         // Any planned action, confirmed or not, means the replica is not in sync yet: its
         // suspect mark must stay (an unconfirmed difference may be a real stale copy).
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
-        actions = confirm(actions, viewsById, seenNow) as RepairAction[];
+        actions = confirm(actions, viewsById, seenNow);
         allActions.push(...actions);
         if (!options.dryRun) {
           await carryOutAll(actions, (action) => {
@@ -216,7 +228,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         }
         events.shardDone?.(name, actions.length);
       }
-      if (migrate) for (const a of migration.actions) touched.add(a.kind === 'copy' ? a.to : a.on);
+      for (const a of migration.actions) touched.add(a.kind === 'copy' ? a.to : a.on);
       if (!options.dryRun) {
         seenBefore = seenNow;
         await carryOutAll(migrationActions, (action) => {
@@ -226,12 +238,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // In sync now (nothing to do for it this pass): trusted again, unless it missed a
         // write while the pass ran.
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
-        // Settled: every moved group's owner holds what its old shard holds (or a newer push).
-        if (migrate && phase === 'copy' && migration.unsettled === 0 && unreachable.length === 0 && cluster.phase === 'dual') {
-          await transition.settle();
-          events.migrationSettled?.();
-        }
-        if (migrate && phase === 'delete' && migration.misplaced === 0 && unreachable.length === 0) await transition.close();
+        // Every replica read, the ring unchanged, every difference remembered for the next pass.
+        const complete = unreachable.length === 0 && cluster.version === version && seenNow.size < MAX_REMEMBERED;
+        await advance(from === undefined ? undefined : change, migration, migrationActions, complete);
       }
       totals.outOfSync = touched.size;
       return {
@@ -240,23 +249,39 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         unreachable,
         durationMs: Date.now() - started,
         actions: allActions,
+        phase: from === undefined ? 'none' : change.phase,
         misplaced: migration.misplaced,
-        unsettled: migration.unsettled,
+        unsettled: migration.unsettled.length,
         migration: migrationActions,
       };
     },
   };
-}
 
-/**
- * Shards losing groups first, shards gaining them last: a push landing between the two reads
- * then shows as "the owner holds a newer push", which needs no copy, rather than as a difference.
- */
-function readingOrder(cluster: Cluster): Shard[] {
-  const before = new Set(cluster.previousShards ?? []);
-  const owning = new Set(cluster.ring.shards);
-  const rank = (s: Shard): number => (!owning.has(s.name) ? 0 : before.size > 0 && !before.has(s.name) ? 2 : 1);
-  return [...cluster.shards.values()].sort((a, b) => rank(a) - rank(b));
+  /**
+   * Moves the change under way on. Settled when two passes in a row ran while every front door
+   * wrote both owners and the second found nothing to do: a push that reached the old owner
+   * alone happened before the first pass read it, so a difference it left was seen by both (and
+   * copied); the groups the first pass copied or deleted are equal on both sides now; and any
+   * other difference is a push read on one side and not yet on the other, which reaches both.
+   * Closed when a pass in the delete phase finds no stray copy left.
+   */
+  async function advance(change: TransitionState | undefined, migration: MigrationPlan, done: readonly MigrationAction[], complete: boolean): Promise<void> {
+    if (change?.id === undefined || change.phase !== 'copy') {
+      previousPass = undefined;
+      if (change?.id !== undefined && change.phase === 'delete' && complete && migration.misplaced === 0) await transition.close(change.id);
+      return;
+    }
+    const unsettled = new Set(migration.unsettled);
+    const quiet =
+      complete &&
+      done.length === 0 &&
+      change.everyoneDual &&
+      previousPass?.id === change.id &&
+      previousPass.everyoneDual &&
+      ![...previousPass.acted].some((c) => unsettled.has(c));
+    previousPass = { id: change.id, everyoneDual: change.everyoneDual, acted: new Set(done.map((a) => a.canonical)) };
+    if (quiet && (await transition.settle(change.id))) events.migrationSettled?.();
+  }
 }
 
 export function idOf(backend: Backend): string {
@@ -301,16 +326,16 @@ async function carryOut(
  * actions taken at once (a missing group, expiry, a migration's delete).
  */
 function signatureOf(action: RepairAction | MigrationAction, views: ReadonlyMap<string, ReplicaView>): string | undefined {
+  const contentOn = (id: string): string | undefined => views.get(id)?.groups.get(action.canonical)?.content;
+  let signature: string | undefined;
   if (action.kind === 'copy') {
-    const target = views.get(action.to)?.groups.get(action.canonical);
-    if (target === undefined) return undefined;
-    const source = views.get(action.from)?.groups.get(action.canonical);
-    return `copy\u0000${action.canonical}\u0000${action.from}\u0000${action.to}\u0000${source?.content}\u0000${target.content}`;
+    const target = contentOn(action.to);
+    if (target !== undefined) signature = `copy\u0000${action.canonical}\u0000${action.to}\u0000${contentOn(action.from)}\u0000${target}`;
+  } else if ('reason' in action ? action.reason === 'deleted-while-away' : action.confirm) {
+    signature = `delete\u0000${action.canonical}\u0000${action.on}\u0000${contentOn(action.on)}`;
   }
-  if ('reason' in action && action.reason === 'deleted-while-away') {
-    return `delete\u0000${action.canonical}\u0000${action.on}\u0000${views.get(action.on)?.groups.get(action.canonical)?.content}`;
-  }
-  return undefined;
+  // Remembered until the next pass: a digest keeps that memory small whatever the groups hold.
+  return signature === undefined ? undefined : createHash('sha256').update(signature).digest('base64');
 }
 
 function pathOf(group: ApiGroup): string {

@@ -1,76 +1,147 @@
 /**
- * The phases of a ring change across front doors (docs/resizing.md). Every front door reports
- * its ring version and phase; the reconciler may declare the migration settled (front doors stop
- * writing the old owners) only when every live front door writes both owners of the new ring, and
- * may delete stray copies only when every live front door writes the new owners alone.
+ * The phases of a ring change across front doors (docs/resizing.md).
  *
- * One front door: all of it in memory. Several (Redis): each publishes a heartbeat
- * `<prefix>fd:<id>` = {version, phase} with a short time-to-live, and one transition record
- * `<prefix>transition` = {from, to, fromShards, settled} says which change is under way.
+ * A change from ring A to ring B goes `copy` (front doors write the old owner first, the new one
+ * too once they have loaded B) → `hold` (every moved group is on its new owner; front doors switch
+ * to the new owners alone) → `delete` (every live front door writes the new owners alone: stray
+ * copies go) → closed.
+ *
+ * One front door: all of it in memory. Several (Redis):
+ * - `<prefix>ring` = {version, shards}: the ring in force when no change is under way, so that a
+ *   front door started with another ring (a rolling restart with a new file) starts a change
+ *   rather than silently writing elsewhere;
+ * - `<prefix>transition` = {id, from, to, fromShards, toShards, settled}: the change under way;
+ * - `<prefix>{fds}`: a hash of heartbeats, front door id → {version, phase, until}, with `until`
+ *   in Redis's own clock so that hosts' clocks do not matter.
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster as RedisCluster, Redis } from 'ioredis';
 import { ringVersion, type Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
+import { ringOf, type Ring } from '../core/ring.js';
+import type { MigrationPhase } from '../core/migrate.js';
+
+export interface TransitionState {
+  /** Identifies the change under way; undefined when there is none. */
+  readonly id: string | undefined;
+  readonly phase: MigrationPhase | 'none';
+  /** The version the change goes to. */
+  readonly to: string | undefined;
+  /** The ring it comes from. */
+  readonly from: Ring | undefined;
+  /** Every live front door has loaded the new ring and writes both owners. */
+  readonly everyoneDual: boolean;
+}
+
+const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
 
 export interface Transition {
-  /** The phase migration planning uses now: copy while anyone writes both, delete after. */
-  migrationPhase(): Promise<'copy' | 'delete'>;
-  /** The reconciler found every moved group on its owner. */
-  settle(): Promise<void>;
-  /** The reconciler found no stray copy left: the change is complete. */
-  close(): Promise<void>;
-  /** Before applying a reloaded ring: why it must wait, or undefined when it may go ahead. */
-  refuse(next: Readonly<Config>, nextVersion: string): Promise<string | undefined>;
-  /** After applying it. */
-  started(previous: Readonly<Config>, nextVersion: string): Promise<void>;
+  state(): Promise<TransitionState>;
+  /** Every moved group is on its owner: front doors may stop writing the old owners. True when done. */
+  settle(id: string): Promise<boolean>;
+  /** No stray copy is left: the change is complete. */
+  close(id: string): Promise<void>;
+  /**
+   * Before a reloaded ring is applied: records the change (or joins the one recorded for the same
+   * ring). Returns why the ring must wait, or undefined when it may be applied.
+   */
+  begin(previous: Readonly<Config>, next: Readonly<Config>): Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
-export function createLocalTransition(cluster: Cluster): Transition {
+/**
+ * Writing both owners, for longer than `lagMs`: pushes routed by the old ring alone before the
+ * switch (each bounded by the write time-out) have landed.
+ */
+function dualFor(cluster: Cluster, lagMs: number): boolean {
+  return cluster.dualSince !== undefined && Date.now() - cluster.dualSince > lagMs;
+}
+
+/** `lagMs`: how long a push may take (write.timeoutMs), plus a margin. */
+export function createLocalTransition(cluster: Cluster, lagMs = 0): Transition {
+  let current: { id: string; to: string; from: Ring } | undefined;
   return {
-    migrationPhase: async () => (cluster.phase === 'dual' ? 'copy' : 'delete'),
-    settle: async () => cluster.endTransition(),
-    close: async () => undefined,
-    refuse: async (_next, nextVersion) =>
-      cluster.phase === 'dual' && nextVersion !== cluster.version ? 'a ring change is still being applied; reload again once pushring_ring_info shows phase="steady"' : undefined,
-    started: async () => undefined,
+    async state() {
+      if (current === undefined) return NO_CHANGE;
+      const dual = cluster.phase === 'dual';
+      return { id: current.id, phase: dual ? 'copy' : 'delete', to: current.to, from: current.from, everyoneDual: dualFor(cluster, lagMs) };
+    },
+    async settle(id) {
+      if (current?.id !== id) return false;
+      cluster.endTransition();
+      return true;
+    },
+    async close(id) {
+      if (current?.id === id) current = undefined;
+    },
+    async begin(previous, next) {
+      const to = ringVersion(next.shards);
+      if (current !== undefined && current.to !== to) return `the ring change to ${current.to} is still being applied; reload again once pushring_ring_info shows no change under way`;
+      current ??= { id: randomUUID(), to, from: ringOf(previous.shards) };
+      return undefined;
+    },
     stop: async () => undefined,
   };
 }
 
 interface Record {
+  id: string;
   from: string;
   to: string;
   fromShards: Config['shards'];
+  toShards: Config['shards'];
   settled: boolean;
 }
+
+const isDualOn = (b: Beat, version: string): boolean => b.version === version && b.phase === 'dual' && b.dualReady;
 
 interface Beat {
   version: string;
   phase: 'steady' | 'dual';
-  /** ms since the epoch after which this front door counts as gone. */
+  /** Dual for long enough (see dualFor). */
+  dualReady: boolean;
+  /** Redis time (ms) after which this front door counts as gone. */
   until: number;
 }
 
-export function createRedisTransition(
-  client: Redis | RedisCluster,
-  keyPrefix: string,
-  cluster: Cluster,
-  /** Re-enter a transition found under way at start: the ring it comes from. */
-  resume: (fromShards: Config['shards']) => void,
-  heartbeatMs = 1_000,
-): Transition & { beat(): Promise<void> } {
+export interface RedisTransitionOptions {
+  readonly client: Redis | RedisCluster;
+  readonly keyPrefix: string;
+  readonly cluster: Cluster;
+  /** The configuration this front door serves (its shards make the published ring). */
+  readonly config: () => Readonly<Config>;
+  /** Told when the front door cannot follow the change under way. */
+  readonly warn: (message: string) => void;
+  /** Publish a heartbeat (front doors); false for a one-off `pushring reconcile`. */
+  readonly beats?: boolean;
+  readonly heartbeatMs?: number;
+  /** How long a push may take (write.timeoutMs), plus a margin. */
+  readonly lagMs?: number;
+}
+
+export function createRedisTransition(options: RedisTransitionOptions): Transition & { beat(): Promise<void> } {
+  const { client, keyPrefix, cluster } = options;
+  const heartbeatMs = options.heartbeatMs ?? 1_000;
   const id = randomUUID();
   const recordKey = `${keyPrefix}transition`;
+  const ringKey = `${keyPrefix}ring`;
   const beatsKey = `${keyPrefix}{fds}`;
+  let lastWarning: string | undefined;
+  const warn = (message: string): void => {
+    if (message !== lastWarning) options.warn(message);
+    lastWarning = message;
+  };
+  const redisNow = async (): Promise<number> => {
+    const [seconds, micros] = await client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  };
   const readRecord = async (): Promise<Record | undefined> => {
     const raw = await client.get(recordKey);
     return raw === null ? undefined : (JSON.parse(raw) as Record);
   };
-  /** The live front doors' states; fields of front doors gone quiet are removed on the way. */
+  /** The live front doors' states; those gone quiet are removed on the way. */
   const readBeats = async (): Promise<Beat[]> => {
-    const now = Date.now();
+    const now = await redisNow();
     const live: Beat[] = [];
     for (const [field, value] of Object.entries(await client.hgetall(beatsKey))) {
       const b = JSON.parse(value) as Beat;
@@ -79,58 +150,90 @@ export function createRedisTransition(
     }
     return live;
   };
-  let resumed = false;
-  const beat = async (): Promise<void> => {
-    const record = await readRecord();
-    if (record !== undefined && record.to === cluster.version) {
-      // Started (or restarted) in the middle of a change: write both owners like everyone else.
-      if (!resumed && !record.settled && cluster.phase === 'steady') resume(record.fromShards);
-      if (record.settled && cluster.phase === 'dual') cluster.endTransition();
+  const createRecord = async (fromShards: Config['shards'], toShards: Config['shards']): Promise<Record> => {
+    const record: Record = { id: randomUUID(), from: ringVersion(fromShards), to: ringVersion(toShards), fromShards, toShards, settled: false };
+    // The first front door to load the ring records the change; the others join it.
+    await client.set(recordKey, JSON.stringify(record), 'NX');
+    return (await readRecord()) ?? record;
+  };
+
+  /** Follows the change under way: enter both-owner writes, or leave them once settled. */
+  const follow = async (): Promise<void> => {
+    const mine = cluster.version;
+    let record = await readRecord();
+    if (record === undefined) {
+      const raw = await client.get(ringKey);
+      const published = raw === null ? undefined : (JSON.parse(raw) as { version: string; shards: Config['shards'] });
+      if (published === undefined) {
+        await client.set(ringKey, JSON.stringify({ version: mine, shards: options.config().shards }), 'NX');
+      } else if (published.version !== mine && cluster.phase === 'steady') {
+        // Started with another ring than the one in force (a restart with a new file): the
+        // groups that move must be moved, so this is a change like a reload.
+        record = await createRecord(published.shards, options.config().shards);
+      }
     }
-    resumed = true;
-    const state: Beat = { version: cluster.version, phase: cluster.phase, until: Date.now() + heartbeatMs * 3 };
+    if (record === undefined) {
+      cluster.fence = undefined;
+      if (cluster.phase === 'dual') cluster.endTransition();
+      return;
+    }
+    if (record.to === mine) {
+      cluster.fence = undefined;
+      if (!record.settled && cluster.phase === 'steady') cluster.resumeTransition(ringOf(record.fromShards));
+      if (record.settled && cluster.phase === 'dual') cluster.endTransition();
+    } else if (record.settled) {
+      // Its pushes would reach owners that no longer count: refuse those until it reloads.
+      warn(`this front door serves ring ${mine}, older than the settled ring change to ${record.to}: pushes of moved groups are refused until it loads that configuration`);
+      cluster.fence = ringOf(record.toShards);
+    } else if (record.from !== mine) {
+      warn(`this front door serves ring ${mine}, which is neither side of the change under way (${record.from} -> ${record.to}): give it the configuration of ${record.to}`);
+    }
+  };
+  const beat = async (): Promise<void> => {
+    await follow();
+    const until = (await redisNow()) + heartbeatMs * 3;
+    const state: Beat = { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
     await client.hset(beatsKey, id, JSON.stringify(state));
   };
-  const timer = setInterval(() => void beat().catch(() => undefined), heartbeatMs);
-  timer.unref();
+  const timer = options.beats === false ? undefined : setInterval(() => void beat().catch(() => undefined), heartbeatMs);
+  timer?.unref();
+
   return {
     beat,
-    async migrationPhase() {
+    async state() {
       const record = await readRecord();
-      if (record === undefined) return cluster.phase === 'dual' ? 'copy' : 'delete';
+      if (record === undefined) return NO_CHANGE;
       const beats = await readBeats();
-      // Delete only when every live front door is on the new ring and writes it alone.
-      const allNew = beats.every((b) => b.version === record.to && b.phase === 'steady');
-      return record.settled && allNew ? 'delete' : 'copy';
+      const everyoneDual = beats.every((b) => isDualOn(b, record.to));
+      const everyoneSteady = beats.every((b) => b.version === record.to && b.phase === 'steady');
+      const phase: MigrationPhase = !record.settled ? 'copy' : everyoneSteady ? 'delete' : 'hold';
+      return { id: record.id, phase, to: record.to, from: ringOf(record.fromShards), everyoneDual };
     },
-    async settle() {
+    async settle(changeId) {
       const record = await readRecord();
-      if (record === undefined || record.settled) return;
-      // Every live front door must be writing both owners before anyone stops writing the old.
+      if (record?.id !== changeId || record.settled) return false;
       const beats = await readBeats();
-      if (!beats.every((b) => b.version === record.to)) return;
+      if (!beats.every((b) => isDualOn(b, record.to))) return false;
       await client.set(recordKey, JSON.stringify({ ...record, settled: true }));
       await beat();
+      return true;
     },
-    async close() {
+    async close(changeId) {
       const record = await readRecord();
-      if (record?.settled === true && record.to === cluster.version) await client.del(recordKey);
+      if (record?.id !== changeId || !record.settled) return;
+      await client.set(ringKey, JSON.stringify({ version: record.to, shards: record.toShards }));
+      await client.del(recordKey);
     },
-    async refuse(_next, nextVersion) {
-      const record = await readRecord();
-      if (record !== undefined && record.to !== nextVersion) {
+    async begin(previous, next) {
+      const to = ringVersion(next.shards);
+      const record = (await readRecord()) ?? (await createRecord(previous.shards, next.shards));
+      if (record.to !== to) {
         return `the ring change to ${record.to} is still being applied; reload again once it is done (pushring_ring_info phase="steady" on every front door)`;
       }
       return undefined;
     },
-    async started(previous, nextVersion) {
-      const record: Record = { from: ringVersion(previous.shards), to: nextVersion, fromShards: previous.shards, settled: false };
-      // The first front door to reload records the change; the others join it.
-      await client.set(recordKey, JSON.stringify(record), 'NX');
-      await beat();
-    },
     async stop() {
-      clearInterval(timer);
+      if (timer !== undefined) clearInterval(timer);
       await client.hdel(beatsKey, id).catch(() => undefined);
     },
   };

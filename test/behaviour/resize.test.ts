@@ -8,6 +8,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf } from '../../src/core/ring.js';
 import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
+import { createLocalTransition, type Transition } from '../../src/reconcile/transition.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { waitFor } from '../helpers/processes.js';
 import { expectMigrated, locateGroups, send, startFrontDoor, type FrontDoor } from './front-door.js';
@@ -57,6 +58,19 @@ function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
 }
 
 
+/** A reload as the server does it: the change is recorded, then the ring applied. */
+const inForce = new WeakMap<FrontDoor, Readonly<Config>>();
+async function change(d: FrontDoor, transition: Transition, next: Readonly<Config>): Promise<void> {
+  expect(await transition.begin(inForce.get(d) ?? d.config, next)).toBeUndefined();
+  d.cluster.applyRing(next);
+  inForce.set(d, next);
+}
+
+function reconcilerFor(d: FrontDoor): { reconciler: Reconciler; transition: Transition } {
+  const transition = createLocalTransition(d.cluster);
+  return { transition, reconciler: createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), transition, migrate: true }) };
+}
+
 /** Runs passes (ending the dual phase when the migration settles) until nothing is misplaced. */
 async function migrate(d: FrontDoor, reconciler: Reconciler): Promise<number> {
   let passes = 0;
@@ -75,7 +89,7 @@ describe('live resizing', () => {
   it('never lets the migration undo a push acknowledged during the transition', async () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
-    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), migrate: true });
+    const { reconciler, transition } = reconcilerFor(d);
     const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
     const next = ringOf(grown.shards);
     // A group that moves from s0 (the only owner so far) to s1.
@@ -83,7 +97,7 @@ describe('live resizing', () => {
     const push = (value: number) =>
       send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: `resized ${value}\n` });
     expect((await push(1)).status).toBe(200);
-    d.cluster.applyRing(grown);
+    await change(d, transition, grown);
     // Acknowledged during the transition, before any migration pass.
     expect((await push(2)).status).toBe(200);
     await migrate(d, reconciler);
@@ -94,14 +108,14 @@ describe('live resizing', () => {
   it('grows 2 -> 3 shards under continuous pushes, then shrinks back by draining and removing', async () => {
     door = await startFrontDoor({ shards: 3, drainingShards: [2], config: { write: { timeoutMs: 3_000 } } });
     const d = door;
-    const reconciler = createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), migrate: true });
+    const { reconciler, transition } = reconcilerFor(d);
     const before = ringOf(d.config.shards);
 
     const pusher = startPushing(d);
     await waitFor(async () => (await d.backends[0]![0]!.groups()).length > 0, { what: 'the first pushes' });
     // Grow: s2 starts owning its share. Pushes keep going through the transition.
     const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: false }]);
-    d.cluster.applyRing(grown);
+    await change(d, transition, grown);
     expect(d.cluster.phase).toBe('dual');
     const passes = await migrate(d, reconciler);
     const acked = await pusher.stop();
@@ -115,7 +129,7 @@ describe('live resizing', () => {
 
     // Shrink: drain s2, migrate everything off it, then remove it.
     const drained = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: true }]);
-    d.cluster.applyRing(drained);
+    await change(d, transition, drained);
     await migrate(d, reconciler);
     for (const replica of d.backends[2]!) expect(await replica.groups()).toEqual([]);
     const final = await locateGroups(d.backends, 'resized');

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApiGroup } from '../../src/core/exposition.js';
-import { planMigration, type ShardView } from '../../src/core/migrate.js';
+import { planMigration, type MigrationPhase, type ShardView } from '../../src/core/migrate.js';
 import { toGroupCopy, type ReplicaView } from '../../src/core/repair.js';
 
 function group(job: string, value: string, pushTime: number): ApiGroup {
@@ -16,59 +17,85 @@ const replica = (id: string, groups: ApiGroup[], suspectSince?: number): Replica
   suspectSince,
 });
 const shard = (name: string, ...replicas: ReplicaView[]): ShardView => ({ name, replicas });
-// The new ring: jobs starting with "y" belong to y, the rest to x.
-const ownerOf = (canonical: string) => (canonical.startsWith('{job="y') ? 'y' : 'x');
-const show = (plan: ReturnType<typeof planMigration>) => plan.actions.map((a) => (a.kind === 'copy' ? `copy ${a.canonical} ${a.from}->${a.to}` : `delete ${a.canonical} on ${a.on}`));
+// Before the change x owned everything; now jobs starting with "y" belong to the new shard y.
+const owners = { now: (canonical: string) => (canonical.startsWith('{job="y') ? 'y' : 'x'), before: () => 'x' };
+const show = (plan: ReturnType<typeof planMigration>) =>
+  plan.actions.map((a) => `${a.kind === 'copy' ? `copy ${a.canonical} ${a.from}->${a.to}` : `delete ${a.canonical} on ${a.on}`}${a.confirm ? ' (confirm)' : ''}`);
 
 describe('planMigration', () => {
-  it('in the copy phase copies a moved group from its old shard to every owner replica that lacks it, deleting nothing', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', '1', 10)]), replica('x/1', [group('ymoved', '1', 10)])), shard('y', replica('y/0', []), replica('y/1', []))], ownerOf, 'copy');
-    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0', 'copy {job="ymoved"} x/0->y/1']);
-    expect([plan.misplaced, plan.unsettled]).toEqual([1, 1]);
-  });
-
-  it('in the copy phase overwrites an owner replica that received a copy and differs: the old shard is the authority', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'latest', 10)])), shard('y', replica('y/0', [group('ymoved', 'copy-raced', 20)], 15))], ownerOf, 'copy');
-    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0']);
-  });
-
-  it('in the copy phase leaves a trusted owner replica holding a newer push (a dual write read moments later)', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'v5', 10)])), shard('y', replica('y/0', [group('ymoved', 'v6', 11)]))], ownerOf, 'copy');
-    expect(show(plan)).toEqual([]);
-    expect(plan.unsettled).toBe(0);
-  });
-
-  it('in the copy phase copies over a trusted owner replica holding an older value', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'v6', 11)])), shard('y', replica('y/0', [group('ymoved', 'v5', 10)]))], ownerOf, 'copy');
-    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0']);
-  });
-
-  it('reports nothing unsettled once the owner holds the same content, whatever the push times', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', '1', 10)])), shard('y', replica('y/0', [group('ymoved', '1', 99)]))], ownerOf, 'copy');
-    expect(show(plan)).toEqual([]);
-    expect([plan.misplaced, plan.unsettled]).toEqual([1, 0]);
-  });
-
-  it('in the delete phase deletes every stray copy and never copies over the owner', () => {
+  it('in the copy phase copies a moved group to every new-owner replica that lacks it, at once, deleting nothing', () => {
     const plan = planMigration(
-      [shard('x', replica('x/0', [group('ymoved', 'old', 10), group('xstays', '1', 5)]), replica('x/1', [group('ymoved', 'old', 10)])), shard('y', replica('y/0', [group('ymoved', 'newer', 20)]))],
-      ownerOf,
-      'delete',
+      [shard('x', replica('x/0', [group('ymoved', '1', 10), group('xstays', '1', 10)]), replica('x/1', [group('ymoved', '1', 10)])), shard('y', replica('y/0', []), replica('y/1', []))],
+      owners,
+      'copy',
     );
-    expect(show(plan)).toEqual(['delete {job="ymoved"} on x/0', 'delete {job="ymoved"} on x/1']);
+    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0', 'copy {job="ymoved"} x/0->y/1']);
+    expect([plan.misplaced, plan.unsettled]).toEqual([1, ['{job="ymoved"}']]);
   });
 
-  it('in the delete phase copies first a group no owner replica holds at all', () => {
-    const plan = planMigration([shard('x', replica('x/0', [group('yorphan', '1', 10)])), shard('y', replica('y/0', []), replica('y/1', []))], ownerOf, 'delete');
-    expect(show(plan)).toEqual(['copy {job="yorphan"} x/0->y/0', 'copy {job="yorphan"} x/0->y/1']);
+  it('in the copy phase copies over any new-owner content that differs, whatever its push time: the old owner is the authority', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'latest', 10)])), shard('y', replica('y/0', [group('ymoved', 'copy-raced', 20)]))], owners, 'copy');
+    expect(show(plan)).toEqual(['copy {job="ymoved"} x/0->y/0 (confirm)']);
+    expect(plan.unsettled).toEqual(['{job="ymoved"}']);
   });
 
-  it('takes the newest stray as the source when several shards hold one, trusted replicas first', () => {
+  it('finds a moved group settled once the new owner holds the same content, whatever the push times', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', '1', 10)])), shard('y', replica('y/0', [group('ymoved', '1', 99)]))], owners, 'copy');
+    expect(show(plan)).toEqual([]);
+    expect([plan.misplaced, plan.unsettled]).toEqual([1, []]);
+  });
+
+  it('in the copy phase deletes from the new owner a moved group the old owner no longer holds (a DELETE through the old ring)', () => {
+    const plan = planMigration([shard('x', replica('x/0', []), replica('x/1', [], 5)), shard('y', replica('y/0', [group('ygone', '1', 10)]), replica('y/1', []))], owners, 'copy');
+    expect(show(plan)).toEqual(['delete {job="ygone"} on y/0 (confirm)']);
+    expect(plan.unsettled).toEqual(['{job="ygone"}']);
+  });
+
+  it('deletes nothing when no replica of the old owner is trusted (one restarted empty proves nothing), but stays unsettled', () => {
+    const plan = planMigration([shard('x', replica('x/0', [], 5), replica('x/1', [], 5)), shard('y', replica('y/0', [group('ygone', '1', 10)]))], owners, 'copy');
+    expect(show(plan)).toEqual([]);
+    expect(plan.unsettled).toEqual(['{job="ygone"}']);
+  });
+
+  it('takes the newest copy on the old owner as the source, trusted replicas first', () => {
     const plan = planMigration(
       [shard('x', replica('x/0', [group('yg', 'trusted-old', 10)]), replica('x/1', [group('yg', 'suspect-copy', 50)], 1)), shard('y', replica('y/0', []))],
-      ownerOf,
+      owners,
       'copy',
     );
     expect(show(plan)).toEqual(['copy {job="yg"} x/0->y/0']);
+  });
+
+  it('in the hold phase neither copies nor deletes, and still reports what is left', () => {
+    const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'old', 10)])), shard('y', replica('y/0', [group('ymoved', 'pushed-to-y-alone', 20)]))], owners, 'hold');
+    expect(show(plan)).toEqual([]);
+    expect([plan.misplaced, plan.unsettled]).toEqual([1, ['{job="ymoved"}']]);
+  });
+
+  it('in the delete phase deletes every copy outside its owner and never copies, even to an owner that lacks it', () => {
+    const plan = planMigration(
+      [shard('x', replica('x/0', [group('ymoved', 'old', 10), group('xstays', '1', 5), group('ydeleted', '1', 5)]), replica('x/1', [group('ymoved', 'old', 10)])), shard('y', replica('y/0', [group('ymoved', 'newer', 20)]))],
+      owners,
+      'delete',
+    );
+    expect(show(plan)).toEqual(['delete {job="ydeleted"} on x/0', 'delete {job="ymoved"} on x/0', 'delete {job="ymoved"} on x/1']);
+  });
+
+  it('copies and deletes only on the new owner before the delete phase, and only deletes strays in it (any holdings)', () => {
+    const jobs = ['xa', 'xb', 'ya', 'yb'];
+    const holdings = fc.array(fc.record({ job: fc.constantFrom(...jobs), value: fc.constantFrom('1', '2'), time: fc.integer({ min: 1, max: 9 }) }), { maxLength: 4 });
+    fc.assert(
+      fc.property(holdings, holdings, holdings, fc.constantFrom<MigrationPhase>('copy', 'hold', 'delete'), fc.boolean(), (x0, x1, y0, phase, suspect) => {
+        const uniq = (gs: typeof x0) => [...new Map(gs.map((g) => [g.job, group(g.job, g.value, g.time)])).values()];
+        const plan = planMigration([shard('x', replica('x/0', uniq(x0), suspect ? 1 : undefined), replica('x/1', uniq(x1))), shard('y', replica('y/0', uniq(y0)))], owners, phase);
+        for (const a of plan.actions) {
+          if (phase !== 'delete') expect(a.kind === 'copy' ? a.to : a.on).toBe('y/0');
+          if (phase === 'hold') throw new Error('an action in the hold phase');
+          if (phase === 'delete') expect(a.kind === 'delete' && owners.now(a.canonical) !== a.on.slice(0, 1)).toBe(true);
+          // Until the delete phase, nothing is done to a group that does not move.
+          else expect(owners.now(a.canonical)).toBe('y');
+        }
+      }),
+    );
   });
 });
