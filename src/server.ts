@@ -58,7 +58,7 @@ export async function startServer(
     targets: () => targets,
     ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }),
   });
-  // Front doors coordinate ring changes only when live resizing is on (experimental).
+  // Front doors coordinate ring changes through Redis when live resizing is on.
   const lagMs = config.write.timeoutMs + 1_000;
   const transition =
     redis === undefined || !config.reload.liveResize

@@ -156,7 +156,7 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
 
 /** The ring change as one pass saw it: what it moved, and what is left. */
 function describeMigration(report: PassReport, shared: boolean): string {
-  const moved = `${report.moved} copied to their new owner, ${report.straysDeleted} stray copies deleted`;
+  const moved = `${report.moved} copied to their new owner, ${report.straysDeleted} stray copies deleted, ${report.deferred} deferred (a difference seen once: acted on if the next pass sees it again)`;
   switch (report.phase) {
     case 'copy':
       return `ring change, copy phase: ${moved}; ${report.unsettled} moved group(s) not on their new owner yet, ${report.misplaced} on a shard that no longer owns them`;

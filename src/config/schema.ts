@@ -177,12 +177,11 @@ export const ConfigSchema = Type.Object(
     reload: Type.Object(
       {
         /**
-         * EXPERIMENTAL, off by default: apply ring changes live (watch the configuration, write
-         * both owners during a change, move groups between shards). Known to lose pushes in
-         * some cases (README, "Resizing the ring"); off, the reconciler never moves groups
-         * between shards.
+         * Apply ring changes live: watch the configuration, write both owners of moving groups
+         * during a change, move groups between shards (docs/resizing.md). Off, a ring change
+         * takes effect at the next restart and the reconciler never moves groups between shards.
          */
-        liveResize: Type.Boolean({ default: false }),
+        liveResize: Type.Boolean({ default: true }),
         /** With liveResize: how often `serve` re-reads its configuration file (it also watches the directory). */
         intervalSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 5 }),
       },

@@ -105,13 +105,29 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   });
   const repairs = new Counter({
     name: 'pushring_reconcile_actions_total',
-    help: 'Reconciler actions done: copied (repaired), deleted (gone from the trusted replicas), expired, failed.',
+    help: 'Reconciler actions done: copied (repaired), deleted (gone from the trusted replicas), expired, moved (copied to a new owner in a ring change), stray_deleted (left on an old owner), failed.',
     labelNames: ['action'] as const,
     registers: [registry],
   });
   const passes = new Counter({ name: 'pushring_reconcile_passes_total', help: 'Reconciler passes run.', registers: [registry] });
   const passDuration = new Gauge({ name: 'pushring_reconcile_pass_duration_seconds', help: 'Duration of the last reconciler pass.', registers: [registry] });
   const outOfSync = new Gauge({ name: 'pushring_replicas_out_of_sync', help: 'Replicas the last reconciler pass found out of sync.', registers: [registry] });
+  const misplaced = new Gauge({
+    name: 'pushring_ring_change_misplaced_groups',
+    help: 'Groups the last reconciler pass found on a shard that does not own them (0 once a ring change is complete).',
+    registers: [registry],
+  });
+  const unsettled = new Gauge({
+    name: 'pushring_ring_change_unsettled_groups',
+    help: 'Moving groups the last reconciler pass found not yet on every replica of their new owner.',
+    registers: [registry],
+  });
+  const changePhase = new Gauge({
+    name: 'pushring_ring_change_phase',
+    help: 'The phase of the ring change the last reconciler pass carried out: none, copy, hold or delete (docs/resizing.md).',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+  });
   let suspectStore: SuspectStore | undefined;
   const reloads = new Counter({
     name: 'pushring_config_reloads_total',
@@ -165,7 +181,13 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       repairs.labels('copied').inc(report.copied);
       repairs.labels('deleted').inc(report.deletedAway);
       repairs.labels('expired').inc(report.expired);
+      repairs.labels('moved').inc(report.moved);
+      repairs.labels('stray_deleted').inc(report.straysDeleted);
       repairs.labels('failed').inc(report.failed);
+      misplaced.set(report.misplaced);
+      unsettled.set(report.unsettled);
+      changePhase.reset();
+      changePhase.labels(report.phase).set(1);
     },
     watchSuspects(suspects) {
       suspectStore = suspects;

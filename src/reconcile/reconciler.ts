@@ -38,6 +38,8 @@ export interface PassReport {
   /** Migration actions done: copies to owners, deletes of stray copies. */
   readonly moved: number;
   readonly straysDeleted: number;
+  /** Migration actions for a content difference seen once: done if the next pass sees it again. */
+  readonly deferred: number;
   readonly migration: readonly MigrationAction[];
 }
 
@@ -68,7 +70,7 @@ export interface ReconcilerOptions {
   readonly hints?: HintStore;
   /** The phases of a ring change; absent: this process's cluster alone decides. */
   readonly transition?: Transition;
-  /** Move groups held outside their owner (experimental live resizing); off: only report them. */
+  /** Move groups held outside their owner (live resizing); off: only report them. */
   readonly migrate?: boolean;
 }
 
@@ -252,6 +254,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         phase: from === undefined ? 'none' : change.phase,
         misplaced: migration.misplaced,
         unsettled: migration.unsettled.length,
+        deferred: migration.actions.length - migrationActions.length,
         migration: migrationActions,
       };
     },

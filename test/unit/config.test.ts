@@ -19,7 +19,7 @@ describe('parseConfig', () => {
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
       discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
       reconcile: { intervalSeconds: 30, concurrency: 4, hints: { maxPerReplica: 10_000, maxBytes: 64 * 1024 * 1024 }, expire: [] },
-      reload: { liveResize: false, intervalSeconds: 5 },
+      reload: { liveResize: true, intervalSeconds: 5 },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);
