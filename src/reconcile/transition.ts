@@ -195,7 +195,15 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     const state: Beat = { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
     await client.hset(beatsKey, id, JSON.stringify(state));
   };
-  const timer = options.beats === false ? undefined : setInterval(() => void beat().catch(() => undefined), heartbeatMs);
+  let beating: Promise<void> | undefined;
+  const timer =
+    options.beats === false
+      ? undefined
+      : setInterval(() => {
+          beating ??= beat()
+            .catch(() => undefined)
+            .finally(() => (beating = undefined));
+        }, heartbeatMs);
   timer?.unref();
 
   return {
@@ -234,6 +242,8 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     },
     async stop() {
       if (timer !== undefined) clearInterval(timer);
+      // A beat still running would write the heartbeat back after it is removed.
+      await beating;
       await client.hdel(beatsKey, id).catch(() => undefined);
     },
   };

@@ -1,0 +1,316 @@
+/**
+ * Ring changes across front doors through Redis (src/reconcile/transition.ts), with a real
+ * redis-server and real Pushgateways: a front door started with another ring than the published
+ * one starts the change itself; a second, different change is refused while one is recorded;
+ * the change settles only once every live front door writes both owners of the new ring, then
+ * goes hold -> delete -> closed; and a front door behind a settled change refuses the pushes of
+ * moved groups (PUSHRING_RING_BEHIND) while it keeps serving the others.
+ *
+ * Every transition here is created with `beats: false` and beaten by hand, so that each step is
+ * taken exactly when the test says; its heartbeat outlives the test (3 x heartbeatMs).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCluster, ringVersion, type Cluster } from '../../src/backends/cluster.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { ringOf, type Ring } from '../../src/core/ring.js';
+import { createRedisTransition } from '../../src/reconcile/transition.js';
+import { waitFor } from '../helpers/processes.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startFrontDoor, type FrontDoor } from './front-door.js';
+
+type RedisTransition = ReturnType<typeof createRedisTransition>;
+
+interface StoredRecord {
+  id: string;
+  from: string;
+  to: string;
+  fromShards: Config['shards'];
+  toShards: Config['shards'];
+  settled: boolean;
+}
+
+let redis: RedisServer;
+let client: Redis;
+let door: FrontDoor | undefined;
+const clusters: Cluster[] = [];
+const transitions: RedisTransition[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+});
+afterEach(async () => {
+  await Promise.all(transitions.splice(0).map((t) => t.stop()));
+  await Promise.all(clusters.splice(0).map((c) => c.close()));
+  await door?.close();
+  door = undefined;
+});
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.close();
+});
+
+let prefixes = 0;
+const newPrefix = (): string => `transition-${++prefixes}-${Date.now()}:`;
+
+/**
+ * Ring A: s0 and s1 own, s2 drains (known, owning nothing). One replica per shard: nothing here
+ * is about replication.
+ */
+async function startRingA(): Promise<FrontDoor> {
+  door = await startFrontDoor({ shards: 3, replicas: 1, drainingShards: [2] });
+  return door;
+}
+
+/** The same shards with other draining flags. */
+function withDraining(base: Readonly<Config>, draining: readonly string[]): Readonly<Config> {
+  const result = validateConfig({ ...base, shards: base.shards.map((s) => ({ ...s, draining: draining.includes(s.name) })) });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.config;
+}
+
+/** Ring B: the draining shard of ring A owns too. */
+const ringBOf = (a: Readonly<Config>): Readonly<Config> => withDraining(a, []);
+
+/** Another front door's cluster, over the same Pushgateways, serving `config`. */
+function clusterOf(config: Readonly<Config>): Cluster {
+  const cluster = createCluster(config);
+  clusters.push(cluster);
+  return cluster;
+}
+
+function transitionFor(
+  prefix: string,
+  cluster: Cluster,
+  config: () => Readonly<Config>,
+  opts: { lagMs?: number; warn?: (message: string) => void } = {},
+): RedisTransition {
+  const transition = createRedisTransition({
+    client,
+    keyPrefix: prefix,
+    cluster,
+    config,
+    warn: opts.warn ?? (() => undefined),
+    beats: false,
+    heartbeatMs: 10_000,
+    lagMs: opts.lagMs ?? 0,
+  });
+  transitions.push(transition);
+  return transition;
+}
+
+async function recordOf(prefix: string): Promise<StoredRecord | undefined> {
+  const raw = await client.get(`${prefix}transition`);
+  return raw === null ? undefined : (JSON.parse(raw) as StoredRecord);
+}
+
+async function publishedRing(prefix: string): Promise<{ version: string; shards: Config['shards'] } | undefined> {
+  const raw = await client.get(`${prefix}ring`);
+  return raw === null ? undefined : (JSON.parse(raw) as { version: string; shards: Config['shards'] });
+}
+
+/**
+ * With lagMs 0 a front door counts as dual once a millisecond has passed since it entered the
+ * dual phase; waits for that (bounded), then beats so that its heartbeat says so.
+ */
+async function beatOnceDualReady(transition: RedisTransition, cluster: Cluster): Promise<void> {
+  const since = cluster.dualSince;
+  if (since === undefined) throw new Error('the cluster is not in the dual phase');
+  await waitFor(async () => Date.now() > since, { what: 'a millisecond to pass since the dual phase began', timeoutMs: 1_000, intervalMs: 1 });
+  await transition.beat();
+}
+
+const keyOf = (i: number): string => `{instance="i${i}",job="t"}`;
+const pathOf = (i: number): string => `/metrics/job/t/instance/i${i}`;
+
+/** The first instance number whose group has (or has not) another owner under `after`. */
+function findGroup(before: Ring, after: Ring, moves: boolean): number {
+  for (let i = 0; i < 10_000; i++) {
+    if ((before.ownerOf(keyOf(i)) !== after.ownerOf(keyOf(i))) === moves) return i;
+  }
+  throw new Error(`no group that ${moves ? 'moves' : 'stays'} in 10,000`);
+}
+
+describe('ring changes across front doors (Redis)', () => {
+  it('a front door started with another ring than the published one starts the change itself', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const a = transitionFor(prefix, d.cluster, () => d.config);
+    await a.beat();
+    expect(await publishedRing(prefix)).toEqual({ version: d.cluster.version, shards: d.config.shards });
+    expect(await recordOf(prefix)).toBeUndefined();
+
+    // A restart with a new file: s2 owns too.
+    const configB = ringBOf(d.config);
+    const clusterB = clusterOf(configB);
+    const b = transitionFor(prefix, clusterB, () => configB);
+    expect(clusterB.phase).toBe('steady');
+    await b.beat();
+
+    const record = await recordOf(prefix);
+    expect(record).toMatchObject({ from: d.cluster.version, to: clusterB.version, settled: false });
+    expect(record?.fromShards).toEqual(d.config.shards);
+    expect(record?.toShards).toEqual(configB.shards);
+    expect(clusterB.phase).toBe('dual');
+
+    const before = ringOf(d.config.shards);
+    const after = ringOf(configB.shards);
+    const moved = findGroup(before, after, true);
+    const stays = findGroup(before, after, false);
+    expect(clusterB.ownerOf(keyOf(moved)).name).toBe('s2');
+    expect(clusterB.previousOwnerOf(keyOf(moved))?.name).toBe(before.ownerOf(keyOf(moved)));
+    expect(clusterB.previousOwnerOf(keyOf(stays))).toBeUndefined();
+
+    // The front door on ring A neither joins nor undoes it: it keeps its ring until reloaded.
+    await a.beat();
+    expect(d.cluster.phase).toBe('steady');
+    expect(d.cluster.version).toBe(record?.from);
+    for (const t of [a, b]) expect(await t.state()).toMatchObject({ id: record?.id, phase: 'copy', to: clusterB.version });
+    // The published ring stays A until the change is closed.
+    expect((await publishedRing(prefix))?.version).toBe(d.cluster.version);
+  });
+
+  it('begin() refuses a second, different change while one is recorded, and joins the same one', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const a = transitionFor(prefix, d.cluster, () => d.config);
+    await a.beat();
+    const configB = ringBOf(d.config);
+    expect(await a.begin(d.config, configB)).toBeUndefined();
+    const recorded = await recordOf(prefix);
+    expect(recorded).toMatchObject({ from: ringVersion(d.config.shards), to: ringVersion(configB.shards), settled: false });
+
+    // s1 drains and s2 owns: another ring than the one under way.
+    const configC = withDraining(d.config, ['s1']);
+    expect(ringVersion(configC.shards)).not.toBe(ringVersion(configB.shards));
+    const refusal = await a.begin(d.config, configC);
+    expect(refusal).toContain(`the ring change to ${ringVersion(configB.shards)} is still being applied`);
+    // Another front door asking for the same target joins the change recorded.
+    const other = transitionFor(prefix, clusterOf(d.config), () => d.config);
+    expect(await other.begin(d.config, configB)).toBeUndefined();
+    expect(await recordOf(prefix)).toEqual(recorded);
+  });
+
+  it('settles once every live front door writes both owners of the new ring, then holds, deletes and closes', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const configB = ringBOf(d.config);
+    // The configuration this front door serves: A, then B once it reloads.
+    let served = d.config;
+    const a = transitionFor(prefix, d.cluster, () => served);
+    await a.beat();
+    const clusterB = clusterOf(configB);
+    const b = transitionFor(prefix, clusterB, () => configB);
+    await b.beat();
+    await beatOnceDualReady(b, clusterB);
+    const id = (await b.state()).id;
+    expect(id).toBeDefined();
+
+    // The front door on ring A is still live and writes the old owner alone.
+    expect(await b.settle(id!)).toBe(false);
+    expect((await b.state()).everyoneDual).toBe(false);
+
+    // It reloads ring B: now both live front doors write both owners.
+    served = configB;
+    d.cluster.applyRing(configB);
+    expect(d.cluster.phase).toBe('dual');
+    await beatOnceDualReady(a, d.cluster);
+
+    // A third front door has just joined the dual phase, for less than its lagMs.
+    const clusterC = clusterOf(configB);
+    const c = transitionFor(prefix, clusterC, () => configB, { lagMs: 3_600_000 });
+    await c.beat();
+    expect(clusterC.phase).toBe('dual');
+    expect(await b.settle(id!)).toBe(false);
+    expect((await b.state()).everyoneDual).toBe(false);
+
+    // It leaves: every live front door has been dual for long enough.
+    await c.stop();
+    expect((await b.state()).everyoneDual).toBe(true);
+    expect(await b.settle('some other change')).toBe(false);
+    expect(await b.settle(id!)).toBe(true);
+    expect(await recordOf(prefix)).toMatchObject({ id, settled: true });
+    expect(await b.settle(id!)).toBe(false);
+    // settle() beat for b: it writes the new owners alone. a has not heard yet.
+    expect(clusterB.phase).toBe('steady');
+    expect(d.cluster.phase).toBe('dual');
+    expect((await b.state()).phase).toBe('hold');
+
+    await a.beat();
+    expect(d.cluster.phase).toBe('steady');
+    expect(d.cluster.fence).toBeUndefined();
+    expect((await a.state()).phase).toBe('delete');
+
+    await b.close(id!);
+    expect(await recordOf(prefix)).toBeUndefined();
+    expect(await publishedRing(prefix)).toEqual({ version: ringVersion(configB.shards), shards: configB.shards });
+    expect(await b.state()).toMatchObject({ id: undefined, phase: 'none' });
+    // Nothing left to follow: both stay steady on ring B, and no new change is recorded.
+    await Promise.all([a.beat(), b.beat()]);
+    expect([d.cluster.phase, clusterB.phase]).toEqual(['steady', 'steady']);
+    expect(await recordOf(prefix)).toBeUndefined();
+  });
+
+  it('a front door behind a settled change refuses pushes of moved groups and serves the others', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const configB = ringBOf(d.config);
+    // The change A -> B is recorded, followed and settled by another front door while this one
+    // beat nowhere (say it was cut off from Redis).
+    const clusterB = clusterOf(configB);
+    const b = transitionFor(prefix, clusterB, () => configB);
+    expect(await b.begin(d.config, configB)).toBeUndefined();
+    await b.beat();
+    expect(clusterB.phase).toBe('dual');
+    await beatOnceDualReady(b, clusterB);
+    const id = (await b.state()).id!;
+    expect(await b.settle(id)).toBe(true);
+
+    const warnings: string[] = [];
+    const a = transitionFor(prefix, d.cluster, () => d.config, { warn: (m) => warnings.push(m) });
+    expect(d.cluster.fence).toBeUndefined();
+    await a.beat();
+    expect(d.cluster.fence?.shards).toEqual(['s0', 's1', 's2']);
+    expect(d.cluster.phase).toBe('steady');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`older than the settled ring change to ${clusterB.version}`);
+
+    const before = ringOf(d.config.shards);
+    const after = ringOf(configB.shards);
+    const moved = findGroup(before, after, true);
+    const stays = findGroup(before, after, false);
+    const push = async (i: number) => {
+      const res = await fetch(d.url + pathOf(i), { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'fenced 1\n' });
+      return { status: res.status, error: res.headers.get('x-pushring-error'), body: await res.text() };
+    };
+
+    const refused = await push(moved);
+    expect(refused.status).toBe(503);
+    expect(refused.error).toBe('PUSHRING_RING_BEHIND');
+    expect(refused.body).toContain(`shard "${after.ownerOf(keyOf(moved))}"`);
+
+    const accepted = await push(stays);
+    expect([200, 202]).toContain(accepted.status);
+    expect(accepted.error).toBeNull();
+
+    // The refused group is stored nowhere; the other is on its owner (the same under A and B).
+    const owner = before.ownerOf(keyOf(stays));
+    for (const [s, replicas] of d.backends.entries()) {
+      for (const replica of replicas) {
+        const instances = (await replica.groups()).map((g) => g.labels['instance']);
+        expect(instances, `shard s${s}`).toEqual(`s${s}` === owner ? [`i${stays}`] : []);
+      }
+    }
+
+    // Once it loads ring B the fence lifts and the moved group is written again.
+    d.cluster.applyRing(configB);
+    await a.beat();
+    expect(d.cluster.fence).toBeUndefined();
+    expect(d.cluster.phase).toBe('steady');
+    expect((await push(moved)).status).toBe(200);
+    const newOwner = d.backends[Number(after.ownerOf(keyOf(moved)).slice(1))]![0]!;
+    expect((await newOwner.groups()).map((g) => g.labels['instance'])).toContain(`i${moved}`);
+  });
+});
