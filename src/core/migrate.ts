@@ -7,8 +7,8 @@
  *   both owners with X first), so X holds its latest acknowledged state: X is the authority. Every
  *   replica of the new owner Y is made equal to it: a copy where Y lacks the group or holds other
  *   content, a delete where Y holds a moved group X no longer has (a DELETE that reached X only).
- *   Content differences may be a push read on one shard and not yet on the other; the reconciler
- *   acts on them only when the next pass sees the same difference (`confirm`).
+ *   Every difference, a missing group included, may be a push read on one shard and not yet on
+ *   the other; the reconciler acts on one only when the next pass sees it again (`confirm`).
  * - `hold`: the copies are done, front doors are switching to the new owners alone; Y may now hold
  *   pushes X never gets, so nothing is copied or deleted.
  * - `delete`: every front door writes the new owners alone: every copy outside its owner goes.
@@ -23,7 +23,9 @@ export interface ShardView {
 export type MigrationPhase = 'copy' | 'hold' | 'delete';
 
 export type MigrationAction =
-  | { readonly kind: 'copy'; readonly canonical: string; readonly from: string; readonly to: string; readonly confirm: boolean }
+  /** Copies are made only once the next pass sees the same difference (see the header). */
+  | { readonly kind: 'copy'; readonly canonical: string; readonly from: string; readonly to: string }
+  /** `confirm`: a difference to see again first (copy phase); false: at once (delete phase). */
   | { readonly kind: 'delete'; readonly canonical: string; readonly on: string; readonly confirm: boolean };
 
 export interface MigrationPlan {
@@ -71,7 +73,11 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
   for (const canonical of [...moving].sort()) {
     const owner = byName.get(owners.now(canonical));
     const authority = byName.get(owners.before(canonical));
-    if (owner === undefined || authority === undefined) continue;
+    if (owner === undefined || authority === undefined) {
+      // An owner that is not configured (removed without draining): nothing can be checked.
+      unsettled.push(canonical);
+      continue;
+    }
     const holders = authority.replicas.filter((r) => r.groups.has(canonical));
     let differs = false;
     if (holders.length === 0) {
@@ -91,7 +97,7 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
         const copy = r.groups.get(canonical);
         if (copy !== undefined && copy.content === truth.content) continue;
         differs = true;
-        if (phase === 'copy') actions.push({ kind: 'copy', canonical, from: source.id, to: r.id, confirm: copy !== undefined });
+        if (phase === 'copy') actions.push({ kind: 'copy', canonical, from: source.id, to: r.id });
       }
     }
     if (differs) unsettled.push(canonical);

@@ -23,6 +23,8 @@ export interface GroupCopy {
   readonly pushTime: number;
   /** Equal for groups with equal pushed content, whatever their push times. */
   readonly content: string;
+  /** The same, per metric family: a POST changes some families and leaves the others. */
+  readonly families: ReadonlyMap<string, string>;
 }
 
 export interface ReplicaView {
@@ -82,14 +84,15 @@ export function planRepairs(replicas: readonly ReplicaView[], options: RepairOpt
 export function toGroupCopy(group: ApiGroup): GroupCopy {
   const key = makeGroupingKey(new Map(Object.entries(group.labels)));
   let pushTime = 0;
-  const content: Array<[string, unknown]> = [];
+  const families = new Map<string, string>();
   for (const [name, family] of familiesOf(group)) {
     if (name === 'push_time_seconds') pushTime = Number(family.metrics[0]?.value ?? 0);
     if (PUSHGATEWAY_FAMILIES.has(name)) continue;
     const metrics = family.metrics.map((m) => JSON.stringify(sortKeysDeep(m))).sort();
-    content.push([name, { type: family.type, help: family.help ?? '', metrics }]);
+    families.set(name, JSON.stringify({ type: family.type, help: family.help ?? '', metrics }));
   }
-  return { canonical: key.canonical, job: key.job, group, pushTime, content: JSON.stringify(content) };
+  const content = JSON.stringify([...families]); // familiesOf sorts them by name
+  return { canonical: key.canonical, job: key.job, group, pushTime, content, families };
 }
 
 function sortKeysDeep(value: unknown): unknown {

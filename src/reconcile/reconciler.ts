@@ -86,15 +86,16 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   // Differences seen by the previous pass. Replicas are read moments apart, so under continuous
   // pushes a group can differ only because a push landed between two reads; the next push fixes
-  // that by itself. A content difference is acted on only when the next pass sees it unchanged.
+  // that by itself. A content difference is acted on only when the next pass sees it again (the
+  // same family differing the same way).
   let seenBefore = new Set<string>();
   const MAX_REMEMBERED = 200_000;
   const confirm = <A extends RepairAction | MigrationAction>(candidates: readonly A[], viewsById: ReadonlyMap<string, ReplicaView>, seenNow: Set<string>): A[] =>
     candidates.filter((action) => {
-      const signature = signatureOf(action, viewsById);
-      if (signature === undefined) return true;
-      if (seenNow.size < MAX_REMEMBERED) seenNow.add(signature);
-      return seenBefore.has(signature);
+      const signatures = signaturesOf(action, viewsById);
+      if (signatures === undefined) return true;
+      for (const signature of signatures) if (seenNow.size < MAX_REMEMBERED) seenNow.add(signature);
+      return signatures.some((signature) => seenBefore.has(signature));
     });
 
   /** Reads every replica of a shard; notes restarts (a new start_time) as suspect marks. */
@@ -325,20 +326,24 @@ async function carryOut(
 }
 
 /**
- * What a content difference looked like, for confirming it at the next pass; undefined for
- * actions taken at once (a missing group, expiry, a migration's delete).
+ * What a difference looked like, for confirming it at the next pass: one digest per metric family
+ * that differs (a POST changes some families and leaves the others, so a stale family stays
+ * recognisable while the group's other families keep changing). Undefined for actions taken at
+ * once: a repair copy to a replica that lacks the group, expiry, the delete phase.
  */
-function signatureOf(action: RepairAction | MigrationAction, views: ReadonlyMap<string, ReplicaView>): string | undefined {
-  const contentOn = (id: string): string | undefined => views.get(id)?.groups.get(action.canonical)?.content;
-  let signature: string | undefined;
-  if (action.kind === 'copy') {
-    const target = contentOn(action.to);
-    if (target !== undefined) signature = `copy\u0000${action.canonical}\u0000${action.to}\u0000${contentOn(action.from)}\u0000${target}`;
-  } else if ('reason' in action ? action.reason === 'deleted-while-away' : action.confirm) {
-    signature = `delete\u0000${action.canonical}\u0000${action.on}\u0000${contentOn(action.on)}`;
+function signaturesOf(action: RepairAction | MigrationAction, views: ReadonlyMap<string, ReplicaView>): string[] | undefined {
+  const on = (id: string) => views.get(id)?.groups.get(action.canonical);
+  const digest = (...parts: string[]): string => createHash('sha256').update(parts.join('\u0000')).digest('base64');
+  if (action.kind === 'delete') {
+    if ('reason' in action ? action.reason !== 'deleted-while-away' : !action.confirm) return undefined;
+    return [digest('delete', action.canonical, action.on, on(action.on)?.content ?? '')];
   }
-  // Remembered until the next pass: a digest keeps that memory small whatever the groups hold.
-  return signature === undefined ? undefined : createHash('sha256').update(signature).digest('base64');
+  const source = on(action.from);
+  const target = on(action.to);
+  if (target === undefined) return 'reason' in action ? undefined : [digest('missing', action.canonical, action.to, source?.content ?? '')];
+  const names = new Set([...(source?.families.keys() ?? []), ...target.families.keys()]);
+  const differing = [...names].filter((name) => source?.families.get(name) !== target.families.get(name));
+  return differing.map((name) => digest('copy', action.canonical, action.to, name, source?.families.get(name) ?? '', target.families.get(name) ?? ''));
 }
 
 function pathOf(group: ApiGroup): string {

@@ -105,6 +105,37 @@ describe('live resizing', () => {
     expect(where).toEqual({ shards: ['s1'], value: '2' });
   });
 
+  it('repairs a stale metric family on the new owner while POSTs keep changing the group\'s other families', async () => {
+    door = await startFrontDoor({ shards: 2, drainingShards: [1] });
+    const d = door;
+    const { reconciler, transition } = reconcilerFor(d);
+    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const i = Array.from({ length: 1_000 }, (_, n) => n).find((n) => ringOf(grown.shards).ownerOf(keyOf(n)) === 's1')!;
+    const path = `/metrics/job/resize/instance/i${i}`;
+    const body = (m1: number, m2: number) => `# TYPE m1 gauge\nm1 ${m1}\n# TYPE m2 gauge\nm2 ${m2}\n`;
+    expect((await send(d.url, { method: 'PUT', path, headers: { 'content-type': 'text/plain' }, body: body(1, 0) })).status).toBe(200);
+    await change(d, transition, grown);
+    // The new owner holds a stale m1 (as a copy racing a push would leave it)…
+    for (const replica of d.backends[1]!) expect((await fetch(`${replica.url}${path}`, { method: 'PUT', body: body(0, 0) })).status).toBe(200);
+    // …while the job keeps POSTing m2: the group as a whole differs differently at every pass.
+    let m2 = 0;
+    await waitFor(
+      async () => {
+        m2++;
+        const res = await send(d.url, { method: 'POST', path, headers: { 'content-type': 'text/plain' }, body: `# TYPE m2 gauge\nm2 ${m2}\n` });
+        expect(res.status).toBe(200);
+        const report = await reconciler.pass();
+        return d.cluster.phase === 'steady' && report.misplaced === 0;
+      },
+      { what: 'the change to complete', timeoutMs: 30_000, intervalMs: 20 },
+    );
+    for (const replica of d.backends[1]!) {
+      const [g] = await replica.groups();
+      expect([g?.metrics['m1']?.metrics[0]?.['value'], g?.metrics['m2']?.metrics[0]?.['value']]).toEqual(['1', String(m2)]);
+    }
+    for (const replica of d.backends[0]!) expect(await replica.groups()).toEqual([]);
+  });
+
   it('grows 2 -> 3 shards under continuous pushes, then shrinks back by draining and removing', async () => {
     door = await startFrontDoor({ shards: 3, drainingShards: [2], config: { write: { timeoutMs: 3_000 } } });
     const d = door;
