@@ -240,6 +240,7 @@ function startReconcileLoop(
     timer = undefined;
     running = (async () => {
       if (!(await lease.acquire())) return;
+      if (lease.taken) reconciler.forget();
       const report = await reconciler.pass();
       onPass(report);
       const { actions: _actions, ...summary } = report;

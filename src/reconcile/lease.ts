@@ -9,23 +9,33 @@ import type { Cluster, Redis } from 'ioredis';
 export interface Lease {
   /** True when this front door holds the lease now (taking or renewing it). */
   acquire(): Promise<boolean>;
+  /**
+   * True when the last acquire() took the lease rather than renewed it: another reconciler may
+   * have run passes since this one's last.
+   */
+  readonly taken: boolean;
   release(): Promise<void>;
 }
 
-export const ALWAYS_HELD: Lease = { acquire: async () => true, release: async () => undefined };
+export const ALWAYS_HELD: Lease = { acquire: async () => true, taken: false, release: async () => undefined };
 
 const ACQUIRE =
   "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end " +
-  "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0";
+  "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end return 0";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 export function createRedisLease(client: Redis | Cluster, key: string, ttlMs: number): Lease {
   const owner = randomUUID();
+  let taken = false;
   return {
     async acquire() {
       // Redis down: no one can coordinate; skip the pass rather than risk two at once.
       const held = await client.eval(ACQUIRE, 1, key, owner, String(ttlMs)).catch(() => 0);
-      return held === 1;
+      taken = held === 2;
+      return held !== 0;
+    },
+    get taken() {
+      return taken;
     },
     async release() {
       await client.eval(RELEASE, 1, key, owner).catch(() => undefined);

@@ -57,6 +57,11 @@ export interface ReconcilerEvents {
 
 export interface Reconciler {
   pass(options?: { dryRun?: boolean }): Promise<PassReport>;
+  /**
+   * Forgets what earlier passes saw (differences to confirm, the previous pass of a ring change):
+   * another reconciler may have acted since (the lease moved).
+   */
+  forget(): void;
 }
 
 export interface ReconcilerOptions {
@@ -162,6 +167,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlySet<string> } | undefined;
 
   return {
+    forget() {
+      seenBefore = new Set();
+      previousPass = undefined;
+    },
     async pass(options = {}) {
       const started = Date.now();
       await suspects.refresh?.().catch(() => undefined);

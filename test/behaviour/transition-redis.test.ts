@@ -15,6 +15,7 @@ import { createCluster, ringVersion, type Cluster } from '../../src/backends/clu
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf, type Ring } from '../../src/core/ring.js';
+import { createRedisLease } from '../../src/reconcile/lease.js';
 import { createRedisTransition } from '../../src/reconcile/transition.js';
 import { waitFor } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -312,5 +313,20 @@ describe('ring changes across front doors (Redis)', () => {
     expect((await push(moved)).status).toBe(200);
     const newOwner = d.backends[Number(after.ownerOf(keyOf(moved)).slice(1))]![0]!;
     expect((await newOwner.groups()).map((g) => g.labels['instance'])).toContain(`i${moved}`);
+  });
+});
+
+describe('the reconcile lease', () => {
+  it('tells a lease taken from one renewed: the reconciler forgets its earlier passes when it was taken', async () => {
+    const key = `${newPrefix()}reconcile-lease`;
+    const a = createRedisLease(client, key, 60_000);
+    const b = createRedisLease(client, key, 60_000);
+    expect([await a.acquire(), a.taken]).toEqual([true, true]);
+    expect([await a.acquire(), a.taken]).toEqual([true, false]);
+    expect(await b.acquire()).toBe(false);
+    await a.release();
+    expect([await b.acquire(), b.taken]).toEqual([true, true]);
+    expect([await a.acquire(), a.taken]).toEqual([false, false]);
+    await b.release();
   });
 });
