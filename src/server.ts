@@ -93,7 +93,12 @@ export async function startServer(
       const changed = await writeFileAtomically(config.discovery.file, targets);
       logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
     }
-    await (transition as { beat?: () => Promise<void> }).beat?.().catch(() => undefined);
+    await transition.start().catch((err: Error) =>
+      logger.warn({ err: err.message }, 'cannot read the ring change under way from Redis: starting on this file\'s ring; a change in progress is joined once Redis answers'),
+    );
+    if (config.reload.liveResize && config.reconcile.intervalSeconds === 0 && redis === undefined) {
+      logger.warn('reconcile.intervalSeconds is 0: this front door never moves groups, so a ring change applied live never completes (and the next one is refused)');
+    }
     const { host, port } = parseListen(config.listen)!;
     address = await app.listen({ host, port });
   } catch (err) {

@@ -46,6 +46,8 @@ export interface OutgoingRequest {
   /** Flat `[name, value, ...]` list, hop-by-hop headers already removed. */
   readonly headers: string[];
   readonly body: Buffer | null;
+  /** When the front door received the push (ms since the epoch). */
+  readonly receivedAt: number;
 }
 
 export interface BackendOptions {

@@ -126,7 +126,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const owner = cluster.ownerOf(parsed.key.canonical);
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
-    const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body };
+    const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt: Date.now() };
     const fence = cluster.fence;
     if (fence !== undefined && fence.ownerOf(parsed.key.canonical) !== owner.name) {
       const error = renderError('PUSHRING_RING_BEHIND', { shard: fence.ownerOf(parsed.key.canonical) });

@@ -40,10 +40,9 @@ export function createThrottle(intervalMs: number): (key: unknown) => boolean {
  */
 export function createMissedWriteLog(suspects: SuspectStore, hints: HintStore | undefined): WriteObserver {
   const missed = (backend: Backend, request: OutgoingRequest): void => {
-    const at = Date.now();
     const id = idOf(backend);
-    suspects.mark(id, at);
-    hints?.add(id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at });
+    suspects.mark(id, Date.now());
+    hints?.add(id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at: request.receivedAt });
   };
   return {
     replicaResult(backend, result, request) {

@@ -1,7 +1,9 @@
 /**
  * One pass over every shard: read what each reachable replica holds (/api/v1/metrics) and when
- * it started (/api/v1/status), plan with core/repair, and carry the plan out with bounded
- * concurrency: a copy is a PUT of the group's encoded content to its path, a delete a DELETE.
+ * it started (/api/v1/status); plan the repairs within each shard (core/repair) and, during a
+ * ring change, the moves between shards (core/migrate); carry them out with bounded concurrency
+ * (a copy is a PUT of the group's encoded content to its path, a delete a DELETE); and move the
+ * ring change on to its next phase when it may (docs/resizing.md).
  */
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/client.js';
@@ -10,7 +12,7 @@ import type { ReconcileConfig } from '../config/schema.js';
 import { encodeGroup, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
 import { planMigration, type MigrationAction, type MigrationPhase, type MigrationPlan } from '../core/migrate.js';
-import { planRepairs, toGroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
+import { planRepairs, toGroupCopy, type GroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
@@ -83,7 +85,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { cluster, config, suspects, hints } = options;
   const events = options.events ?? {};
   const now = options.now ?? Date.now;
-  const transition = options.transition ?? createLocalTransition(cluster);
+  const transition = options.transition ?? createLocalTransition(cluster, 0);
   const migrate = options.migrate === true;
   const startTimes = new Map<string, string>();
   const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
@@ -102,6 +104,27 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       for (const signature of signatures) if (seenNow.size < MAX_REMEMBERED) seenNow.add(signature);
       return signatures.some((signature) => seenBefore.has(signature));
     });
+
+  // What this reconciler wrote itself (copies, replayed hints), per replica and group: a digest
+  // of the content and the push time it stands for. A Pushgateway stamps whatever it is sent
+  // with the time it receives it, so a copy or a replay looks newer than it is; while the replica
+  // still holds that content, planning uses the time it stands for.
+  const written = new Map<string, { digest: string; pushTime: number }>();
+  const MAX_WRITTEN = 200_000;
+  const remember = (replica: string, canonical: string, content: string, pushTime: number): void => {
+    const key = `${replica}\u0000${canonical}`;
+    written.delete(key);
+    if (written.size >= MAX_WRITTEN) written.delete(written.keys().next().value!);
+    written.set(key, { digest: digestOf(content), pushTime });
+  };
+  const effective = (replica: string, group: GroupCopy): GroupCopy => {
+    const key = `${replica}\u0000${group.canonical}`;
+    const record = written.get(key);
+    if (record === undefined) return group;
+    if (record.digest === digestOf(group.content)) return { ...group, pushTime: record.pushTime };
+    written.delete(key); // a client pushed since
+    return group;
+  };
 
   /** Reads every replica of a shard; notes restarts (a new start_time) as suspect marks. */
   const readShard = async (backends: readonly Backend[]): Promise<{ views: ReplicaView[]; byId: Map<string, Backend>; unreachable: string[] }> => {
@@ -123,7 +146,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           events.restarted?.(id);
         }
         startTimes.set(id, snapshot.startTime);
-        views.push({ id, groups: new Map(snapshot.groups.map((g) => [g.canonical, g])), suspectSince: suspects.since(id) });
+        views.push({ id, groups: new Map(snapshot.groups.map((g) => [g.canonical, effective(id, g)])), suspectSince: suspects.since(id) });
         byId.set(id, backend);
       }),
     );
@@ -135,11 +158,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
    * With a trusted replica in the shard, the suspects' hints are superseded: the copy from it
    * carries the latest state, deletes included. With none (each replica missed something), each
    * replica's hints are replayed in order, so that each gets exactly the writes it missed.
-   * True when something was replayed.
+   * Returns, per replica, the groups replayed and when the last replayed push was received.
    */
-  const handOffHints = async (views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>): Promise<boolean> => {
+  const handOffHints = async (views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>): Promise<Map<string, Map<string, number>>> => {
     const anyTrusted = views.some((v) => v.suspectSince === undefined);
-    let replayed = 0;
+    const replayed = new Map<string, Map<string, number>>();
+    let count = 0;
     for (const view of views) {
       if (view.suspectSince === undefined) continue;
       const pending = await hints!.drain(view.id);
@@ -149,6 +173,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         continue;
       }
       const backend = byId.get(view.id)!;
+      const groups = new Map<string, number>();
+      replayed.set(view.id, groups);
       for (const [i, hint] of pending.entries()) {
         const res = await backend.call(hint.method, hint.path, hint.body, hint.headers).catch(() => undefined);
         if (res === undefined || res.status >= 500) {
@@ -156,11 +182,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
           for (const rest of pending.slice(i)) hints!.add(view.id, rest);
           break;
         }
-        replayed++;
+        groups.set(hint.group, hint.at / 1000);
+        count++;
       }
     }
-    if (replayed > 0) events.hintsReplayed?.(replayed);
-    return replayed > 0;
+    if (count > 0) events.hintsReplayed?.(count);
+    return replayed;
   };
 
   // The previous pass of the ring change under way: the settle rule looks at two in a row.
@@ -180,6 +207,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const ring = cluster.ring;
       // A change is carried out only by a reconciler on its new ring (it knows every shard).
       const from = migrate && change.to === version ? change.from : undefined;
+      // No change carried out here: plan as in the hold phase, which only reports what is misplaced.
       const phase: MigrationPhase = from === undefined || change.phase === 'none' ? 'hold' : change.phase;
       const totals = { groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, outOfSync: 0, moved: 0, straysDeleted: 0 };
       const unreachable: string[] = [];
@@ -190,9 +218,20 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const backendsById = new Map<string, Backend>();
       for (const shard of cluster.shards.values()) {
         let { views, byId, unreachable: missing } = await readShard(shard.backends);
-        if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
-          // Replays changed what the replicas hold: plan from what they hold now.
+        const replayed = options.dryRun || hints === undefined ? undefined : await handOffHints(views, byId);
+        if (replayed !== undefined && replayed.size > 0) {
+          // Replays changed what the replicas hold: plan from what they hold now, each replayed
+          // group standing for the time its push was received, not the replay's.
           ({ views, byId, unreachable: missing } = await readShard(shard.backends));
+          views = views.map((view) => {
+            const groups = replayed.get(view.id);
+            if (groups === undefined) return view;
+            for (const [canonical, pushTime] of groups) {
+              const held = view.groups.get(canonical);
+              if (held !== undefined) remember(view.id, canonical, held.content, pushTime);
+            }
+            return { ...view, groups: new Map([...view.groups].map(([k, g]) => [k, effective(view.id, g)])) };
+          });
         }
         unreachable.push(...missing);
         for (const view of views) {
@@ -216,8 +255,15 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             return false;
           });
           if (ok === 'skipped') return; // the next pass plans it again from fresh reads
-          if (ok) done(action);
-          else totals.failed++;
+          if (!ok) {
+            totals.failed++;
+            return;
+          }
+          if (action.kind === 'copy') {
+            const copied = viewsById.get(action.from)!.groups.get(action.canonical)!;
+            remember(action.to, action.canonical, copied.content, copied.pushTime);
+          }
+          done(action);
         });
       const touched = new Set<string>();
       const seenNow = new Set<string>();
@@ -342,7 +388,7 @@ async function carryOut(
  */
 function signaturesOf(action: RepairAction | MigrationAction, views: ReadonlyMap<string, ReplicaView>): string[] | undefined {
   const on = (id: string) => views.get(id)?.groups.get(action.canonical);
-  const digest = (...parts: string[]): string => createHash('sha256').update(parts.join('\u0000')).digest('base64');
+  const digest = (...parts: string[]): string => digestOf(parts.join('\u0000'));
   if (action.kind === 'delete') {
     if ('reason' in action ? action.reason !== 'deleted-while-away' : !action.confirm) return undefined;
     return [digest('delete', action.canonical, action.on, on(action.on)?.content ?? '')];
@@ -353,6 +399,10 @@ function signaturesOf(action: RepairAction | MigrationAction, views: ReadonlyMap
   const names = new Set([...(source?.families.keys() ?? []), ...target.families.keys()]);
   const differing = [...names].filter((name) => source?.families.get(name) !== target.families.get(name));
   return differing.map((name) => digest('copy', action.canonical, action.to, name, source?.families.get(name) ?? '', target.families.get(name) ?? ''));
+}
+
+function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
 }
 
 function pathOf(group: ApiGroup): string {

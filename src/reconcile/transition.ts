@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster as RedisCluster, Redis } from 'ioredis';
-import { ringVersion, type Cluster } from '../backends/cluster.js';
+import { ringVersion, type Cluster, type RingPhase } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
 import { ringOf, type Ring } from '../core/ring.js';
 import type { MigrationPhase } from '../core/migrate.js';
@@ -46,6 +46,8 @@ export interface Transition {
    * ring). Returns why the ring must wait, or undefined when it may be applied.
    */
   begin(previous: Readonly<Config>, next: Readonly<Config>): Promise<string | undefined>;
+  /** Joins the change under way, if any, before the front door takes pushes. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,7 @@ function dualFor(cluster: Cluster, lagMs: number): boolean {
 }
 
 /** `lagMs`: how long a push may take (write.timeoutMs), plus a margin. */
-export function createLocalTransition(cluster: Cluster, lagMs = 0): Transition {
+export function createLocalTransition(cluster: Cluster, lagMs: number): Transition {
   let current: { id: string; to: string; from: Ring } | undefined;
   return {
     async state() {
@@ -80,11 +82,12 @@ export function createLocalTransition(cluster: Cluster, lagMs = 0): Transition {
       current ??= { id: randomUUID(), to, from: ringOf(previous.shards) };
       return undefined;
     },
+    start: async () => undefined,
     stop: async () => undefined,
   };
 }
 
-interface Record {
+interface ChangeRecord {
   id: string;
   from: string;
   to: string;
@@ -95,9 +98,16 @@ interface Record {
 
 const isDualOn = (b: Beat, version: string): boolean => b.version === version && b.phase === 'dual' && b.dualReady;
 
+/** The ring in force when no change is under way, and the one before it. */
+interface Published {
+  version: string;
+  shards: Config['shards'];
+  previous?: string;
+}
+
 interface Beat {
   version: string;
-  phase: 'steady' | 'dual';
+  phase: RingPhase;
   /** Dual for long enough (see dualFor). */
   dualReady: boolean;
   /** Redis time (ms) after which this front door counts as gone. */
@@ -135,9 +145,9 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     const [seconds, micros] = await client.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   };
-  const readRecord = async (): Promise<Record | undefined> => {
+  const readRecord = async (): Promise<ChangeRecord | undefined> => {
     const raw = await client.get(recordKey);
-    return raw === null ? undefined : (JSON.parse(raw) as Record);
+    return raw === null ? undefined : (JSON.parse(raw) as ChangeRecord);
   };
   /** The live front doors' states; those gone quiet are removed on the way. */
   const readBeats = async (): Promise<Beat[]> => {
@@ -150,26 +160,51 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     }
     return live;
   };
-  const createRecord = async (fromShards: Config['shards'], toShards: Config['shards']): Promise<Record> => {
-    const record: Record = { id: randomUUID(), from: ringVersion(fromShards), to: ringVersion(toShards), fromShards, toShards, settled: false };
+  const createRecord = async (fromShards: Config['shards'], toShards: Config['shards']): Promise<ChangeRecord> => {
+    const record: ChangeRecord = { id: randomUUID(), from: ringVersion(fromShards), to: ringVersion(toShards), fromShards, toShards, settled: false };
     // The first front door to load the ring records the change; the others join it.
     await client.set(recordKey, JSON.stringify(record), 'NX');
     return (await readRecord()) ?? record;
   };
+
+  const readPublished = async (): Promise<Published | undefined> => {
+    const raw = await client.get(ringKey);
+    return raw === null ? undefined : (JSON.parse(raw) as Published);
+  };
+  /** The last change record seen: put back if Redis loses it before the change completes. */
+  let known: ChangeRecord | undefined;
 
   /** Follows the change under way: enter both-owner writes, or leave them once settled. */
   const follow = async (): Promise<void> => {
     const mine = cluster.version;
     let record = await readRecord();
     if (record === undefined) {
-      const raw = await client.get(ringKey);
-      const published = raw === null ? undefined : (JSON.parse(raw) as { version: string; shards: Config['shards'] });
+      const published = await readPublished();
+      const shards = options.config().shards;
       if (published === undefined) {
-        await client.set(ringKey, JSON.stringify({ version: mine, shards: options.config().shards }), 'NX');
+        await client.set(ringKey, JSON.stringify({ version: mine, shards } satisfies Published), 'NX');
+      } else if (published.version !== mine && cluster.phase === 'dual' && known?.to === mine) {
+        // Redis lost the record before the change completed (a restart without persistence).
+        await client.set(recordKey, JSON.stringify(known), 'NX');
+        record = await readRecord();
       } else if (published.version !== mine && cluster.phase === 'steady') {
-        // Started with another ring than the one in force (a restart with a new file): the
-        // groups that move must be moved, so this is a change like a reload.
-        record = await createRecord(published.shards, options.config().shards);
+        const names = new Set(shards.map((s) => s.name));
+        const removed = published.shards.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
+        if (published.previous === mine || removed.length > 0) {
+          // Behind the ring in force (started with the file of before the last change), or
+          // removing a shard that was not drained: writing this ring would put pushes where
+          // nothing reads them. Refuse the pushes that would go elsewhere; serve the others.
+          warn(
+            removed.length > 0
+              ? `this front door's configuration removes shard(s) ${removed.join(', ')} without draining them first: pushes of their groups are refused; set draining: true on them, or restore them`
+              : `this front door serves ring ${mine}, older than the ring in force (${published.version}): pushes of moved groups are refused until it loads that configuration`,
+          );
+          cluster.fence = ringOf(published.shards);
+          return;
+        }
+        // Started with a new ring (a restart with a new file): the groups that move must be
+        // moved, so this is a change like a reload.
+        record = await createRecord(published.shards, shards);
       }
     }
     if (record === undefined) {
@@ -177,6 +212,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
       if (cluster.phase === 'dual') cluster.endTransition();
       return;
     }
+    known = record;
     if (record.to === mine) {
       cluster.fence = undefined;
       if (!record.settled && cluster.phase === 'steady') cluster.resumeTransition(ringOf(record.fromShards));
@@ -208,6 +244,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
 
   return {
     beat,
+    start: beat,
     async state() {
       const record = await readRecord();
       if (record === undefined) return NO_CHANGE;
@@ -229,12 +266,13 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     async close(changeId) {
       const record = await readRecord();
       if (record?.id !== changeId || !record.settled) return;
-      await client.set(ringKey, JSON.stringify({ version: record.to, shards: record.toShards }));
+      await client.set(ringKey, JSON.stringify({ version: record.to, shards: record.toShards, previous: record.from } satisfies Published));
       await client.del(recordKey);
     },
     async begin(previous, next) {
       const to = ringVersion(next.shards);
       const record = (await readRecord()) ?? (await createRecord(previous.shards, next.shards));
+      known = record;
       if (record.to !== to) {
         return `the ring change to ${record.to} is still being applied; reload again once it is done (pushring_ring_info phase="steady" on every front door)`;
       }

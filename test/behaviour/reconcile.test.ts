@@ -204,6 +204,32 @@ describe('the reconciler', () => {
     expect(started.replayed()).toBeGreaterThan(0);
   });
 
+  it('a replayed missed write does not win over a newer push the replica got after it came back', async () => {
+    const started = await startWithReconciler({}, undefined, true);
+    door = started.door;
+    const d = door;
+    const [r0, r1] = d.backends[0]!;
+    const upAgain = (i: number) => waitFor(async () => d.cluster.backends[i]!.up, { what: `replica ${i} to be probed up` });
+    expect((await put(d, '/metrics/job/g', 0)).status).toBe(200);
+    // r0 misses the push of 1 (kept as a hint)…
+    await r0!.kill('SIGTERM');
+    expect((await put(d, '/metrics/job/g', 1)).status).toBe(200);
+    await r0!.restart();
+    await upAgain(0);
+    // …then both replicas take the push of 2; r1 misses another group, so neither is trusted.
+    expect((await put(d, '/metrics/job/g', 2)).status).toBe(200);
+    await r1!.kill('SIGTERM');
+    expect((await put(d, '/metrics/job/h', 1)).status).toBe(200);
+    await r1!.restart();
+    await upAgain(1);
+    // Replaying the push of 1 on r0 makes it look newest by its push time; it stands for the
+    // time that push was received, so the push of 2 on r1 wins.
+    await reconcileUntilEqual(d, started.reconciler);
+    const expected = { [JSON.stringify({ job: 'g' })]: '2', [JSON.stringify({ job: 'h' })]: '1' };
+    expect(valuesOf(await r0!.groups())).toEqual(expected);
+    expect(valuesOf(await r1!.groups())).toEqual(expected);
+  });
+
   it('expires exactly the groups past their age, on both replicas, and nothing else', async () => {
     let offsetMs = 0;
     const started = await startWithReconciler({ reconcile: { expire: [{ jobs: 'nightly-*', maxAgeSeconds: 3600 }] } }, () => Date.now() + offsetMs);

@@ -67,7 +67,7 @@ async function change(d: FrontDoor, transition: Transition, next: Readonly<Confi
 }
 
 function reconcilerFor(d: FrontDoor): { reconciler: Reconciler; transition: Transition } {
-  const transition = createLocalTransition(d.cluster);
+  const transition = createLocalTransition(d.cluster, 0);
   return { transition, reconciler: createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), transition, migrate: true }) };
 }
 

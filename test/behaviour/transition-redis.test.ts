@@ -65,11 +65,15 @@ async function startRingA(): Promise<FrontDoor> {
   return door;
 }
 
-/** The same shards with other draining flags. */
-function withDraining(base: Readonly<Config>, draining: readonly string[]): Readonly<Config> {
-  const result = validateConfig({ ...base, shards: base.shards.map((s) => ({ ...s, draining: draining.includes(s.name) })) });
+function validated(input: unknown): Readonly<Config> {
+  const result = validateConfig(input);
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
   return result.config;
+}
+
+/** The same shards with other draining flags. */
+function withDraining(base: Readonly<Config>, draining: readonly string[]): Readonly<Config> {
+  return validated({ ...base, shards: base.shards.map((s) => ({ ...s, draining: draining.includes(s.name) })) });
 }
 
 /** Ring B: the draining shard of ring A owns too. */
@@ -246,12 +250,48 @@ describe('ring changes across front doors (Redis)', () => {
 
     await b.close(id!);
     expect(await recordOf(prefix)).toBeUndefined();
-    expect(await publishedRing(prefix)).toEqual({ version: ringVersion(configB.shards), shards: configB.shards });
+    expect(await publishedRing(prefix)).toEqual({ version: ringVersion(configB.shards), shards: configB.shards, previous: ringVersion(d.config.shards) });
     expect(await b.state()).toMatchObject({ id: undefined, phase: 'none' });
     // Nothing left to follow: both stay steady on ring B, and no new change is recorded.
     await Promise.all([a.beat(), b.beat()]);
     expect([d.cluster.phase, clusterB.phase]).toEqual(['steady', 'steady']);
     expect(await recordOf(prefix)).toBeUndefined();
+    // A front door started afterwards with the old file is behind, not the start of a change back.
+    const late = clusterOf(d.config);
+    const warnings: string[] = [];
+    await transitionFor(prefix, late, () => d.config, { warn: (m) => warnings.push(m) }).beat();
+    expect(await recordOf(prefix)).toBeUndefined();
+    expect(late.fence?.shards).toEqual(ringOf(configB.shards).shards);
+    expect(warnings).toEqual([expect.stringContaining('older than the ring in force')]);
+  });
+
+  it('a front door started with a file that removes an undrained shard is fenced instead of starting a change', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
+    const withoutS1 = validated({ ...d.config, shards: d.config.shards.filter((s) => s.name !== 's1') });
+    const cluster = clusterOf(withoutS1);
+    const warnings: string[] = [];
+    await transitionFor(prefix, cluster, () => withoutS1, { warn: (m) => warnings.push(m) }).beat();
+    expect(await recordOf(prefix)).toBeUndefined();
+    expect(cluster.fence?.shards).toEqual(ringOf(d.config.shards).shards);
+    expect(warnings).toEqual([expect.stringContaining('removes shard(s) s1 without draining')]);
+  });
+
+  it('puts back a change record Redis lost while a front door still writes both owners', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const configB = ringBOf(d.config);
+    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
+    const clusterB = clusterOf(configB);
+    const b = transitionFor(prefix, clusterB, () => configB);
+    await b.beat(); // starts the change A -> B
+    const before = await recordOf(prefix);
+    expect(clusterB.phase).toBe('dual');
+    await client.del(`${prefix}transition`);
+    await b.beat();
+    expect(await recordOf(prefix)).toEqual(before);
+    expect(clusterB.phase).toBe('dual');
   });
 
   it('a front door behind a settled change refuses pushes of moved groups and serves the others', async () => {
