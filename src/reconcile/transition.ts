@@ -87,7 +87,8 @@ export function createLocalTransition(cluster: Cluster, lagMs: number): Transiti
   };
 }
 
-interface ChangeRecord {
+/** `<prefix>transition`: the change under way. */
+export interface ChangeRecord {
   id: string;
   from: string;
   to: string;

@@ -16,21 +16,12 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf, type Ring } from '../../src/core/ring.js';
 import { createRedisLease } from '../../src/reconcile/lease.js';
-import { createRedisTransition } from '../../src/reconcile/transition.js';
+import { createRedisTransition, type ChangeRecord } from '../../src/reconcile/transition.js';
 import { waitFor } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startFrontDoor, type FrontDoor } from './front-door.js';
 
 type RedisTransition = ReturnType<typeof createRedisTransition>;
-
-interface StoredRecord {
-  id: string;
-  from: string;
-  to: string;
-  fromShards: Config['shards'];
-  toShards: Config['shards'];
-  settled: boolean;
-}
 
 let redis: RedisServer;
 let client: Redis;
@@ -106,9 +97,9 @@ function transitionFor(
   return transition;
 }
 
-async function recordOf(prefix: string): Promise<StoredRecord | undefined> {
+async function recordOf(prefix: string): Promise<ChangeRecord | undefined> {
   const raw = await client.get(`${prefix}transition`);
-  return raw === null ? undefined : (JSON.parse(raw) as StoredRecord);
+  return raw === null ? undefined : (JSON.parse(raw) as ChangeRecord);
 }
 
 async function publishedRing(prefix: string): Promise<{ version: string; shards: Config['shards'] } | undefined> {
