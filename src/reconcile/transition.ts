@@ -78,7 +78,7 @@ export function createLocalTransition(cluster: Cluster, lagMs: number): Transiti
     },
     async begin(previous, next) {
       const to = ringVersion(next.shards);
-      if (current !== undefined && current.to !== to) return `the ring change to ${current.to} is still being applied; reload again once pushring_ring_info shows no change under way`;
+      if (current !== undefined && current.to !== to) return `the ring change to ${current.to} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
       current ??= { id: randomUUID(), to, from: ringOf(previous.shards) };
       return undefined;
     },
@@ -275,7 +275,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
       const record = (await readRecord()) ?? (await createRecord(previous.shards, next.shards));
       known = record;
       if (record.to !== to) {
-        return `the ring change to ${record.to} is still being applied; reload again once it is done (pushring_ring_info phase="steady" on every front door)`;
+        return `the ring change to ${record.to} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
       }
       return undefined;
     },
