@@ -138,7 +138,13 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
         actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
       },
     });
-    const report = await reconciler.pass({ dryRun });
+    let report = await reconciler.pass({ dryRun });
+    if (!dryRun && report.deferred > 0) {
+      // A difference is acted on when a second look finds it again (a push may have been read
+      // on one replica and not yet on the other): take that second look now.
+      io.stdout.write(`${report.deferred} difference(s) seen once: looking again\n`);
+      report = addReports(report, await reconciler.pass());
+    }
     if (dryRun) for (const action of [...report.actions, ...report.migration]) io.stdout.write(`  would ${describeAction(action)}\n`);
     io.stdout.write(
       `${dryRun ? 'dry run: ' : ''}${report.shards} shard(s), ${report.groupsSeen} group copies read, ` +
@@ -154,7 +160,24 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   }
 }
 
-/** The ring change as one pass saw it: what it moved, and what is left. */
+/** Two passes as one: what both did, what the second found. */
+function addReports(first: PassReport, second: PassReport): PassReport {
+  const sum = (key: 'copied' | 'deletedAway' | 'expired' | 'failed' | 'moved' | 'straysDeleted'): number => first[key] + second[key];
+  return {
+    ...second,
+    copied: sum('copied'),
+    deletedAway: sum('deletedAway'),
+    expired: sum('expired'),
+    failed: sum('failed'),
+    moved: sum('moved'),
+    straysDeleted: sum('straysDeleted'),
+    durationMs: first.durationMs + second.durationMs,
+    actions: [...first.actions, ...second.actions],
+    migration: [...first.migration, ...second.migration],
+  };
+}
+
+/** The ring change as the pass saw it: what it moved, and what is left. */
 function describeMigration(report: PassReport, shared: boolean): string {
   const moved = `${report.moved} copied to their new owner, ${report.straysDeleted} stray copies deleted, ${report.deferred} deferred (a difference seen once: acted on if the next pass sees it again)`;
   switch (report.phase) {

@@ -40,7 +40,7 @@ export interface PassReport {
   /** Migration actions done: copies to owners, deletes of stray copies. */
   readonly moved: number;
   readonly straysDeleted: number;
-  /** Migration actions for a content difference seen once: done if the next pass sees it again. */
+  /** Actions for a difference seen once (repairs and moves): done if the next pass sees it again. */
   readonly deferred: number;
   readonly migration: readonly MigrationAction[];
 }
@@ -268,6 +268,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const touched = new Set<string>();
       const seenNow = new Set<string>();
       const migrationActions = confirm(migration.actions, viewsById, seenNow);
+      let deferred = migration.actions.length - migrationActions.length;
       for (const { name, views } of read) {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
         // Stray copies about to be deleted are not worth repairing among themselves.
@@ -275,8 +276,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // Any planned action, confirmed or not, means the replica is not in sync yet: its
         // suspect mark must stay (an unconfirmed difference may be a real stale copy).
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
+        const planned = actions;
         actions = confirm(actions, viewsById, seenNow);
-        allActions.push(...actions);
+        deferred += planned.length - actions.length;
+        // A dry run lists every planned action, confirmed or not: nothing is carried out.
+        allActions.push(...(options.dryRun ? planned : actions));
         if (!options.dryRun) {
           await carryOutAll(actions, (action) => {
             if (action.kind === 'copy') totals.copied++;
@@ -310,8 +314,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         phase: from === undefined ? 'none' : change.phase,
         misplaced: migration.misplaced,
         unsettled: migration.unsettled.length,
-        deferred: migration.actions.length - migrationActions.length,
-        migration: migrationActions,
+        deferred,
+        migration: options.dryRun ? migration.actions : migrationActions,
       };
     },
   };

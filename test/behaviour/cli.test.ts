@@ -106,6 +106,22 @@ describe('pushring reconcile', () => {
     expect(real.out()).toMatch(/1 copied, 0 deleted \(gone from the trusted replicas\), 0 expired, 0 failed in \d+ ms/);
     expect((await b.groups()).map((g) => g.labels)).toEqual([{ job: 'lonely' }]);
   });
+
+  it('looks twice at a content difference before repairing it, in one run', async () => {
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    expect((await fetch(`${a.url}/metrics/job/differs`, { method: 'PUT', body: 'differs 1\n' })).status).toBe(200);
+    expect((await fetch(`${b.url}/metrics/job/differs`, { method: 'PUT', body: 'differs 2\n' })).status).toBe(200);
+    const dir = await tempDir('pushring-reconcile-');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `shards:\n  - name: a\n    replicas: ["${a.url}", "${b.url}"]\n`);
+    const real = captureIo();
+    expect(await main(['reconcile', '--config', config], real.io)).toBe(0);
+    expect(real.out()).toContain('1 difference(s) seen once: looking again\n');
+    expect(real.out()).toMatch(/1 copied, 0 deleted/);
+    // The newest push wins (b's), on both.
+    for (const replica of [a, b]) expect((await replica.groups())[0]?.metrics['differs']?.metrics[0]?.['value']).toBe('2');
+  });
 });
 
 describe('pushring ring plan', () => {

@@ -9,15 +9,18 @@
  * Every transition here is created with `beats: false` and beaten by hand, so that each step is
  * taken exactly when the test says; its heartbeat outlives the test (3 x heartbeatMs).
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, ringVersion, type Cluster } from '../../src/backends/cluster.js';
+import { main } from '../../src/cli/main.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf, type Ring } from '../../src/core/ring.js';
 import { createRedisLease } from '../../src/reconcile/lease.js';
 import { createRedisTransition, type ChangeRecord } from '../../src/reconcile/transition.js';
-import { waitFor } from '../helpers/processes.js';
+import { tempDir, waitFor } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startFrontDoor, type FrontDoor } from './front-door.js';
 
@@ -359,5 +362,34 @@ describe('the reconcile lease', () => {
     expect([await b.acquire(), b.taken]).toEqual([true, true]);
     expect([await a.acquire(), a.taken]).toEqual([false, false]);
     await b.release();
+  });
+});
+
+describe('pushring reconcile during a ring change', () => {
+  it('moves the groups of the change under way and says which phase it is in', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const configB = ringBOf(d.config);
+    const after = ringOf(configB.shards);
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`${d.url}/metrics/job/t/instance/i${i}`, { method: 'PUT', body: 'moved 1\n' });
+      expect(res.status).toBe(200);
+    }
+    const moving = Array.from({ length: 40 }, (_, i) => i).filter((i) => after.ownerOf(keyOf(i)) === 's2');
+    expect(moving.length).toBeGreaterThan(0);
+    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
+    await transitionFor(prefix, clusterOf(configB), () => configB).beat(); // starts A -> B
+
+    const dir = await tempDir('pushring-transition-cli-');
+    const file = join(dir, 'pushring.yaml');
+    const shards = configB.shards.map((s) => `  - { name: ${s.name}, replicas: ["${s.replicas.join('", "')}"] }`);
+    await writeFile(file, [`redis: { url: "${redis.url}", keyPrefix: "${prefix}" }`, 'shards:', ...shards].join('\n'));
+    let out = '';
+    const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };
+    expect(await main(['reconcile', '--config', file], io)).toBe(0);
+    expect(out).toContain(`${moving.length} difference(s) seen once: looking again`);
+    expect(out).toContain(`ring change, copy phase: ${moving.length} copied to their new owner, 0 stray copies deleted`);
+    const onNewShard = (await d.backends[2]![0]!.groups()).map((g) => Number(g.labels['instance']!.slice(1))).sort((x, y) => x - y);
+    expect(onNewShard).toEqual(moving);
   });
 });
