@@ -136,7 +136,9 @@ export async function startServer(
   const reload = async (next: Readonly<Config>): Promise<boolean> => {
     const changedRing = ringVersion(next.shards) !== cluster.version;
     // A ring change is recorded before it is applied: other front doors and restarts follow it.
-    const refusal = (await refuseRemoval(config, next, cluster)) ?? (changedRing ? await transition.begin(config, next) : undefined);
+    const removal = await refuseRemoval(config, next, cluster);
+    const begun = removal === undefined && changedRing ? await transition.begin(config, next) : undefined;
+    const refusal = removal ?? (begun !== undefined && 'refused' in begun ? begun.refused : undefined);
     if (refusal !== undefined) {
       metrics.reloaded('refused');
       logger.error({ reason: refusal }, 'configuration change refused for now; the ring in force keeps serving');
@@ -145,6 +147,7 @@ export async function startServer(
     const needsRestart = restartOnlyChanges(config, next);
     if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
     cluster.applyRing(next);
+    if (begun !== undefined && 'catchUp' in begun && begun.catchUp) cluster.endTransition();
     config = { ...config, shards: next.shards, discovery: next.discovery };
     targets = formatTargets(buildTargets(config));
     if (config.discovery.file !== undefined) await writeFileAtomically(config.discovery.file, targets);

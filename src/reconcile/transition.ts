@@ -33,6 +33,8 @@ export interface TransitionState {
   readonly everyoneDual: boolean;
 }
 
+export type Begun = { readonly refused: string } | { readonly catchUp: boolean };
+
 const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
 
 export interface Transition {
@@ -43,13 +45,17 @@ export interface Transition {
   close(id: string): Promise<void>;
   /**
    * Before a reloaded ring is applied: records the change (or joins the one recorded for the same
-   * ring). Returns why the ring must wait, or undefined when it may be applied.
+   * ring). `refused`: why the ring must wait; `catchUp`: the ring is already in force everywhere
+   * else (this front door was behind), so it is applied without a change.
    */
-  begin(previous: Readonly<Config>, next: Readonly<Config>): Promise<string | undefined>;
+  begin(previous: Readonly<Config>, next: Readonly<Config>): Promise<Begun>;
   /** Joins the change under way, if any, before the front door takes pushes. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+const stillApplying = (version: string): string =>
+  `the ring change to ${version} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
 
 /**
  * Writing both owners, for longer than `lagMs`: pushes routed by the old ring alone before the
@@ -78,9 +84,9 @@ export function createLocalTransition(cluster: Cluster, lagMs: number): Transiti
     },
     async begin(previous, next) {
       const to = ringVersion(next.shards);
-      if (current !== undefined && current.to !== to) return `the ring change to ${current.to} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
+      if (current !== undefined && current.to !== to) return { refused: stillApplying(current.to) };
       current ??= { id: randomUUID(), to, from: ringOf(previous.shards) };
-      return undefined;
+      return { catchUp: false };
     },
     start: async () => undefined,
     stop: async () => undefined,
@@ -272,12 +278,12 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     },
     async begin(previous, next) {
       const to = ringVersion(next.shards);
-      const record = (await readRecord()) ?? (await createRecord(previous.shards, next.shards));
+      let record = await readRecord();
+      // Already the ring in force (this front door was behind, fenced): nothing moves.
+      if (record === undefined && (await readPublished())?.version === to) return { catchUp: true };
+      record ??= await createRecord(previous.shards, next.shards);
       known = record;
-      if (record.to !== to) {
-        return `the ring change to ${record.to} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
-      }
-      return undefined;
+      return record.to === to ? { catchUp: false } : { refused: stillApplying(record.to) };
     },
     async stop() {
       if (timer !== undefined) clearInterval(timer);

@@ -177,7 +177,7 @@ describe('ring changes across front doors (Redis)', () => {
     const a = transitionFor(prefix, d.cluster, () => d.config);
     await a.beat();
     const configB = ringBOf(d.config);
-    expect(await a.begin(d.config, configB)).toBeUndefined();
+    expect(await a.begin(d.config, configB)).toEqual({ catchUp: false });
     const recorded = await recordOf(prefix);
     expect(recorded).toMatchObject({ from: ringVersion(d.config.shards), to: ringVersion(configB.shards), settled: false });
 
@@ -185,10 +185,10 @@ describe('ring changes across front doors (Redis)', () => {
     const configC = withDraining(d.config, ['s1']);
     expect(ringVersion(configC.shards)).not.toBe(ringVersion(configB.shards));
     const refusal = await a.begin(d.config, configC);
-    expect(refusal).toContain(`the ring change to ${ringVersion(configB.shards)} is still being applied`);
+    expect(refusal).toEqual({ refused: expect.stringContaining(`the ring change to ${ringVersion(configB.shards)} is still being applied`) });
     // Another front door asking for the same target joins the change recorded.
     const other = transitionFor(prefix, clusterOf(d.config), () => d.config);
-    expect(await other.begin(d.config, configB)).toBeUndefined();
+    expect(await other.begin(d.config, configB)).toEqual({ catchUp: false });
     expect(await recordOf(prefix)).toEqual(recorded);
   });
 
@@ -257,6 +257,9 @@ describe('ring changes across front doors (Redis)', () => {
     expect(await recordOf(prefix)).toBeUndefined();
     expect(late.fence?.shards).toEqual(ringOf(configB.shards).shards);
     expect(warnings).toEqual([expect.stringContaining('older than the ring in force')]);
+    // Given the new file, it catches up: the ring is applied without starting a change.
+    expect(await transitionFor(prefix, late, () => d.config).begin(d.config, configB)).toEqual({ catchUp: true });
+    expect(await recordOf(prefix)).toBeUndefined();
   });
 
   it('a front door started with a file that removes an undrained shard is fenced instead of starting a change', async () => {
@@ -296,7 +299,7 @@ describe('ring changes across front doors (Redis)', () => {
     // beat nowhere (say it was cut off from Redis).
     const clusterB = clusterOf(configB);
     const b = transitionFor(prefix, clusterB, () => configB);
-    expect(await b.begin(d.config, configB)).toBeUndefined();
+    expect(await b.begin(d.config, configB)).toEqual({ catchUp: false });
     await b.beat();
     expect(clusterB.phase).toBe('dual');
     await beatOnceDualReady(b, clusterB);
