@@ -197,10 +197,12 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
       } else if (published.version !== mine && cluster.phase === 'steady') {
         const names = new Set(shards.map((s) => s.name));
         const removed = published.shards.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
-        if (published.previous === mine || removed.length > 0) {
-          // Behind the ring in force (started with the file of before the last change), or
-          // removing a shard that was not drained: writing this ring would put pushes where
-          // nothing reads them. Refuse the pushes that would go elsewhere; serve the others.
+        // The ring of before the last change: a stale file while other front doors still serve
+        // the ring in force; a rollback by rolling restart once none does.
+        const behind = published.previous === mine && (await readBeats()).some((b) => b.version === published.version);
+        if (behind || removed.length > 0) {
+          // Writing this ring would put pushes where nothing reads them. Refuse the pushes that
+          // would go elsewhere; serve the others.
           warn(
             removed.length > 0
               ? `this front door's configuration removes shard(s) ${removed.join(', ')} without draining them first: pushes of their groups are refused; set draining: true on them, or restore them`

@@ -77,7 +77,7 @@ function spawnDoor(file: string, d: number): ManagedProcess {
 /** A rolling restart with a new file, instead of a reload. */
 async function restartWith(d: number, shards: ShardSpec[]): Promise<void> {
   const door = doors[d]!;
-  door.process.kill();
+  door.process.kill('SIGTERM');
   await door.process.exited;
   await writeFile(door.file, configText(ports[d]!, shards));
   door.process = spawnDoor(door.file, d);
@@ -97,6 +97,18 @@ describe('resizing the ring live with two front doors', () => {
   const acked = new Map<number, string>();
   const deleted = new Set<number>();
   let value = 0;
+  /** The last value sent to each group, answered or not. */
+  const attempted = new Map<number, number>();
+
+  /**
+   * A group holds its last acknowledged value, or a later one whose answer was lost (a push in
+   * flight through a front door being restarted may have been stored), never an older one.
+   */
+  function expectLatest(i: number, stored: string | undefined): void {
+    const last = acked.get(i);
+    if (stored === last) return;
+    expect(Number(stored) > Number(last) && Number(stored) <= (attempted.get(i) ?? -1), `group i${i} holds ${stored}, last acknowledged ${last}`).toBe(true);
+  }
 
   /**
    * Continuous pushes at a steady 250/s through both front doors, each with a value of its own:
@@ -114,6 +126,7 @@ describe('resizing the ring live with two front doors', () => {
         const i = n % 2 === 0 ? (n / 2) % HOT : HOT + ((n * 7_919) % (GROUPS - HOT));
         if (deleted.has(i)) continue;
         const v = ++value;
+        attempted.set(i, v);
         // A push to a front door that is restarting fails: it is simply not acknowledged.
         const push = pushTo(i, v)
           .then((res) => {
@@ -192,7 +205,7 @@ describe('resizing the ring live with two front doors', () => {
         continue;
       }
       expect(located.get(i)?.shards, `group i${i}`).toEqual([after.ownerOf(keyOf(i))]);
-      expect(located.get(i)?.value, `group i${i} holds its last acknowledged value`).toBe(acked.get(i));
+      expectLatest(i, located.get(i)?.value);
     }
     // Moves observed on the backends, not computed: each from an old shard to the new one.
     let moved = 0;
@@ -268,7 +281,7 @@ describe('resizing the ring live with two front doors', () => {
         continue;
       }
       expect(located.get(i)?.shards, `group i${i}`).toEqual([before.ownerOf(keyOf(i))]);
-      expect(located.get(i)?.value).toBe(acked.get(i));
+      expectLatest(i, located.get(i)?.value);
     }
     console.info(`shrink 5 -> 4 (${finalVersion}): drained and removed in ${Date.now() - started} ms`);
   });

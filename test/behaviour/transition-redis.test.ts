@@ -260,6 +260,13 @@ describe('ring changes across front doors (Redis)', () => {
     // Given the new file, it catches up: the ring is applied without starting a change.
     expect(await transitionFor(prefix, late, () => d.config).begin(d.config, configB)).toEqual({ catchUp: true });
     expect(await recordOf(prefix)).toBeUndefined();
+    // Once no front door serves ring B any more (a rollback by rolling restart), the one on A
+    // starts the change back instead.
+    await Promise.all([a.stop(), b.stop()]);
+    const rolledBack = clusterOf(d.config);
+    await transitionFor(prefix, rolledBack, () => d.config).beat();
+    expect(await recordOf(prefix)).toMatchObject({ from: ringVersion(configB.shards), to: ringVersion(d.config.shards), settled: false });
+    expect([rolledBack.phase, rolledBack.fence]).toEqual(['dual', undefined]);
   });
 
   it('a front door started with a file that removes an undrained shard is fenced instead of starting a change', async () => {
