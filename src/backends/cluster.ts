@@ -42,10 +42,11 @@ export interface Cluster {
   /** Enters the dual phase from `previous` (a front door starting in the middle of a change). */
   resumeTransition(previous: Ring): void;
   /**
-   * Set while this front door serves a ring older than a settled change's (docs/resizing.md):
-   * pushes whose owner differs under it are refused, as their old owner is no longer read.
+   * Set while this front door's ring cannot be written safely (docs/resizing.md: behind the ring
+   * in force, a shard removed without draining, neither side of the change under way): a push
+   * whose owner differs under any of these rings is refused.
    */
-  fence: Ring | undefined;
+  fence: readonly Ring[] | undefined;
   /** Told when any replica, present or future, is found up or down. */
   onHealthChange(listener: HealthListener): void;
   /** True when every owning shard has at least one replica believed up. */
@@ -80,7 +81,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
   let state = build(config, byKey, makeBackend);
   let previous: Ring | undefined;
   let dualSince = 0;
-  let fence: Ring | undefined;
+  let fence: readonly Ring[] | undefined;
 
   return {
     get ring() {

@@ -127,9 +127,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
     const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt: Date.now() };
-    const fence = cluster.fence;
-    if (fence !== undefined && fence.ownerOf(parsed.key.canonical) !== owner.name) {
-      const error = renderError('PUSHRING_RING_BEHIND', { shard: fence.ownerOf(parsed.key.canonical) });
+    const fenced = cluster.fence?.map((ring) => ring.ownerOf(parsed.key.canonical)).find((shard) => shard !== owner.name);
+    if (fenced !== undefined) {
+      const error = renderError('PUSHRING_RING_BEHIND', { shard: fenced });
       metrics.countPush(method, error.status);
       await reply.code(error.status).type(TEXT).header('x-pushring-error', 'PUSHRING_RING_BEHIND').send(error.body);
       return;

@@ -47,7 +47,7 @@ export const ERRORS = {
   PUSHRING_RING_BEHIND: {
     status: 503,
     message: (c) =>
-      `pushring: this front door serves an older ring than the one in force (the group now belongs to shard "${c.shard}"); the push was not stored. Retry it through another front door; operators: give this front door the current configuration.`,
+      `pushring: this front door's ring does not match the ring in force or the ring change under way (the group belongs to shard "${c.shard}" there); the push was not stored. Retry it through another front door; operators: see this front door's log and give it the current configuration.`,
   },
   PUSHRING_RATE_LIMITED: {
     status: 429,

@@ -184,19 +184,31 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
   /** Follows the change under way: enter both-owner writes, or leave them once settled. */
   const follow = async (): Promise<void> => {
     const mine = cluster.version;
+    const shards = options.config().shards;
+    const names = new Set(shards.map((s) => s.name));
+    /** Owning shards of `ring` this front door does not know (removed without draining). */
+    const unknownOwners = (ring: Config['shards']): string[] => ring.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
     let record = await readRecord();
-    if (record === undefined) {
+    if (record === undefined && known !== undefined) {
       const published = await readPublished();
-      const shards = options.config().shards;
-      if (published === undefined) {
-        await client.set(ringKey, JSON.stringify({ version: mine, shards } satisfies Published), 'NX');
-      } else if (published.version !== mine && cluster.phase === 'dual' && known?.to === mine) {
-        // Redis lost the record before the change completed (a restart without persistence).
+      if (published?.version === known.to && published.previous === known.from) {
+        known = undefined; // closed
+      } else if (known.to === mine) {
+        // Redis lost the record (and maybe the published ring) before the change completed: a
+        // restart without persistence, an eviction. Put it back as it was, settled or not.
+        warn(`the ring change record ${known.from} -> ${known.to} was missing from Redis: put back (give Redis persistence and noeviction)`);
         await client.set(recordKey, JSON.stringify(known), 'NX');
         record = await readRecord();
+      } else {
+        return; // behind a change it cannot see any more: keep what it does (and its fence)
+      }
+    }
+    if (record === undefined) {
+      const published = await readPublished();
+      if (published === undefined) {
+        await client.set(ringKey, JSON.stringify({ version: mine, shards } satisfies Published), 'NX');
       } else if (published.version !== mine && cluster.phase === 'steady') {
-        const names = new Set(shards.map((s) => s.name));
-        const removed = published.shards.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
+        const removed = unknownOwners(published.shards);
         // The ring of before the last change: a stale file while other front doors still serve
         // the ring in force; a rollback by rolling restart once none does.
         const behind = published.previous === mine && (await readBeats()).some((b) => b.version === published.version);
@@ -208,7 +220,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
               ? `this front door's configuration removes shard(s) ${removed.join(', ')} without draining them first: pushes of their groups are refused; set draining: true on them, or restore them`
               : `this front door serves ring ${mine}, older than the ring in force (${published.version}): pushes of moved groups are refused until it loads that configuration`,
           );
-          cluster.fence = ringOf(published.shards);
+          cluster.fence = [ringOf(published.shards)];
           return;
         }
         // Started with a new ring (a restart with a new file): the groups that move must be
@@ -222,16 +234,30 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
       return;
     }
     known = record;
+    const from = ringOf(record.fromShards);
+    const to = ringOf(record.toShards);
     if (record.to === mine) {
+      const removed = record.settled ? [] : unknownOwners(record.fromShards);
+      if (removed.length > 0) {
+        // It cannot write the old owners, which stay the authority until the change settles.
+        warn(`this front door's configuration removes shard(s) ${removed.join(', ')}, from which groups are still moving: pushes of moving groups are refused; keep them (draining: true) until the change completes`);
+        cluster.fence = [from];
+        if (cluster.phase === 'dual') cluster.endTransition();
+        return;
+      }
       cluster.fence = undefined;
-      if (!record.settled && cluster.phase === 'steady') cluster.resumeTransition(ringOf(record.fromShards));
+      if (!record.settled && cluster.phase === 'steady') cluster.resumeTransition(from);
       if (record.settled && cluster.phase === 'dual') cluster.endTransition();
     } else if (record.settled) {
       // Its pushes would reach owners that no longer count: refuse those until it reloads.
       warn(`this front door serves ring ${mine}, older than the settled ring change to ${record.to}: pushes of moved groups are refused until it loads that configuration`);
-      cluster.fence = ringOf(record.toShards);
+      cluster.fence = [to];
     } else if (record.from !== mine) {
-      warn(`this front door serves ring ${mine}, which is neither side of the change under way (${record.from} -> ${record.to}): give it the configuration of ${record.to}`);
+      // Neither the authority nor the new owner: what it writes elsewhere would be lost.
+      warn(`this front door serves ring ${mine}, which is neither side of the change under way (${record.from} -> ${record.to}): pushes placed differently are refused; give it the configuration of ${record.to}`);
+      cluster.fence = [from, to];
+    } else {
+      cluster.fence = undefined;
     }
   };
   const beat = async (): Promise<void> => {

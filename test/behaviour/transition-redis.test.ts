@@ -255,7 +255,7 @@ describe('ring changes across front doors (Redis)', () => {
     const warnings: string[] = [];
     await transitionFor(prefix, late, () => d.config, { warn: (m) => warnings.push(m) }).beat();
     expect(await recordOf(prefix)).toBeUndefined();
-    expect(late.fence?.shards).toEqual(ringOf(configB.shards).shards);
+    expect(late.fence?.map((r) => r.shards)).toEqual([ringOf(configB.shards).shards]);
     expect(warnings).toEqual([expect.stringContaining('older than the ring in force')]);
     // Given the new file, it catches up: the ring is applied without starting a change.
     expect(await transitionFor(prefix, late, () => d.config).begin(d.config, configB)).toEqual({ catchUp: true });
@@ -278,24 +278,51 @@ describe('ring changes across front doors (Redis)', () => {
     const warnings: string[] = [];
     await transitionFor(prefix, cluster, () => withoutS1, { warn: (m) => warnings.push(m) }).beat();
     expect(await recordOf(prefix)).toBeUndefined();
-    expect(cluster.fence?.shards).toEqual(ringOf(d.config.shards).shards);
+    expect(cluster.fence?.map((r) => r.shards)).toEqual([ringOf(d.config.shards).shards]);
     expect(warnings).toEqual([expect.stringContaining('removes shard(s) s1 without draining')]);
   });
 
-  it('puts back a change record Redis lost while a front door still writes both owners', async () => {
+  it('puts back a change record Redis lost, with the published ring, and the old side does not republish its ring', async () => {
     const d = await startRingA();
     const prefix = newPrefix();
     const configB = ringBOf(d.config);
-    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
+    const a = transitionFor(prefix, d.cluster, () => d.config);
+    await a.beat(); // publishes ring A
     const clusterB = clusterOf(configB);
-    const b = transitionFor(prefix, clusterB, () => configB);
+    const warnings: string[] = [];
+    const b = transitionFor(prefix, clusterB, () => configB, { warn: (m) => warnings.push(m) });
     await b.beat(); // starts the change A -> B
+    await a.beat(); // the front door on A sees it
     const before = await recordOf(prefix);
     expect(clusterB.phase).toBe('dual');
-    await client.del(`${prefix}transition`);
+    // Redis restarted without persistence: every key gone.
+    await client.del(`${prefix}transition`, `${prefix}ring`);
+    await a.beat();
+    expect(await publishedRing(prefix)).toBeUndefined();
     await b.beat();
     expect(await recordOf(prefix)).toEqual(before);
     expect(clusterB.phase).toBe('dual');
+    expect(warnings).toEqual([expect.stringContaining('was missing from Redis: put back')]);
+  });
+
+  it('a front door restarted mid-change without a shard groups still move from is fenced, not dual', async () => {
+    const d = await startRingA();
+    const prefix = newPrefix();
+    const configB = ringBOf(d.config);
+    await transitionFor(prefix, clusterOf(configB), () => configB).beat(); // publishes ring B
+    // The change B -> C drains s1…
+    const configC = withDraining(configB, ['s1']);
+    await transitionFor(prefix, clusterOf(configC), () => configC).beat();
+    expect((await recordOf(prefix))?.to).toBe(ringVersion(configC.shards));
+    // …and a front door comes up with s1 already gone from its file (same ring version as C).
+    const withoutS1 = validated({ ...configC, shards: configC.shards.filter((s) => s.name !== 's1') });
+    expect(ringVersion(withoutS1.shards)).toBe(ringVersion(configC.shards));
+    const cluster = clusterOf(withoutS1);
+    const warnings: string[] = [];
+    await transitionFor(prefix, cluster, () => withoutS1, { warn: (m) => warnings.push(m) }).beat();
+    expect(cluster.phase).toBe('steady');
+    expect(cluster.fence?.map((r) => r.shards)).toEqual([ringOf(configB.shards).shards]);
+    expect(warnings).toEqual([expect.stringContaining('from which groups are still moving')]);
   });
 
   it('a front door behind a settled change refuses pushes of moved groups and serves the others', async () => {
@@ -317,7 +344,7 @@ describe('ring changes across front doors (Redis)', () => {
     const a = transitionFor(prefix, d.cluster, () => d.config, { warn: (m) => warnings.push(m) });
     expect(d.cluster.fence).toBeUndefined();
     await a.beat();
-    expect(d.cluster.fence?.shards).toEqual(['s0', 's1', 's2']);
+    expect(d.cluster.fence?.map((r) => r.shards)).toEqual([['s0', 's1', 's2']]);
     expect(d.cluster.phase).toBe('steady');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`older than the settled ring change to ${clusterB.version}`);
