@@ -143,6 +143,10 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
       // A difference is acted on when a second look finds it again (a push may have been read
       // on one replica and not yet on the other): take that second look now.
       io.stdout.write(`${report.deferred} difference(s) seen once: looking again\n`);
+      if (!(await lease.acquire())) {
+        io.stderr.write('pushring reconcile: lost the reconcile lease before looking again; a front door carries on\n');
+        return 1;
+      }
       report = addReports(report, await reconciler.pass());
     }
     if (dryRun) for (const action of [...report.actions, ...report.migration]) io.stdout.write(`  would ${describeAction(action)}\n`);

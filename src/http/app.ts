@@ -141,12 +141,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     // A group moving in a ring change: its old owner stays the authority until the change has
-    // settled, so it is written first and the client hears its answer; the new owner gets the
-    // push only once the old one stored it, and before the client hears (a client's next push
-    // then reaches it after this one). See docs/resizing.md.
-    const outcome = await writeToShard(previous, requiredAcks(config.write.ack, previous.backends.length), outgoing, observer);
-    if (outcome.kind === 'answer' && outcome.status < 300) await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
-    await sendOutcome(reply, outcome, previous.name, previous.backends.length, method);
+    // settled, so it is written first; the new owner gets the push only once the old one stored
+    // it, and before the client hears (a client's next push then reaches it after this one).
+    // Both must meet the ack policy: the new owner becomes the authority when the change settles,
+    // which this front door may learn a heartbeat late. See docs/resizing.md.
+    const first = await writeToShard(previous, requiredAcks(config.write.ack, previous.backends.length), outgoing, observer);
+    if (first.kind !== 'answer' || first.status >= 300) {
+      await sendOutcome(reply, first, previous.name, previous.backends.length, method);
+      return;
+    }
+    const second = await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
+    if (second.kind === 'failed') await sendOutcome(reply, second, owner.name, owner.backends.length, method);
+    else await sendOutcome(reply, first, previous.name, previous.backends.length, method);
   };
 
   const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {

@@ -16,7 +16,7 @@ import { planRepairs, toGroupCopy, type GroupCopy, type RepairAction, type Repli
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
-import { createLocalTransition, type Transition, type TransitionState } from './transition.js';
+import { createLocalTransition, NO_CHANGE, type Transition, type TransitionState } from './transition.js';
 
 export interface PassReport {
   readonly shards: number;
@@ -109,25 +109,28 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   // of the content and the push time it stands for. A Pushgateway stamps whatever it is sent
   // with the time it receives it, so a copy or a replay looks newer than it is; while the replica
   // still holds that content, planning uses the time it stands for.
-  const written = new Map<string, { digest: string; pushTime: number }>();
+  // `stamp`: the push time the Pushgateway gave what was written, once a read has seen it; a
+  // different stamp later means the group was pushed again since, even with the same content.
+  const written = new Map<string, { digest: string; pushTime: number; stamp: number | undefined }>();
   const MAX_WRITTEN = 200_000;
-  const remember = (replica: string, canonical: string, content: string, pushTime: number): void => {
+  const remember = (replica: string, canonical: string, content: string, pushTime: number, stamp?: number): void => {
     const key = `${replica}\u0000${canonical}`;
     written.delete(key);
     if (written.size >= MAX_WRITTEN) written.delete(written.keys().next().value!);
-    written.set(key, { digest: digestOf(content), pushTime });
+    written.set(key, { digest: digestOf(content), pushTime, stamp });
   };
   const effective = (replica: string, group: GroupCopy): GroupCopy => {
     const key = `${replica}\u0000${group.canonical}`;
     const record = written.get(key);
     if (record === undefined) return group;
-    if (record.digest === digestOf(group.content)) return { ...group, pushTime: record.pushTime };
-    written.delete(key); // a client pushed since
+    record.stamp ??= group.pushTime;
+    if (record.digest === digestOf(group.content) && record.stamp === group.pushTime) return { ...group, pushTime: record.pushTime };
+    written.delete(key); // pushed since
     return group;
   };
 
   /** Reads every replica of a shard; notes restarts (a new start_time) as suspect marks. */
-  const readShard = async (backends: readonly Backend[]): Promise<{ views: ReplicaView[]; byId: Map<string, Backend>; unreachable: string[] }> => {
+  const readShard = async (backends: readonly Backend[], dryRun = false): Promise<{ views: ReplicaView[]; byId: Map<string, Backend>; unreachable: string[] }> => {
     const views: ReplicaView[] = [];
     const byId = new Map<string, Backend>();
     const unreachable: string[] = [];
@@ -142,7 +145,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const previous = startTimes.get(id);
         if (previous !== undefined && previous !== snapshot.startTime) {
           // Restarted: whatever it holds now, it missed what came while it was gone.
-          suspects.mark(id, Date.now());
+          if (!dryRun) suspects.mark(id, Date.now());
           events.restarted?.(id);
         }
         startTimes.set(id, snapshot.startTime);
@@ -158,11 +161,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
    * With a trusted replica in the shard, the suspects' hints are superseded: the copy from it
    * carries the latest state, deletes included. With none (each replica missed something), each
    * replica's hints are replayed in order, so that each gets exactly the writes it missed.
-   * Returns, per replica, the groups replayed and when the last replayed push was received.
+   * True when something was replayed.
    */
-  const handOffHints = async (views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>): Promise<Map<string, Map<string, number>>> => {
+  const handOffHints = async (views: readonly ReplicaView[], byId: ReadonlyMap<string, Backend>): Promise<boolean> => {
     const anyTrusted = views.some((v) => v.suspectSince === undefined);
-    const replayed = new Map<string, Map<string, number>>();
+    let replayed = false;
     let count = 0;
     for (const view of views) {
       if (view.suspectSince === undefined) continue;
@@ -174,7 +177,6 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       }
       const backend = byId.get(view.id)!;
       const groups = new Map<string, number>();
-      replayed.set(view.id, groups);
       for (const [i, hint] of pending.entries()) {
         const res = await backend.call(hint.method, hint.path, hint.body, hint.headers).catch(() => undefined);
         if (res === undefined || res.status >= 500) {
@@ -185,13 +187,22 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         groups.set(hint.group, hint.at / 1000);
         count++;
       }
+      // Read back at once (before another replica's replays run): each replayed group stands for
+      // the time its push was received, as long as it holds what the replay left.
+      const after = await readReplica(backend).catch(() => undefined);
+      for (const group of after?.groups ?? []) {
+        const pushTime = groups.get(group.canonical);
+        if (pushTime !== undefined) remember(view.id, group.canonical, group.content, pushTime, group.pushTime);
+      }
+      replayed = true;
     }
     if (count > 0) events.hintsReplayed?.(count);
     return replayed;
   };
 
   // The previous pass of the ring change under way: the settle rule looks at two in a row.
-  let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlySet<string> } | undefined;
+  /** What the previous pass of the change under way did: on which replica, and what it copied there. */
+  let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlyArray<{ on: string; canonical: string; copied?: string }> } | undefined;
 
   return {
     forget() {
@@ -202,7 +213,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const started = Date.now();
       await suspects.refresh?.().catch(() => undefined);
       // Taken once: a reload during the pass must not mix two rings in one plan.
-      const change = await transition.state();
+      // Redis not answering: repairs within shards go on; the ring change waits.
+      const change = await transition.state().catch(() => NO_CHANGE);
       const version = cluster.version;
       const ring = cluster.ring;
       // A change is carried out only by a reconciler on its new ring (it knows every shard).
@@ -217,21 +229,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const viewsById = new Map<string, ReplicaView>();
       const backendsById = new Map<string, Backend>();
       for (const shard of cluster.shards.values()) {
-        let { views, byId, unreachable: missing } = await readShard(shard.backends);
-        const replayed = options.dryRun || hints === undefined ? undefined : await handOffHints(views, byId);
-        if (replayed !== undefined && replayed.size > 0) {
-          // Replays changed what the replicas hold: plan from what they hold now, each replayed
-          // group standing for the time its push was received, not the replay's.
+        let { views, byId, unreachable: missing } = await readShard(shard.backends, options.dryRun);
+        if (!options.dryRun && hints !== undefined && (await handOffHints(views, byId))) {
+          // Replays changed what the replicas hold: plan from what they hold now.
           ({ views, byId, unreachable: missing } = await readShard(shard.backends));
-          views = views.map((view) => {
-            const groups = replayed.get(view.id);
-            if (groups === undefined) return view;
-            for (const [canonical, pushTime] of groups) {
-              const held = view.groups.get(canonical);
-              if (held !== undefined) remember(view.id, canonical, held.content, pushTime);
-            }
-            return { ...view, groups: new Map([...view.groups].map(([k, g]) => [k, effective(view.id, g)])) };
-          });
         }
         unreachable.push(...missing);
         for (const view of views) {
@@ -271,8 +272,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       let deferred = migration.actions.length - migrationActions.length;
       for (const { name, views } of read) {
         let actions = planRepairs(views, { now: now(), maxAgeOf });
-        // Stray copies about to be deleted are not worth repairing among themselves.
+        // Stray copies about to be deleted are not worth repairing among themselves; and while
+        // moving groups are copied, their new owner's replicas are made equal to the old owner's
+        // (a repair among them could spread a copy that lost a race, every other pass).
         if (phase === 'delete') actions = actions.filter((a) => ring.ownerOf(a.canonical) === name);
+        if (phase === 'copy') actions = actions.filter((a) => owners.now(a.canonical) !== name || owners.before(a.canonical) === name);
         // Any planned action, confirmed or not, means the replica is not in sync yet: its
         // suspect mark must stay (an unconfirmed difference may be a real stale copy).
         for (const a of actions) touched.add(a.kind === 'copy' ? a.to : a.on);
@@ -302,7 +306,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
         // Every replica read, the ring unchanged, every difference remembered for the next pass.
         const complete = unreachable.length === 0 && cluster.version === version && seenNow.size < MAX_REMEMBERED;
-        await advance(from === undefined ? undefined : change, migration, migrationActions, complete);
+        await advance(from === undefined ? undefined : change, migration, migrationActions, viewsById, complete);
       }
       totals.outOfSync = touched.size;
       return {
@@ -328,21 +332,29 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
    * other difference is a push read on one side and not yet on the other, which reaches both.
    * Closed when a pass in the delete phase finds no stray copy left.
    */
-  async function advance(change: TransitionState | undefined, migration: MigrationPlan, done: readonly MigrationAction[], complete: boolean): Promise<void> {
+  async function advance(
+    change: TransitionState | undefined,
+    migration: MigrationPlan,
+    done: readonly MigrationAction[],
+    viewsById: ReadonlyMap<string, ReplicaView>,
+    complete: boolean,
+  ): Promise<void> {
     if (change?.id === undefined || change.phase !== 'copy') {
       previousPass = undefined;
       if (change?.id !== undefined && change.phase === 'delete' && complete && migration.misplaced === 0) await transition.close(change.id);
       return;
     }
     const unsettled = new Set(migration.unsettled);
-    const quiet =
-      complete &&
-      done.length === 0 &&
-      change.everyoneDual &&
-      previousPass?.id === change.id &&
-      previousPass.everyoneDual &&
-      ![...previousPass.acted].some((c) => unsettled.has(c));
-    previousPass = { id: change.id, everyoneDual: change.everyoneDual, acted: new Set(done.map((a) => a.canonical)) };
+    // A group the previous pass copied still counts only while its target holds that very copy
+    // (it may have lost a race with a newer push); one that took a push since is current.
+    const stillRaced = (previousPass?.acted ?? []).some(
+      (a) => unsettled.has(a.canonical) && (a.copied === undefined || a.copied === digestOf(viewsById.get(a.on)?.groups.get(a.canonical)?.content ?? '')),
+    );
+    const quiet = complete && done.length === 0 && change.everyoneDual && previousPass?.id === change.id && previousPass.everyoneDual && !stillRaced;
+    const acted = done.map((a) =>
+      a.kind === 'delete' ? { on: a.on, canonical: a.canonical } : { on: a.to, canonical: a.canonical, copied: digestOf(viewsById.get(a.from)?.groups.get(a.canonical)?.content ?? '') },
+    );
+    previousPass = { id: change.id, everyoneDual: change.everyoneDual, acted };
     if (quiet && (await transition.settle(change.id))) events.migrationSettled?.();
   }
 }

@@ -35,7 +35,7 @@ export interface TransitionState {
 
 export type Begun = { readonly refused: string } | { readonly catchUp: boolean };
 
-const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
+export const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
 
 export interface Transition {
   state(): Promise<TransitionState>;
@@ -260,8 +260,11 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
       cluster.fence = undefined;
     }
   };
+  let beats = 0;
   const beat = async (): Promise<void> => {
     await follow();
+    // Heartbeats of front doors gone are dropped when read; read now and then even when idle.
+    if (++beats % 60 === 0) await readBeats();
     const until = (await redisNow()) + heartbeatMs * 3;
     const state: Beat = { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
     await client.hset(beatsKey, id, JSON.stringify(state));
