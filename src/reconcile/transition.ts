@@ -7,12 +7,13 @@
  * copies go) → closed.
  *
  * One front door: all of it in memory. Several (Redis):
- * - `<prefix>ring` = {version, shards}: the ring in force when no change is under way, so that a
- *   front door started with another ring (a rolling restart with a new file) starts a change
- *   rather than silently writing elsewhere;
+ * - `<prefix>ring` = {version, shards, previous}: the ring in force when no change is under way
+ *   (and the one before it), so that a front door started with another ring (a rolling restart
+ *   with a new file) starts a change rather than silently writing elsewhere, and one started with
+ *   a stale file is fenced;
  * - `<prefix>transition` = {id, from, to, fromShards, toShards, settled}: the change under way;
- * - `<prefix>{fds}`: a hash of heartbeats, front door id → {version, phase, until}, with `until`
- *   in Redis's own clock so that hosts' clocks do not matter.
+ * - `<prefix>{fds}`: a hash of heartbeats, front door id → {version, phase, dualReady, until},
+ *   with `until` in Redis's own clock so that hosts' clocks do not matter.
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster as RedisCluster, Redis } from 'ioredis';
