@@ -2,7 +2,7 @@
  * The ring resized live, as an operator does it: two front door processes sharing one Redis,
  * their configuration files edited a few seconds apart while pushes go through both.
  */
-import { writeFile, rename } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ringOf } from '../../src/core/ring.js';
@@ -30,6 +30,7 @@ function configText(port: number, shards: ShardSpec[]): string {
     'health: { intervalMs: 200, timeoutMs: 500 }',
     'reconcile: { intervalSeconds: 1, concurrency: 16 }',
     'reload: { liveResize: true, intervalSeconds: 1 }',
+    `discovery: { file: "${join(dir, `targets-${port}.json`)}" }`,
     'write: { timeoutMs: 5000 }',
     'shards:',
     ...shards.map(({ name, draining }) => {
@@ -259,6 +260,14 @@ describe('resizing the ring live with two front doors', () => {
       { what: 'the drained shard to be empty', timeoutMs: 90_000, intervalMs: 500 },
     );
     await pusher.stop();
+    // Prometheus keeps scraping the drained shard until it is removed: file_sd and http_sd.
+    const shardsIn = async (d: number): Promise<string[][]> => {
+      const labelsOf = (targets: Array<{ labels: Record<string, string> }>): string[] => [...new Set(targets.map((t) => t.labels['shard']!))].sort();
+      const http = (await (await fetch(`${doors[d]!.url}/-/sd/targets`)).json()) as Array<{ labels: Record<string, string> }>;
+      const file = JSON.parse(await readFile(join(dir, `targets-${ports[d]}.json`), 'utf8')) as Array<{ labels: Record<string, string> }>;
+      return [labelsOf(http), labelsOf(file)];
+    };
+    for (const d of [0, 1]) expect(await shardsIn(d)).toEqual([['s0', 's1', 's2', 's3', 's4'], ['s0', 's1', 's2', 's3', 's4']]);
     const four = [{ name: 's0' }, { name: 's1' }, { name: 's2' }, { name: 's3' }];
     for (const [d, door] of doors.entries()) await edit(door, ports[d]!, four);
     const finalVersion = ringOf(four.map((s) => ({ ...s, weight: 1 }))).shards.join();
@@ -266,6 +275,11 @@ describe('resizing the ring live with two front doors', () => {
       async () => (await Promise.all(doors.map((d) => fetch(`${d.url}/-/status`).then((r) => r.json() as Promise<{ shards: unknown[] }>)))).every((s) => s.shards.length === 4),
       { what: 'both front doors to drop the removed shard', timeoutMs: 20_000 },
     );
+    const fourShards = JSON.stringify([['s0', 's1', 's2', 's3'], ['s0', 's1', 's2', 's3']]);
+    await waitFor(async () => (await Promise.all([0, 1].map(shardsIn))).every((both) => JSON.stringify(both) === fourShards), {
+      what: 'the targets to drop the removed shard',
+      timeoutMs: 10_000,
+    });
     const before = ringOf(['s0', 's1', 's2', 's3'].map((name) => ({ name, weight: 1 })));
     let located = await locateGroups(backends, 'live');
     await waitFor(
