@@ -6,6 +6,7 @@ import pino from 'pino';
 import { readFile } from 'node:fs/promises';
 import { createCluster, ringVersion, startHealthChecks, type Cluster } from './backends/cluster.js';
 import { watchConfig, type ConfigWatcher } from './config/watch.js';
+import { ringOf } from './core/ring.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
@@ -147,7 +148,10 @@ export async function startServer(
     const needsRestart = restartOnlyChanges(config, next);
     if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
     cluster.applyRing(next);
-    if (begun !== undefined && 'catchUp' in begun && begun.catchUp) cluster.endTransition();
+    // Caught up: nothing moves. Otherwise the change goes from the ring in force (this front
+    // door may have served an older one).
+    if (begun !== undefined && 'catchUp' in begun) cluster.endTransition();
+    else if (begun !== undefined && 'from' in begun) cluster.resumeTransition(ringOf(begun.from));
     config = { ...config, shards: next.shards, discovery: next.discovery };
     targets = formatTargets(buildTargets(config));
     if (config.discovery.file !== undefined) await writeFileAtomically(config.discovery.file, targets);

@@ -151,8 +151,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     const second = await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
-    if (second.kind === 'failed') await sendOutcome(reply, second, owner.name, owner.backends.length, method);
-    else await sendOutcome(reply, first, previous.name, previous.backends.length, method);
+    if (second.kind === 'answer') {
+      // A refusal by the new owner (its other groups conflict with this push) is passed on.
+      await sendOutcome(reply, second.status < 300 ? first : second, previous.name, previous.backends.length, method);
+      return;
+    }
+    const error = renderError('PUSHRING_MOVE_INCOMPLETE', { shard: owner.name, stored: second.stored, required: second.required });
+    metrics.countPush(method, error.status);
+    await reply.code(error.status).type(TEXT).header('x-pushring-error', 'PUSHRING_MOVE_INCOMPLETE').send(error.body);
   };
 
   const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {

@@ -49,6 +49,11 @@ export const ERRORS = {
     message: (c) =>
       `pushring: this front door's ring does not match the ring in force or the ring change under way (the group belongs to shard "${c.shard}" there); the push was not stored. Retry it through another front door; operators: see this front door's log and give it the current configuration.`,
   },
+  PUSHRING_MOVE_INCOMPLETE: {
+    status: 503,
+    message: (c) =>
+      `pushring: the group is moving to shard "${c.shard}" in a ring change; its current shard stored the push but "${c.shard}" did not (${c.stored} of the ${c.required} replica(s) needed). Retry the push (pushes are idempotent).`,
+  },
   PUSHRING_RATE_LIMITED: {
     status: 429,
     message: (c) =>

@@ -202,7 +202,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   // The previous pass of the ring change under way: the settle rule looks at two in a row.
   /** What the previous pass of the change under way did: on which replica, and what it copied there. */
-  let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlyArray<{ on: string; canonical: string; copied?: string }> } | undefined;
+  let previousPass: { id: string; everyoneDual: boolean; acted: ReadonlyArray<{ on: string; canonical: string; copied?: ReadonlyMap<string, string> }> } | undefined;
 
   return {
     forget() {
@@ -306,7 +306,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
         // Every replica read, the ring unchanged, every difference remembered for the next pass.
         const complete = unreachable.length === 0 && cluster.version === version && seenNow.size < MAX_REMEMBERED;
-        await advance(from === undefined ? undefined : change, migration, migrationActions, viewsById, complete);
+        const oldOwnerCopies = (canonical: string) =>
+          (read.find((r) => r.name === owners.before(canonical))?.views ?? []).flatMap((v) => {
+            const held = v.groups.get(canonical);
+            return held === undefined ? [new Map<string, string>()] : [held.families];
+          });
+        await advance(from === undefined ? undefined : change, migration, migrationActions, viewsById, oldOwnerCopies, complete);
       }
       totals.outOfSync = touched.size;
       return {
@@ -337,6 +342,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     migration: MigrationPlan,
     done: readonly MigrationAction[],
     viewsById: ReadonlyMap<string, ReplicaView>,
+    /** The families of each copy of a group on its old owner's replicas. */
+    oldOwnerCopies: (canonical: string) => Array<ReadonlyMap<string, string>>,
     complete: boolean,
   ): Promise<void> {
     if (change?.id === undefined || change.phase !== 'copy') {
@@ -345,14 +352,20 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       return;
     }
     const unsettled = new Set(migration.unsettled);
-    // A group the previous pass copied still counts only while its target holds that very copy
-    // (it may have lost a race with a newer push); one that took a push since is current.
-    const stillRaced = (previousPass?.acted ?? []).some(
-      (a) => unsettled.has(a.canonical) && (a.copied === undefined || a.copied === digestOf(viewsById.get(a.on)?.groups.get(a.canonical)?.content ?? '')),
-    );
+    // A group the previous pass copied holds the change back while its copy may have lost a race
+    // with a newer push: some metric family still as copied on the target, where the old owner
+    // now holds something else. (A family changed on the target since took a newer push.)
+    const stillRaced = (previousPass?.acted ?? []).some((a) => {
+      if (!unsettled.has(a.canonical)) return false;
+      if (a.copied === undefined) return true; // a delete from the new owner
+      const target = viewsById.get(a.on)?.groups.get(a.canonical)?.families;
+      const authority = oldOwnerCopies(a.canonical);
+      const names = new Set([...a.copied.keys(), ...(target?.keys() ?? []), ...authority.flatMap((f) => [...f.keys()])]);
+      return [...names].some((name) => target?.get(name) === a.copied!.get(name) && authority.some((f) => f.get(name) !== a.copied!.get(name)));
+    });
     const quiet = complete && done.length === 0 && change.everyoneDual && previousPass?.id === change.id && previousPass.everyoneDual && !stillRaced;
     const acted = done.map((a) =>
-      a.kind === 'delete' ? { on: a.on, canonical: a.canonical } : { on: a.to, canonical: a.canonical, copied: digestOf(viewsById.get(a.from)?.groups.get(a.canonical)?.content ?? '') },
+      a.kind === 'delete' ? { on: a.on, canonical: a.canonical } : { on: a.to, canonical: a.canonical, copied: viewsById.get(a.from)?.groups.get(a.canonical)?.families ?? new Map<string, string>() },
     );
     previousPass = { id: change.id, everyoneDual: change.everyoneDual, acted };
     if (quiet && (await transition.settle(change.id))) events.migrationSettled?.();

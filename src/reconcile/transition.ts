@@ -34,7 +34,12 @@ export interface TransitionState {
   readonly everyoneDual: boolean;
 }
 
-export type Begun = { readonly refused: string } | { readonly catchUp: boolean };
+/**
+ * What a reload may do: wait (`refused`), apply the ring without a change (`catchUp`: it is in
+ * force already), or apply it in the change from `from` (the ring in force, which may not be the
+ * one this front door served: it may have been behind).
+ */
+export type Begun = { readonly refused: string } | { readonly catchUp: true } | { readonly from: Config['shards'] };
 
 export const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
 
@@ -54,6 +59,9 @@ export interface Transition {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How long no front door must serve the published ring before one on the ring before it rolls back. */
+const ROLLBACK_AFTER_MS = 30_000;
 
 const stillApplying = (version: string): string =>
   `the ring change to ${version} is still being applied; this one is applied once it completes (pushring_ring_change_phase{phase="none"})`;
@@ -87,7 +95,7 @@ export function createLocalTransition(cluster: Cluster, lagMs: number): Transiti
       const to = ringVersion(next.shards);
       if (current !== undefined && current.to !== to) return { refused: stillApplying(current.to) };
       current ??= { id: randomUUID(), to, from: ringOf(previous.shards) };
-      return { catchUp: false };
+      return { from: previous.shards };
     },
     start: async () => undefined,
     stop: async () => undefined,
@@ -102,6 +110,8 @@ export interface ChangeRecord {
   fromShards: Config['shards'];
   toShards: Config['shards'];
   settled: boolean;
+  /** The change that made the ring it comes from (the published ring's `closed`). */
+  base?: string;
 }
 
 const isDualOn = (b: Beat, version: string): boolean => b.version === version && b.phase === 'dual' && b.dualReady;
@@ -111,6 +121,8 @@ interface Published {
   version: string;
   shards: Config['shards'];
   previous?: string;
+  /** The id of the change that made this ring the one in force. */
+  closed?: string;
 }
 
 interface Beat {
@@ -135,6 +147,8 @@ export interface RedisTransitionOptions {
   readonly heartbeatMs?: number;
   /** How long a push may take (write.timeoutMs), plus a margin. */
   readonly lagMs?: number;
+  /** How long no front door must serve the published ring before one on the ring before it rolls back. */
+  readonly rollbackAfterMs?: number;
 }
 
 export function createRedisTransition(options: RedisTransitionOptions): Transition & { beat(): Promise<void> } {
@@ -168,8 +182,8 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     }
     return live;
   };
-  const createRecord = async (fromShards: Config['shards'], toShards: Config['shards']): Promise<ChangeRecord> => {
-    const record: ChangeRecord = { id: randomUUID(), from: ringVersion(fromShards), to: ringVersion(toShards), fromShards, toShards, settled: false };
+  const createRecord = async (fromShards: Config['shards'], toShards: Config['shards'], base: string | undefined): Promise<ChangeRecord> => {
+    const record: ChangeRecord = { id: randomUUID(), from: ringVersion(fromShards), to: ringVersion(toShards), fromShards, toShards, settled: false, ...(base === undefined ? {} : { base }) };
     // The first front door to load the ring records the change; the others join it.
     await client.set(recordKey, JSON.stringify(record), 'NX');
     return (await readRecord()) ?? record;
@@ -181,6 +195,10 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
   };
   /** The last change record seen: put back if Redis loses it before the change completes. */
   let known: ChangeRecord | undefined;
+  /** When a live front door was last seen serving the published ring (see `behind`). */
+  let publishedServedAt = Date.now();
+  /** Fenced for lack of a shard groups still move from: safe to count as writing both owners. */
+  let fencedIn = false;
 
   /** Follows the change under way: enter both-owner writes, or leave them once settled. */
   const follow = async (): Promise<void> => {
@@ -190,10 +208,15 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     /** Owning shards of `ring` this front door does not know (removed without draining). */
     const unknownOwners = (ring: Config['shards']): string[] => ring.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
     let record = await readRecord();
+    if (record !== undefined && known?.id === record.id && known.settled && !record.settled) {
+      // Put back unsettled by a front door that had not seen it settle: settling is for good.
+      await client.set(recordKey, JSON.stringify(known));
+      record = known;
+    }
     if (record === undefined && known !== undefined) {
       const published = await readPublished();
-      if (published?.version === known.to && published.previous === known.from) {
-        known = undefined; // closed
+      if (published !== undefined && published.closed !== known.base) {
+        known = undefined; // closed, or other changes completed since: nothing to put back
       } else if (known.to === mine) {
         // Redis lost the record (and maybe the published ring) before the change completed: a
         // restart without persistence, an eviction. Put it back as it was, settled or not.
@@ -210,9 +233,10 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
         await client.set(ringKey, JSON.stringify({ version: mine, shards } satisfies Published), 'NX');
       } else if (published.version !== mine && cluster.phase === 'steady') {
         const removed = unknownOwners(published.shards);
-        // The ring of before the last change: a stale file while other front doors still serve
-        // the ring in force; a rollback by rolling restart once none does.
-        const behind = published.previous === mine && (await readBeats()).some((b) => b.version === published.version);
+        // The ring of before the last change: a stale file while other front doors serve the
+        // ring in force; a rollback by rolling restart once none has for a while.
+        if ((await readBeats()).some((b) => b.version === published.version)) publishedServedAt = Date.now();
+        const behind = published.previous === mine && Date.now() - publishedServedAt < (options.rollbackAfterMs ?? ROLLBACK_AFTER_MS);
         if (behind || removed.length > 0) {
           // Writing this ring would put pushes where nothing reads them. Refuse the pushes that
           // would go elsewhere; serve the others.
@@ -226,7 +250,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
         }
         // Started with a new ring (a restart with a new file): the groups that move must be
         // moved, so this is a change like a reload.
-        record = await createRecord(published.shards, shards);
+        record = await createRecord(published.shards, shards, published.closed);
       }
     }
     if (record === undefined) {
@@ -239,9 +263,11 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     const to = ringOf(record.toShards);
     if (record.to === mine) {
       const removed = record.settled ? [] : unknownOwners(record.fromShards);
-      if (removed.length > 0) {
-        // It cannot write the old owners, which stay the authority until the change settles.
-        warn(`this front door's configuration removes shard(s) ${removed.join(', ')}, from which groups are still moving: pushes of moving groups are refused; keep them (draining: true) until the change completes`);
+      fencedIn = removed.length > 0;
+      if (fencedIn) {
+        // It cannot write the old owners, which stay the authority until the change settles. It
+        // writes no moving group at all, so it does not hold the change back.
+        warn(`this front door's configuration removes shard(s) ${removed.join(', ')}, from which groups are still moving: pushes of moving groups are refused until the change settles; keep them (draining: true) until it completes`);
         cluster.fence = [from];
         if (cluster.phase === 'dual') cluster.endTransition();
         return;
@@ -267,7 +293,9 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     // Heartbeats of front doors gone are dropped when read; read now and then even when idle.
     if (++beats % 60 === 0) await readBeats();
     const until = (await redisNow()) + heartbeatMs * 3;
-    const state: Beat = { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
+    const state: Beat = fencedIn
+      ? { version: cluster.version, phase: 'dual', dualReady: true, until }
+      : { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
     await client.hset(beatsKey, id, JSON.stringify(state));
   };
   let beating: Promise<void> | undefined;
@@ -305,17 +333,22 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     async close(changeId) {
       const record = await readRecord();
       if (record?.id !== changeId || !record.settled) return;
-      await client.set(ringKey, JSON.stringify({ version: record.to, shards: record.toShards, previous: record.from } satisfies Published));
+      await client.set(ringKey, JSON.stringify({ version: record.to, shards: record.toShards, previous: record.from, closed: record.id } satisfies Published));
       await client.del(recordKey);
     },
     async begin(previous, next) {
       const to = ringVersion(next.shards);
       let record = await readRecord();
-      // Already the ring in force (this front door was behind, fenced): nothing moves.
-      if (record === undefined && (await readPublished())?.version === to) return { catchUp: true };
-      record ??= await createRecord(previous.shards, next.shards);
+      if (record === undefined) {
+        const published = await readPublished();
+        // Already the ring in force (this front door was behind, fenced): nothing moves.
+        if (published?.version === to) return { catchUp: true };
+        // The change starts from the ring in force, whatever this front door served.
+        record = await createRecord(published?.shards ?? previous.shards, next.shards, published?.closed);
+      }
       known = record;
-      return record.to === to ? { catchUp: false } : { refused: stillApplying(record.to) };
+      if (record.to !== to) return { refused: stillApplying(record.to) };
+      return record.settled ? { catchUp: true } : { from: record.fromShards };
     },
     async stop() {
       if (timer !== undefined) clearInterval(timer);

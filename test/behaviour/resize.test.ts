@@ -61,7 +61,7 @@ function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
 /** A reload as the server does it: the change is recorded, then the ring applied. */
 const inForce = new WeakMap<FrontDoor, Readonly<Config>>();
 async function change(d: FrontDoor, transition: Transition, next: Readonly<Config>): Promise<void> {
-  expect(await transition.begin(inForce.get(d) ?? d.config, next)).toEqual({ catchUp: false });
+  expect(await transition.begin(inForce.get(d) ?? d.config, next)).toEqual({ from: (inForce.get(d) ?? d.config).shards });
   d.cluster.applyRing(next);
   inForce.set(d, next);
 }
@@ -103,6 +103,23 @@ describe('live resizing', () => {
     await migrate(d, reconciler);
     const where = (await locateGroups(d.backends, 'resized')).get(i);
     expect(where).toEqual({ shards: ['s1'], value: '2' });
+  });
+
+  it('answers a moving group\'s push as failed when its new shard did not store it', async () => {
+    door = await startFrontDoor({ shards: 2, drainingShards: [1] });
+    const d = door;
+    const { transition } = reconcilerFor(d);
+    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const next = ringOf(grown.shards);
+    const moving = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's1')!;
+    const staying = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's0')!;
+    const push = (i: number) => send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: 'resized 1\n' });
+    await change(d, transition, grown);
+    for (const replica of d.backends[1]!) await replica.kill();
+    const refused = await push(moving);
+    expect(refused.status).toBe(503);
+    expect(refused.body).toContain('is moving to shard "s1" in a ring change; its current shard stored the push');
+    expect((await push(staying)).status).toBe(200);
   });
 
   it('repairs a stale metric family on the new owner while POSTs keep changing the group\'s other families', async () => {
