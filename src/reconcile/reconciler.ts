@@ -304,8 +304,14 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // In sync now (nothing to do for it this pass): trusted again, unless it missed a
         // write while the pass ran.
         for (const view of viewsById.values()) if (!touched.has(view.id)) suspects.clear(view.id, started);
-        // Every replica read, the ring unchanged, every difference remembered for the next pass.
-        const complete = unreachable.length === 0 && cluster.version === version && seenNow.size < MAX_REMEMBERED;
+        // Every replica read, the ring unchanged, every difference remembered for the next pass
+        // (knowing every shard of the ring the change comes from: one missing from this front
+        // door's file was never read).
+        const complete =
+          unreachable.length === 0 &&
+          cluster.version === version &&
+          seenNow.size < MAX_REMEMBERED &&
+          (from === undefined || from.shards.every((name) => cluster.shards.has(name)));
         const oldOwnerCopies = (canonical: string) =>
           (read.find((r) => r.name === owners.before(canonical))?.views ?? []).flatMap((v) => {
             const held = v.groups.get(canonical);

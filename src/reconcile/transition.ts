@@ -195,8 +195,13 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
   };
   /** The last change record seen: put back if Redis loses it before the change completes. */
   let known: ChangeRecord | undefined;
-  /** When a live front door was last seen serving the published ring (see `behind`). */
+  /** When a live front door was last seen serving the published ring (see `behind`), which. */
   let publishedServedAt = Date.now();
+  let publishedSeen: string | undefined;
+  /** When follow() last completed. */
+  let lastFollowed = Date.now();
+  /** Since when it has been fenced in a change (see `fencedIn`). */
+  let fencedSince = 0;
   /** Fenced for lack of a shard groups still move from: safe to count as writing both owners. */
   let fencedIn = false;
 
@@ -208,14 +213,17 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     /** Owning shards of `ring` this front door does not know (removed without draining). */
     const unknownOwners = (ring: Config['shards']): string[] => ring.filter((s) => !s.draining && !names.has(s.name)).map((s) => s.name);
     let record = await readRecord();
-    if (record !== undefined && known?.id === record.id && known.settled && !record.settled) {
-      // Put back unsettled by a front door that had not seen it settle: settling is for good.
+    const sameChange = (a: ChangeRecord, b: ChangeRecord): boolean => a.id === b.id || (a.from === b.from && a.to === b.to && a.base === b.base);
+    if (record !== undefined && known?.settled === true && !record.settled && sameChange(known, record)) {
+      // Put back unsettled (or recorded afresh) by a front door that had not seen it settle:
+      // settling is for good.
       await client.set(recordKey, JSON.stringify(known));
       record = known;
     }
     if (record === undefined && known !== undefined) {
       const published = await readPublished();
-      if (published !== undefined && published.closed !== known.base) {
+      // A ring re-published after Redis lost everything carries no `closed`: that proves nothing.
+      if (published?.closed !== undefined && published.closed !== known.base) {
         known = undefined; // closed, or other changes completed since: nothing to put back
       } else if (known.to === mine) {
         // Redis lost the record (and maybe the published ring) before the change completed: a
@@ -235,6 +243,9 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
         const removed = unknownOwners(published.shards);
         // The ring of before the last change: a stale file while other front doors serve the
         // ring in force; a rollback by rolling restart once none has for a while.
+        // Heartbeats missing because this front door (or Redis) was away prove nothing.
+        if (published.version !== publishedSeen || Date.now() - lastFollowed > 3 * heartbeatMs) publishedServedAt = Date.now();
+        publishedSeen = published.version;
         if ((await readBeats()).some((b) => b.version === published.version)) publishedServedAt = Date.now();
         const behind = published.previous === mine && Date.now() - publishedServedAt < (options.rollbackAfterMs ?? ROLLBACK_AFTER_MS);
         if (behind || removed.length > 0) {
@@ -245,7 +256,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
               ? `this front door's configuration removes shard(s) ${removed.join(', ')} without draining them first: pushes of their groups are refused; set draining: true on them, or restore them`
               : `this front door serves ring ${mine}, older than the ring in force (${published.version}): pushes of moved groups are refused until it loads that configuration`,
           );
-          cluster.fence = [ringOf(published.shards)];
+          if (cluster.version === mine) cluster.fence = [ringOf(published.shards)];
           return;
         }
         // Started with a new ring (a restart with a new file): the groups that move must be
@@ -253,6 +264,8 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
         record = await createRecord(published.shards, shards, published.closed);
       }
     }
+    // Reloaded meanwhile: what was read no longer says what this front door should do.
+    if (cluster.version !== mine) return;
     if (record === undefined) {
       cluster.fence = undefined;
       if (cluster.phase === 'dual') cluster.endTransition();
@@ -263,6 +276,7 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
     const to = ringOf(record.toShards);
     if (record.to === mine) {
       const removed = record.settled ? [] : unknownOwners(record.fromShards);
+      if (removed.length > 0 && !fencedIn) fencedSince = Date.now();
       fencedIn = removed.length > 0;
       if (fencedIn) {
         // It cannot write the old owners, which stay the authority until the change settles. It
@@ -290,11 +304,12 @@ export function createRedisTransition(options: RedisTransitionOptions): Transiti
   let beats = 0;
   const beat = async (): Promise<void> => {
     await follow();
+    lastFollowed = Date.now();
     // Heartbeats of front doors gone are dropped when read; read now and then even when idle.
     if (++beats % 60 === 0) await readBeats();
     const until = (await redisNow()) + heartbeatMs * 3;
     const state: Beat = fencedIn
-      ? { version: cluster.version, phase: 'dual', dualReady: true, until }
+      ? { version: cluster.version, phase: 'dual', dualReady: Date.now() - fencedSince > (options.lagMs ?? 0), until }
       : { version: cluster.version, phase: cluster.phase, dualReady: dualFor(cluster, options.lagMs ?? 0), until };
     await client.hset(beatsKey, id, JSON.stringify(state));
   };

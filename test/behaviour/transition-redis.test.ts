@@ -301,6 +301,10 @@ describe('ring changes across front doors (Redis)', () => {
     await client.del(`${prefix}transition`, `${prefix}ring`);
     await a.beat();
     expect(await publishedRing(prefix)).toBeUndefined();
+    // A front door started meanwhile on B publishes B (it knows of no change)…
+    await transitionFor(prefix, clusterOf(configB), () => configB).beat();
+    expect((await publishedRing(prefix))?.version).toBe(ringVersion(configB.shards));
+    // …which proves nothing: the front door that knew the change puts it back.
     await b.beat();
     expect(await recordOf(prefix)).toEqual(before);
     expect(clusterB.phase).toBe('dual');
