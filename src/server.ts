@@ -3,7 +3,6 @@
  * The only module besides the bin that touches `process`.
  */
 import pino from 'pino';
-import { readFile } from 'node:fs/promises';
 import { createCluster, ringVersion, startHealthChecks, type Cluster } from './backends/cluster.js';
 import { watchConfig, type ConfigWatcher } from './config/watch.js';
 import { ringOf } from './core/ring.js';
@@ -31,7 +30,7 @@ export interface RunningServer {
 
 export async function startServer(
   initialConfig: Readonly<Config>,
-  opts: { handleSignals?: boolean; configFile?: string } = {},
+  opts: { handleSignals?: boolean; configFile?: { path: string; text: string } } = {},
 ): Promise<RunningServer> {
   let config = initialConfig;
   const logger = pino({ level: config.log.level, base: { service: 'pushring' } });
@@ -161,8 +160,8 @@ export async function startServer(
     return true;
   };
   if (opts.configFile !== undefined && config.reload.liveResize) {
-    const initialText = await readFile(opts.configFile, 'utf8');
-    background.watcher = watchConfig(opts.configFile, initialText, config.reload.intervalSeconds * 1000, {
+    // From the text the configuration was read from: an edit since then is a change.
+    background.watcher = watchConfig(opts.configFile.path, opts.configFile.text, config.reload.intervalSeconds * 1000, {
       changed: (next) =>
         reload(next).catch((err: Error) => {
           logger.error({ err: err.message }, 'reload failed; the ring in force keeps serving');

@@ -2,7 +2,7 @@
  * `pushring <command>`: main(argv, io) returns an exit code and never exits the process itself.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblems, loadConfig } from '../config/load.js';
+import { ConfigError, formatProblems, loadConfig, readConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { createCluster } from '../backends/cluster.js';
@@ -94,8 +94,8 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
     io.stderr.write('pushring serve: --config <file> is required\n');
     return 2;
   }
-  const config = await loadConfig(values.config);
-  const server = await startServer(config, { configFile: values.config });
+  const { config, text } = await readConfig(values.config);
+  const server = await startServer(config, { configFile: { path: values.config, text } });
   await server.closed;
   return 0;
 }

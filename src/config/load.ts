@@ -29,6 +29,11 @@ export class ConfigError extends Error {
 }
 
 export async function loadConfig(file: string): Promise<Readonly<Config>> {
+  return (await readConfig(file)).config;
+}
+
+/** The configuration in a file, and the text it was read from (what a watcher starts from). */
+export async function readConfig(file: string): Promise<{ config: Readonly<Config>; text: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -37,7 +42,7 @@ export async function loadConfig(file: string): Promise<Readonly<Config>> {
   }
   const result = parseConfig(text);
   if (!result.ok) throw new ConfigError(file, result.problems);
-  return result.config;
+  return { config: result.config, text };
 }
 
 export function parseConfig(text: string): ConfigResult {

@@ -2,10 +2,9 @@
  * Notices a changed configuration file. Watches the file's *directory* (editors and Kubernetes
  * ConfigMaps replace files by rename or symlink swap, which a watch on the file itself misses)
  * and re-reads on a timer as well (watches can miss events, and some file systems have none);
- * content already seen is skipped by hash; a file that does not parse or validate is reported and
+ * content already seen is skipped; a file that does not parse or validate is reported and
  * the last good configuration stays in force.
  */
-import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -29,7 +28,7 @@ export interface ConfigWatcher {
 }
 
 export function watchConfig(file: string, initialText: string, intervalMs: number, events: ConfigWatchEvents): ConfigWatcher {
-  let lastHash = hashOf(initialText);
+  let lastText = initialText;
   let checking: Promise<void> | undefined;
   let again = false;
   let stopped = false;
@@ -41,13 +40,12 @@ export function watchConfig(file: string, initialText: string, intervalMs: numbe
       return undefined;
     });
     if (text === undefined) return;
-    const hash = hashOf(text);
-    if (hash === lastHash) return;
-    const previousHash = lastHash;
-    lastHash = hash;
+    if (text === lastText) return;
+    const previousText = lastText;
+    lastText = text;
     const result = parseConfig(text);
     if (!result.ok) events.invalid(result.problems);
-    else if ((await events.changed(result.config)) === false) lastHash = previousHash;
+    else if ((await events.changed(result.config)) === false) lastText = previousText;
   };
 
   // One check at a time; events during a check cause exactly one more.
@@ -87,8 +85,4 @@ export function watchConfig(file: string, initialText: string, intervalMs: numbe
       watcher?.close();
     },
   };
-}
-
-function hashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

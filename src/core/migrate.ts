@@ -13,7 +13,7 @@
  *   pushes X never gets, so nothing is copied or deleted.
  * - `delete`: every front door writes the new owners alone: every copy outside its owner goes.
  */
-import type { ReplicaView } from './repair.js';
+import { maxBy, type ReplicaView } from './repair.js';
 
 export interface ShardView {
   readonly name: string;
@@ -91,7 +91,7 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
     } else {
       // The newest copy on the old owner, trusted replicas first (a suspect's push times may be a copy's).
       const trusted = holders.filter((r) => r.suspectSince === undefined);
-      const source = newest(trusted.length > 0 ? trusted : holders, canonical);
+      const source = maxBy(trusted.length > 0 ? trusted : holders, (r) => r.groups.get(canonical)!.pushTime)!;
       const truth = source.groups.get(canonical)!;
       for (const r of owner.replicas) {
         const copy = r.groups.get(canonical);
@@ -103,10 +103,6 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
     if (differs) unsettled.push(canonical);
   }
   return { actions, misplaced: misplaced.size, unsettled };
-}
-
-function newest(replicas: readonly ReplicaView[], canonical: string): ReplicaView {
-  return replicas.reduce((best, r) => (r.groups.get(canonical)!.pushTime > best.groups.get(canonical)!.pushTime ? r : best));
 }
 
 function sortActions(actions: MigrationAction[]): MigrationAction[] {

@@ -103,7 +103,8 @@ function sortKeysDeep(value: unknown): unknown {
   return value;
 }
 
-function maxBy<T>(items: readonly T[], score: (item: T) => number): T | undefined {
+/** The item with the highest score (the first of equals); undefined when there is none. */
+export function maxBy<T>(items: readonly T[], score: (item: T) => number): T | undefined {
   let best: T | undefined;
   let bestScore = -Infinity;
   for (const item of items) {

@@ -129,9 +129,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt: Date.now() };
     const fenced = cluster.fence?.map((ring) => ring.ownerOf(parsed.key.canonical)).find((shard) => shard !== owner.name);
     if (fenced !== undefined) {
-      const error = renderError('PUSHRING_RING_BEHIND', { shard: fenced });
-      metrics.countPush(method, error.status);
-      await reply.code(error.status).type(TEXT).header('x-pushring-error', 'PUSHRING_RING_BEHIND').send(error.body);
+      await sendError(reply, method, 'PUSHRING_RING_BEHIND', { shard: fenced });
       return;
     }
     const previous = cluster.previousOwnerOf(parsed.key.canonical);
@@ -156,27 +154,25 @@ export function buildApp(options: AppOptions): FastifyInstance {
       await sendOutcome(reply, second.status < 300 ? first : second, previous.name, previous.backends.length, method);
       return;
     }
-    const error = renderError('PUSHRING_MOVE_INCOMPLETE', { shard: owner.name, stored: second.stored, required: second.required });
+    await sendError(reply, method, 'PUSHRING_MOVE_INCOMPLETE', { shard: owner.name, stored: second.stored, required: second.required });
+  };
+
+  /** One of pushring's own errors (errors.ts), counted; `headers` go with it. */
+  const sendError = async (reply: FastifyReply, method: string, code: ErrorCode, ctx: ErrorContext, headers: Record<string, string> = {}): Promise<void> => {
+    const error = renderError(code, ctx);
     metrics.countPush(method, error.status);
-    await reply.code(error.status).type(TEXT).header('x-pushring-error', 'PUSHRING_MOVE_INCOMPLETE').send(error.body);
+    await reply.code(error.status).type(TEXT).headers({ 'x-pushring-error': code, ...headers }).send(error.body);
   };
 
   const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {
     const retryAfterS = Math.max(1, Math.ceil(decision.resetMs / 1000));
     const { rule } = decision;
-    const error = renderError('PUSHRING_RATE_LIMITED', { job, rule: rule.name, pushes: rule.pushes, windowSeconds: rule.windowSeconds, retryAfterS });
-    metrics.countPush(method, error.status);
-    await reply
-      .code(error.status)
-      .type(TEXT)
-      .headers({
-        'x-pushring-error': 'PUSHRING_RATE_LIMITED',
-        'retry-after': String(retryAfterS),
-        'x-ratelimit-limit': String(rule.pushes),
-        'x-ratelimit-remaining': '0',
-        'x-ratelimit-reset': String(retryAfterS),
-      })
-      .send(error.body);
+    await sendError(reply, method, 'PUSHRING_RATE_LIMITED', { job, rule: rule.name, pushes: rule.pushes, windowSeconds: rule.windowSeconds, retryAfterS }, {
+      'retry-after': String(retryAfterS),
+      'x-ratelimit-limit': String(rule.pushes),
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': String(retryAfterS),
+    });
   };
 
   const sendOutcome = async (reply: FastifyReply, outcome: Outcome, shard: string, replicas: number, method: string): Promise<void> => {
@@ -190,13 +186,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     const code: ErrorCode = `PUSHRING_${outcome.code}`;
-    const ctx: ErrorContext = { shard, stored: outcome.stored, replicas, required: outcome.required };
-    const error = renderError(code, ctx);
-    metrics.countPush(method, error.status);
     if (shouldLog(shard)) {
       log.warn({ shard, code, stored: outcome.stored, required: outcome.required }, 'push failed: too few replicas stored it');
     }
-    await reply.code(error.status).type(TEXT).header('x-pushring-error', code).send(error.body);
+    await sendError(reply, method, code, { shard, stored: outcome.stored, replicas, required: outcome.required });
   };
 
   // Every method: non-push methods on a push path get the Pushgateway's 405 (or 200 for OPTIONS).
