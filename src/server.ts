@@ -124,7 +124,7 @@ export async function startServer(
   });
   if (config.reconcile.intervalSeconds > 0) {
     const intervalMs = config.reconcile.intervalSeconds * 1000;
-    const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, `${config.redis!.keyPrefix}reconcile-lease`, Math.max(3 * intervalMs, 10_000));
+    const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, config.redis!.keyPrefix, Math.max(3 * intervalMs, 10_000));
     const loop = startReconcileLoop(reconciler, intervalMs, logger, lease, (report) => metrics.passDone(report));
     background.loop = loop;
     // A replica that comes back is repaired at once, not an interval later.
@@ -213,9 +213,8 @@ async function refuseRemoval(current: Readonly<Config>, next: Readonly<Config>, 
     if (kept.has(shard.name)) continue;
     if (!shard.draining) return `shard ${shard.name} was removed without draining it: set draining: true first, wait until it is empty, then remove it`;
     for (const backend of cluster.shards.get(shard.name)?.backends ?? []) {
-      const res = await backend.call('GET', '/api/v1/metrics').catch(() => undefined);
-      if (res === undefined || res.status !== 200) return `shard ${shard.name} cannot be checked empty (${backend.url} does not answer); keep it until it can`;
-      const groups = (JSON.parse(res.body) as { data: unknown[] }).data.length;
+      const groups = (await backend.groups().catch(() => undefined))?.length;
+      if (groups === undefined) return `shard ${shard.name} cannot be checked empty (${backend.url} does not answer); keep it until it can`;
       if (groups > 0) return `shard ${shard.name} still holds ${groups} group(s) on ${backend.url}: wait until draining has moved them`;
     }
   }
@@ -224,7 +223,8 @@ async function refuseRemoval(current: Readonly<Config>, next: Readonly<Config>, 
 
 /** Settings that a reload does not change (only the ring and discovery do). */
 function restartOnlyChanges(current: Readonly<Config>, next: Readonly<Config>): string[] {
-  const keys = Object.keys(next) as Array<keyof Config>;
+  // Both sides' keys: a section removed from the file is a change too.
+  const keys = [...new Set([...Object.keys(current), ...Object.keys(next)])] as Array<keyof Config>;
   return keys.filter((k) => k !== 'shards' && k !== 'discovery' && JSON.stringify(current[k]) !== JSON.stringify(next[k]));
 }
 

@@ -6,6 +6,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { basePathOf } from '../config/load.js';
+import type { ApiGroup } from '../core/exposition.js';
 
 export type ReplicaFailure =
   /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
@@ -67,6 +68,8 @@ export type HealthListener = (backend: Backend, up: boolean, reason: string) => 
 export class Backend {
   readonly shard: string;
   readonly replica: string;
+  /** `shard/replica`: how hints, suspect marks and reports name it. */
+  readonly id: string;
   readonly url: string;
   /** Read on every push; written by passive detection and by probes. */
   up = true;
@@ -85,6 +88,7 @@ export class Backend {
   constructor(options: BackendOptions) {
     this.shard = options.shard;
     this.replica = options.replica;
+    this.id = `${options.shard}/${options.replica}`;
     this.url = options.url;
     const parsed = new URL(options.url);
     this.basePath = basePathOf(parsed);
@@ -158,6 +162,13 @@ export class Backend {
       signal: AbortSignal.timeout(this.callTimeoutMs),
     });
     return { status: res.statusCode, body: await res.body.text() };
+  }
+
+  /** The groups the replica holds (`/api/v1/metrics`); rejects when it cannot be read. */
+  async groups(): Promise<ApiGroup[]> {
+    const res = await this.call('GET', '/api/v1/metrics');
+    if (res.status !== 200) throw new Error(`GET /api/v1/metrics answered ${res.status}`);
+    return (JSON.parse(res.body) as { data: ApiGroup[] }).data;
   }
 
   onHealthChange(listener: HealthListener): void {

@@ -7,10 +7,9 @@ import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { createCluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
-import type { ApiGroup } from '../core/exposition.js';
 import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
 import type { MigrationAction } from '../core/migrate.js';
-import { toGroupCopy, type RepairAction } from '../core/repair.js';
+import { groupingKeyOf, type RepairAction } from '../core/repair.js';
 import { ringOf } from '../core/ring.js';
 import { createRedisHintStore } from '../reconcile/hints.js';
 import { ALWAYS_HELD, createRedisLease } from '../reconcile/lease.js';
@@ -112,7 +111,7 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   // reconcile lease (never two passes at once) and the ring change under way.
   const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
   redis?.on('error', () => undefined);
-  const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, `${config.redis!.keyPrefix}reconcile-lease`, 60_000);
+  const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, config.redis!.keyPrefix, 60_000);
   try {
     const dryRun = values['dry-run'];
     if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
@@ -241,9 +240,9 @@ async function readPlacedGroups(config: Readonly<Config>, io: CliIo): Promise<Ar
     for (const shard of cluster.shards.values()) {
       let read = false;
       for (const backend of shard.backends) {
-        const res = await backend.call('GET', '/api/v1/metrics').catch(() => undefined);
-        if (res === undefined || res.status !== 200) continue;
-        for (const group of (JSON.parse(res.body) as { data: ApiGroup[] }).data) placed.push([shard.name, toGroupCopy(group).canonical]);
+        const groups = await backend.groups().catch(() => undefined);
+        if (groups === undefined) continue;
+        for (const group of groups) placed.push([shard.name, groupingKeyOf(group).canonical]);
         read = true;
         break;
       }

@@ -13,7 +13,7 @@
  * content is equal everywhere are never touched, whatever their push times.
  */
 import { familiesOf, PUSHGATEWAY_FAMILIES, type ApiGroup } from './exposition.js';
-import { makeGroupingKey } from './grouping-key.js';
+import { makeGroupingKey, type GroupingKey } from './grouping-key.js';
 
 export interface GroupCopy {
   readonly canonical: string;
@@ -80,9 +80,14 @@ export function planRepairs(replicas: readonly ReplicaView[], options: RepairOpt
   return actions;
 }
 
+/** The grouping key of a group of /api/v1/metrics (its labels are the grouping labels). */
+export function groupingKeyOf(group: ApiGroup): GroupingKey {
+  return makeGroupingKey(new Map(Object.entries(group.labels)));
+}
+
 /** A group of /api/v1/metrics as the planner sees it. */
 export function toGroupCopy(group: ApiGroup): GroupCopy {
-  const key = makeGroupingKey(new Map(Object.entries(group.labels)));
+  const key = groupingKeyOf(group);
   let pushTime = 0;
   const families = new Map<string, string>();
   for (const [name, family] of familiesOf(group)) {

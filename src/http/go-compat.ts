@@ -53,7 +53,7 @@ export async function refuse(
     const text = status === 301 ? 'Moved Permanently' : 'Temporary Redirect';
     await reply.send(method === 'GET' ? `<a href="${escapeHtml(parsed.location)}">${text}</a>.\n\n` : undefined);
   } else if (!parsed.ok && parsed.kind === 'bad-request') {
-    await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
+    await sendBadRequestLine(reply);
   } else if (status === 200 || status === 405) {
     // The path is a push route and the method is OPTIONS (200) or not a push method (405).
     reply.header('allow', 'DELETE, OPTIONS, POST, PUT');
@@ -68,10 +68,15 @@ export async function refuse(
 export function sendFrameworkError(error: FastifyError, reply: FastifyReply): void {
   // A malformed percent-escape: Go's HTTP server refuses the request line itself.
   if (error.code === 'FST_ERR_BAD_URL') {
-    void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
+    void sendBadRequestLine(reply.code(400));
     return;
   }
   void sendGoError(reply.code(400), error.message);
+}
+
+/** Go's HTTP server refusing a request line it cannot parse. */
+async function sendBadRequestLine(reply: FastifyReply): Promise<void> {
+  await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
 }
 
 /** Go's html.EscapeString, as http.Redirect uses it. */

@@ -4,7 +4,6 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { isAnswer, type Backend, type OutgoingRequest, type ReplicaResult } from '../backends/client.js';
-import { idOf } from '../reconcile/reconciler.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import type { WriteObserver } from '../write/fan-out.js';
@@ -40,9 +39,8 @@ export function createThrottle(intervalMs: number): (key: unknown) => boolean {
  */
 export function createMissedWriteLog(suspects: SuspectStore, hints: HintStore | undefined): WriteObserver {
   const missed = (backend: Backend, request: OutgoingRequest): void => {
-    const id = idOf(backend);
-    suspects.mark(id, Date.now());
-    hints?.add(id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at: request.receivedAt });
+    suspects.mark(backend.id, Date.now());
+    hints?.add(backend.id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at: request.receivedAt });
   };
   return {
     replicaResult(backend, result, request) {

@@ -27,9 +27,18 @@ export interface MemoryStore extends WindowStore {
 export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const now = options.now ?? Date.now;
   const windows = new Map<string, Window>();
+  // No window ends before this: while full of live windows, a new job skips the sweep (which
+  // would find nothing) and evicts at once, rather than scanning every window each time.
+  let earliestEnd = Infinity;
 
   const makeRoom = (at: number): void => {
-    for (const [key, w] of windows) if (w.endsAt <= at) windows.delete(key);
+    if (at >= earliestEnd) {
+      earliestEnd = Infinity;
+      for (const [key, w] of windows) {
+        if (w.endsAt <= at) windows.delete(key);
+        else earliestEnd = Math.min(earliestEnd, w.endsAt);
+      }
+    }
     // Map iteration is insertion order: the oldest windows go first.
     for (const key of windows.keys()) {
       if (windows.size < options.maxKeys) break;
@@ -47,6 +56,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       else if (windows.size >= options.maxKeys) makeRoom(at);
       w = { count: 0, endsAt: at + rule.windowSeconds * 1000 };
       windows.set(key, w);
+      earliestEnd = Math.min(earliestEnd, w.endsAt);
     }
     w.count++;
     return { allowed: w.count <= rule.pushes, rule, remaining: Math.max(rule.pushes - w.count, 0), resetMs: w.endsAt - at };

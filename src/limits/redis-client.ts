@@ -10,19 +10,22 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.js';
 
+/** Reconnection delay: quick at first, every 2 s at most. */
+const backOff = (attempt: number): number => Math.min(attempt * 100, 2_000);
+
 export function createRedisClient(config: RedisConfig): Redis | Cluster {
   const options: RedisOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: config.commandTimeoutMs,
     connectTimeout: config.connectTimeoutMs,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    retryStrategy: backOff,
     ...(config.password === undefined ? {} : { password: config.password }),
   };
   if (config.cluster !== undefined) {
     return new Cluster(config.cluster, {
       enableOfflineQueue: false,
-      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      clusterRetryStrategy: backOff,
       redisOptions: options,
     });
   }

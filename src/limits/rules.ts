@@ -29,17 +29,18 @@ export function createRuleMatcher(limits: LimitsConfig): RuleMatcher {
         : { name: rule.name ?? rule.jobs, pushes: rule.pushes ?? 0, windowSeconds: rule.windowSeconds ?? 0 },
   }));
   const fallback: Rule | undefined = limits.default && { name: 'default', ...limits.default };
-  const cache = new Map<string, Rule | undefined>();
+  const cache = new Map<string, Rule | null>();
   const rules = [...compiled.flatMap((c) => (c.rule === undefined ? [] : [c.rule])), ...(fallback ? [fallback] : [])];
   return {
     rules,
     ruleFor(job) {
-      if (cache.has(job)) return cache.get(job);
+      const cached = cache.get(job);
+      if (cached !== undefined) return cached ?? undefined;
       const match = compiled.find((c) => c.test.test(job));
       const rule = match === undefined ? fallback : match.rule;
       // Jobs come from clients: forget everything rather than grow without bound.
       if (cache.size >= CACHE_LIMIT) cache.clear();
-      cache.set(job, rule);
+      cache.set(job, rule ?? null); // null: known to have no rule
       return rule;
     },
   };

@@ -24,7 +24,9 @@ const ACQUIRE =
   "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end return 0";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
-export function createRedisLease(client: Redis | Cluster, key: string, ttlMs: number): Lease {
+/** The lease `<keyPrefix>reconcile-lease`. */
+export function createRedisLease(client: Redis | Cluster, keyPrefix: string, ttlMs: number): Lease {
+  const key = `${keyPrefix}reconcile-lease`;
   const owner = randomUUID();
   let taken = false;
   return {

@@ -10,9 +10,9 @@ import type { Backend } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
 import { encodeGroup, type ApiGroup } from '../core/exposition.js';
-import { formatGroupingPath, makeGroupingKey } from '../core/grouping-key.js';
+import { formatGroupingPath } from '../core/grouping-key.js';
 import { planMigration, type MigrationAction, type MigrationPhase, type MigrationPlan } from '../core/migrate.js';
-import { planRepairs, toGroupCopy, type GroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
+import { groupingKeyOf, planRepairs, toGroupCopy, type GroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
@@ -136,7 +136,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     const unreachable: string[] = [];
     await Promise.all(
       backends.map(async (backend) => {
-        const id = idOf(backend);
+        const { id } = backend;
         const snapshot = await readReplica(backend).catch(() => undefined);
         if (snapshot === undefined) {
           unreachable.push(id);
@@ -378,16 +378,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   }
 }
 
-export function idOf(backend: Backend): string {
-  return `${backend.shard}/${backend.replica}`;
-}
-
 async function readReplica(backend: Backend): Promise<{ startTime: string; groups: ReturnType<typeof toGroupCopy>[] }> {
-  const [status, metrics] = await Promise.all([backend.call('GET', '/api/v1/status'), backend.call('GET', '/api/v1/metrics')]);
-  if (status.status !== 200 || metrics.status !== 200) throw new Error(`status ${status.status}, metrics ${metrics.status}`);
+  const [status, groups] = await Promise.all([backend.call('GET', '/api/v1/status'), backend.groups()]);
+  if (status.status !== 200) throw new Error(`GET /api/v1/status answered ${status.status}`);
   const startTime = (JSON.parse(status.body) as { data: { start_time: string } }).data.start_time;
-  const groups = (JSON.parse(metrics.body) as { data: ApiGroup[] }).data.map(toGroupCopy);
-  return { startTime, groups };
+  return { startTime, groups: groups.map(toGroupCopy) };
 }
 
 async function carryOut(
@@ -441,7 +436,7 @@ function digestOf(text: string): string {
 }
 
 function pathOf(group: ApiGroup): string {
-  return formatGroupingPath(makeGroupingKey(new Map(Object.entries(group.labels))));
+  return formatGroupingPath(groupingKeyOf(group));
 }
 
 /** Runs `work` over `items`, at most `limit` at once. */

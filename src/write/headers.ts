@@ -15,11 +15,15 @@ export function forwardedHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];
   let connectionTokens: Set<string> | undefined;
   // One pass over the headers of every push; a Connection header naming further hop-by-hop
-  // headers (rare) costs a second pass over what was kept.
+  // headers (rare: `keep-alive` and `close` name none) costs a second pass over what was kept.
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (name === 'connection') connectionTokens = new Set(raw[i + 1]!.toLowerCase().split(',').map((t) => t.trim()));
     if (!NOT_FORWARDED.has(name)) out.push(name, raw[i + 1]!);
+    else if (name === 'connection') {
+      const value = raw[i + 1]!.toLowerCase();
+      if (value === 'keep-alive' || value === 'close') continue;
+      for (const token of value.split(',')) (connectionTokens ??= new Set()).add(token.trim());
+    }
   }
   if (connectionTokens === undefined) return out;
   const kept: string[] = [];

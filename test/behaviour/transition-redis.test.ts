@@ -395,9 +395,9 @@ describe('ring changes across front doors (Redis)', () => {
 
 describe('the reconcile lease', () => {
   it('tells a lease taken from one renewed: the reconciler forgets its earlier passes when it was taken', async () => {
-    const key = `${newPrefix()}reconcile-lease`;
-    const a = createRedisLease(client, key, 60_000);
-    const b = createRedisLease(client, key, 60_000);
+    const prefix = newPrefix();
+    const a = createRedisLease(client, prefix, 60_000);
+    const b = createRedisLease(client, prefix, 60_000);
     expect([await a.acquire(), a.taken]).toEqual([true, true]);
     expect([await a.acquire(), a.taken]).toEqual([true, false]);
     expect(await b.acquire()).toBe(false);
