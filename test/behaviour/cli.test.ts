@@ -10,16 +10,7 @@ import { main } from '../../src/cli/main.js';
 import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
-
-function captureIo(): { io: Parameters<typeof main>[1]; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) } },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { captureIo } from '../helpers/cli.js';
 
 const backends: Pushgateway[] = [];
 afterAll(async () => {

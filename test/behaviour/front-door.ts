@@ -6,7 +6,6 @@
 import { request } from 'undici';
 import { expect } from 'vitest';
 import { createCluster, startHealthChecks, type Cluster } from '../../src/backends/cluster.js';
-import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Ring } from '../../src/core/ring.js';
 import { buildApp } from '../../src/http/app.js';
@@ -14,6 +13,7 @@ import type { WindowStore } from '../../src/limits/store.js';
 import type { HintStore } from '../../src/reconcile/hints.js';
 import type { SuspectStore } from '../../src/reconcile/suspects.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
+import { validated } from '../helpers/config.js';
 
 export interface FrontDoor {
   readonly url: string;
@@ -42,7 +42,7 @@ export async function startFrontDoor(opts: {
   for (let s = 0; s < opts.shards; s++) {
     backends.push(await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [], persistence: opts.persistence ?? false }))));
   }
-  const result = validateConfig({
+  const config = validated({
     listen: '127.0.0.1:0',
     shards: backends.map((replicaSet, s) => ({
       name: `s${s}`,
@@ -53,8 +53,6 @@ export async function startFrontDoor(opts: {
     log: { level: 'silent' },
     ...opts.config,
   });
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  const config = result.config;
   const cluster = createCluster(config);
   const health = startHealthChecks(cluster, config.health.intervalMs);
   const app = buildApp({

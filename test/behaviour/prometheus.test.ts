@@ -7,10 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { validateConfig } from '../../src/config/load.js';
 import { createRing } from '../../src/core/ring.js';
 import { writeFileAtomically } from '../../src/discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
+import { validated } from '../helpers/config.js';
 import { waitFor } from '../helpers/processes.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
@@ -107,11 +107,8 @@ describe('Prometheus with pushring', () => {
 
   it('picks up a new shard when the ring grows and the targets file is rewritten', async () => {
     extra.push(await startPushgateway(), await startPushgateway());
-    const grown = validateConfig({
-      shards: [...door.config.shards, { name: 's2', replicas: extra.map((b) => b.url) }],
-    });
-    if (!grown.ok) throw new Error(JSON.stringify(grown.problems));
-    expect(await writeFileAtomically(join(prometheus.dir, TARGETS), formatTargets(buildTargets(grown.config)))).toBe(true);
+    const grown = validated({ shards: [...door.config.shards, { name: 's2', replicas: extra.map((b) => b.url) }] });
+    expect(await writeFileAtomically(join(prometheus.dir, TARGETS), formatTargets(buildTargets(grown)))).toBe(true);
     const active = await waitFor(
       async () => {
         const { activeTargets } = await prometheus.api<{ activeTargets: Array<{ labels: Record<string, string>; health: string }> }>('targets?state=active');

@@ -4,12 +4,12 @@
  * nothing acknowledged is lost, and no group stays on two shards.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf } from '../../src/core/ring.js';
 import { createReconciler, type Reconciler } from '../../src/reconcile/reconciler.js';
 import { createLocalTransition, type Transition } from '../../src/reconcile/transition.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
+import { withDraining } from '../helpers/config.js';
 import { waitFor } from '../helpers/processes.js';
 import { expectMigrated, locateGroups, send, startFrontDoor, type FrontDoor } from './front-door.js';
 
@@ -21,15 +21,6 @@ afterEach(async () => {
 
 const GROUPS = 300;
 const keyOf = (i: number) => `{instance="i${i}",job="resize"}`;
-
-function withShards(base: Readonly<Config>, shards: Array<{ name: string; draining: boolean }>): Readonly<Config> {
-  const result = validateConfig({
-    ...base,
-    shards: shards.map(({ name, draining }) => ({ ...base.shards.find((s) => s.name === name)!, draining })),
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.config;
-}
 
 /** Pushes rounds to every group until stopped; remembers each group's last acknowledged value. */
 function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
@@ -90,7 +81,7 @@ describe('live resizing', () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
     const { reconciler, transition } = reconcilerFor(d);
-    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const grown = withDraining(d.config, []);
     const next = ringOf(grown.shards);
     // A group that moves from s0 (the only owner so far) to s1.
     const i = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's1')!;
@@ -109,7 +100,7 @@ describe('live resizing', () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
     const { transition } = reconcilerFor(d);
-    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const grown = withDraining(d.config, []);
     const next = ringOf(grown.shards);
     const moving = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's1')!;
     const staying = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's0')!;
@@ -126,7 +117,7 @@ describe('live resizing', () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
     const { reconciler, transition } = reconcilerFor(d);
-    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }]);
+    const grown = withDraining(d.config, []);
     const i = Array.from({ length: 1_000 }, (_, n) => n).find((n) => ringOf(grown.shards).ownerOf(keyOf(n)) === 's1')!;
     const path = `/metrics/job/resize/instance/i${i}`;
     const body = (m1: number, m2: number) => `# TYPE m1 gauge\nm1 ${m1}\n# TYPE m2 gauge\nm2 ${m2}\n`;
@@ -162,7 +153,7 @@ describe('live resizing', () => {
     const pusher = startPushing(d);
     await waitFor(async () => (await d.backends[0]![0]!.groups()).length > 0, { what: 'the first pushes' });
     // Grow: s2 starts owning its share. Pushes keep going through the transition.
-    const grown = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: false }]);
+    const grown = withDraining(d.config, []);
     await change(d, transition, grown);
     expect(d.cluster.phase).toBe('dual');
     const passes = await migrate(d, reconciler);
@@ -176,7 +167,7 @@ describe('live resizing', () => {
     console.info(`grow: ${moved} of ${GROUPS} groups moved onto s2 in ${passes} passes`);
 
     // Shrink: drain s2, migrate everything off it, then remove it.
-    const drained = withShards(d.config, [{ name: 's0', draining: false }, { name: 's1', draining: false }, { name: 's2', draining: true }]);
+    const drained = withDraining(d.config, ['s2']);
     await change(d, transition, drained);
     await migrate(d, reconciler);
     for (const replica of d.backends[2]!) expect(await replica.groups()).toEqual([]);

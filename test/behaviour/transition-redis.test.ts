@@ -15,11 +15,12 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, ringVersion, type Cluster } from '../../src/backends/cluster.js';
 import { main } from '../../src/cli/main.js';
-import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ringOf, type Ring } from '../../src/core/ring.js';
 import { createRedisLease } from '../../src/reconcile/lease.js';
 import { createRedisTransition, type ChangeRecord } from '../../src/reconcile/transition.js';
+import { captureIo } from '../helpers/cli.js';
+import { validated, withDraining } from '../helpers/config.js';
 import { tempDir, waitFor } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startFrontDoor, type FrontDoor } from './front-door.js';
@@ -57,17 +58,6 @@ const newPrefix = (): string => `transition-${++prefixes}-${Date.now()}:`;
 async function startRingA(): Promise<FrontDoor> {
   door = await startFrontDoor({ shards: 3, replicas: 1, drainingShards: [2] });
   return door;
-}
-
-function validated(input: unknown): Readonly<Config> {
-  const result = validateConfig(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.config;
-}
-
-/** The same shards with other draining flags. */
-function withDraining(base: Readonly<Config>, draining: readonly string[]): Readonly<Config> {
-  return validated({ ...base, shards: base.shards.map((s) => ({ ...s, draining: draining.includes(s.name) })) });
 }
 
 /** Ring B: the draining shard of ring A owns too. */
@@ -427,11 +417,10 @@ describe('pushring reconcile during a ring change', () => {
     const file = join(dir, 'pushring.yaml');
     const shards = configB.shards.map((s) => `  - { name: ${s.name}, replicas: ["${s.replicas.join('", "')}"] }`);
     await writeFile(file, [`redis: { url: "${redis.url}", keyPrefix: "${prefix}" }`, 'shards:', ...shards].join('\n'));
-    let out = '';
-    const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };
+    const { io, out } = captureIo();
     expect(await main(['reconcile', '--config', file], io)).toBe(0);
-    expect(out).toContain(`${moving.length} difference(s) seen once: looking again`);
-    expect(out).toContain(`ring change, copy phase: ${moving.length} copied to their new owner, 0 stray copies deleted`);
+    expect(out()).toContain(`${moving.length} difference(s) seen once: looking again`);
+    expect(out()).toContain(`ring change, copy phase: ${moving.length} copied to their new owner, 0 stray copies deleted`);
     const onNewShard = (await d.backends[2]![0]!.groups()).map((g) => Number(g.labels['instance']!.slice(1))).sort((x, y) => x - y);
     expect(onNewShard).toEqual(moving);
   });

@@ -34,7 +34,7 @@ export interface WaitForOptions {
 const DEBIAN_PACKAGES: Record<string, string> = {
   'prometheus-pushgateway': 'prometheus-pushgateway',
   'redis-server': 'redis-server',
-  'redis-cli': 'redis-tools',
+  wrk: 'wrk',
   prometheus: 'prometheus',
   promtool: 'prometheus',
 };

@@ -5,17 +5,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { writeFileAtomically } from '../../src/discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
+import { validated } from '../helpers/config.js';
 
 function configOf(extra: Record<string, unknown>) {
-  const result = validateConfig({
+  return validated({
     shards: [
       { name: 'a', replicas: ['http://10.0.0.1:9091', 'http://10.0.0.2:9091'] },
       { name: 'b', replicas: ['https://pg.example:8443/prefix/', 'http://[::1]'] },
     ],
     ...extra,
   });
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.config;
 }
 
 describe('buildTargets', () => {

@@ -1,18 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../../src/config/load.js';
 import { createLimiter, type LimiterObserver } from '../../src/limits/limiter.js';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { createRuleMatcher } from '../../src/limits/rules.js';
 import type { WindowStore } from '../../src/limits/store.js';
 import { describeWindowStoreContract } from '../contracts/window-store.js';
+import { validated } from '../helpers/config.js';
 
 describeWindowStoreContract('the memory store', () => createMemoryStore({ maxKeys: 1_000 }));
 
 function limitsOf(limits: unknown) {
-  const result = validateConfig({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits });
-  if (!result.ok) throw new Error(JSON.stringify(result.problems));
-  return result.config.limits;
+  return validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits }).limits;
 }
 
 describe('globToRegExp', () => {
