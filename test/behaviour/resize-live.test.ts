@@ -116,7 +116,7 @@ describe('resizing the ring live with two front doors', () => {
    * half to a hot set pushed again every 8 s, half sweeping all groups in a scattered order, so
    * that moving groups get their last push at every moment of a change.
    */
-  function startPushing(): { stop(): Promise<void> } {
+  function startPushing(): { landed(): Promise<void>; stop(): Promise<void> } {
     let stopped = false;
     const inFlight = new Set<Promise<void>>();
     const done = (async () => {
@@ -138,6 +138,10 @@ describe('resizing the ring live with two front doors', () => {
       }
     })();
     return {
+      /** Waits for the pushes in flight now. */
+      async landed() {
+        await Promise.all([...inFlight]);
+      },
       async stop() {
         stopped = true;
         await done;
@@ -172,7 +176,7 @@ describe('resizing the ring live with two front doors', () => {
     // the copies already made on the new shard must go too.
     const toDelete = moving.filter((i) => i >= HOT).slice(0, 50);
     for (const i of toDelete) deleted.add(i);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // pushes in flight to them land first
+    await pusher.landed(); // pushes already sent to them land first
     for (const i of toDelete) {
       const res = await send(doors[1]!.url, { method: 'DELETE', path: `/metrics/job/live/instance/i${i}` });
       expect(res.status).toBe(202);
