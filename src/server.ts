@@ -5,7 +5,7 @@
 import pino from 'pino';
 import { createCluster, ringVersion, startHealthChecks, type Cluster } from './backends/cluster.js';
 import { watchConfig, type ConfigWatcher } from './config/watch.js';
-import { ringOf } from './core/ring.js';
+import { pushLagMs, routingAfterBegin } from './core/ring-change.js';
 import { parseListen } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
@@ -59,7 +59,7 @@ export async function startServer(
     ...(sharedLimitStore === undefined ? {} : { sharedLimitStore }),
   });
   // Front doors coordinate ring changes through Redis when live resizing is on.
-  const lagMs = config.write.timeoutMs + 1_000;
+  const lagMs = pushLagMs(config.write.timeoutMs);
   const transition =
     redis === undefined || !config.reload.liveResize
       ? createLocalTransition(cluster, lagMs)
@@ -148,9 +148,13 @@ export async function startServer(
     if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
     cluster.applyRing(next);
     // Caught up: nothing moves. Otherwise the change goes from the ring in force (this front
-    // door may have served an older one).
-    if (begun !== undefined && 'catchUp' in begun) cluster.endTransition();
-    else if (begun !== undefined && 'from' in begun) cluster.resumeTransition(ringOf(begun.from));
+    // door may have served an older one): the state machine says so from the record just made.
+    if (begun !== undefined) {
+      await transition.beat().catch(() => {
+        const routing = routingAfterBegin(begun);
+        if (routing !== undefined) cluster.follow(routing);
+      });
+    }
     config = { ...config, shards: next.shards, discovery: next.discovery };
     targets = formatTargets(buildTargets(config));
     if (config.discovery.file !== undefined) await writeFileAtomically(config.discovery.file, targets);

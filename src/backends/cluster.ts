@@ -3,7 +3,8 @@
  * ring by shard name so that replacing a replica's URL moves no groups.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../config/schema.js';
+import type { Config, ShardConfig } from '../config/schema.js';
+import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js';
 import { ringOf, type Ring } from '../core/ring.js';
 import { Backend, type HealthListener } from './client.js';
 
@@ -13,15 +14,15 @@ export interface Shard {
   readonly backends: readonly Backend[];
 }
 
-/** `dual` while a ring change is being applied (docs/resizing.md), `steady` otherwise. */
-export type RingPhase = 'steady' | 'dual';
-
 export interface Cluster {
   /** The ring in force; replaced as a whole by applyRing. */
   readonly ring: Ring;
   /** A short hash of the ring in force (its owning shards and weights). */
   readonly version: string;
-  readonly phase: RingPhase;
+  /** How a moving group is written (core/ring-change.ts): `dual` while a ring change is applied. */
+  readonly phase: WriteMode;
+  /** The configuration's shards in force, draining ones included. */
+  readonly shardConfigs: readonly ShardConfig[];
   /** Every shard of the configuration, draining ones included. */
   readonly shards: ReadonlyMap<string, Shard>;
   readonly backends: readonly Backend[];
@@ -37,16 +38,18 @@ export interface Cluster {
    * closed once in-flight writes are done.
    */
   applyRing(config: Readonly<Config>): void;
-  /** Leaves the dual phase: writes go to the new owners only. */
-  endTransition(): void;
-  /** Enters the dual phase from `previous` (a front door starting in the middle of a change). */
-  resumeTransition(previous: Ring): void;
   /**
-   * Set while this front door's ring cannot be written safely (docs/resizing.md: behind the ring
-   * in force, a shard removed without draining, neither side of the change under way): a push
-   * whose owner differs under any of these rings is refused.
+   * Takes the write mode and fence the ring-change state machine decided (core/ring-change.ts
+   * `decideFollow`, or a reload's `Begun`): entering dual keeps an earlier start, leaving it
+   * writes the new owners only.
    */
-  fence: readonly Ring[] | undefined;
+  follow(routing: Routing): void;
+  /**
+   * Derived from the last `follow`: the rings under which this front door's ring cannot be written
+   * safely (behind the ring in force, a shard removed without draining, neither side of the change
+   * under way). A push whose owner differs under any of them is refused.
+   */
+  readonly fence: readonly Ring[] | undefined;
   /** Told when any replica, present or future, is found up or down. */
   onHealthChange(listener: HealthListener): void;
   /** True when every owning shard has at least one replica believed up. */
@@ -80,8 +83,12 @@ export function createCluster(config: Readonly<Config>): Cluster {
 
   let state = build(config, byKey, makeBackend);
   let previous: Ring | undefined;
+  /** The shards `previous` was built from. */
+  let previousKey = '';
   let dualSince = 0;
   let fence: readonly Ring[] | undefined;
+  /** The shards `fence` was built from, to rebuild it only when they change. */
+  let fencedBy = '';
 
   return {
     get ring() {
@@ -96,14 +103,14 @@ export function createCluster(config: Readonly<Config>): Cluster {
     get shards() {
       return state.shards;
     },
+    get shardConfigs() {
+      return state.configs;
+    },
     get backends() {
       return state.backends;
     },
     get fence() {
       return fence;
-    },
-    set fence(ring) {
-      fence = ring;
     },
     get dualSince() {
       return previous === undefined ? undefined : dualSince;
@@ -120,20 +127,26 @@ export function createCluster(config: Readonly<Config>): Cluster {
       const old = state;
       state = build(next, byKey, makeBackend);
       // The oldest ring still written to stays the previous one until the transition ends.
-      if (old.version !== state.version && previous === undefined) [previous, dualSince] = [old.ring, Date.now()];
+      if (old.version !== state.version && previous === undefined) [previous, previousKey, dualSince] = [old.ring, JSON.stringify(old.configs), Date.now()];
       const kept = new Set(state.backends);
       for (const [key, backend] of byKey) {
         if (kept.has(backend)) continue;
         byKey.delete(key);
         // Writes in flight finish first (each is bounded by its time-out).
-        setTimeout(() => void backend.close(), next.write.timeoutMs + 1_000).unref();
+        setTimeout(() => void backend.close(), pushLagMs(next.write.timeoutMs)).unref();
       }
     },
-    endTransition() {
-      previous = undefined;
-    },
-    resumeTransition(ring) {
-      [previous, dualSince] = [ring, Date.now()];
+    follow(routing) {
+      const { mode } = routing;
+      if (mode?.kind === 'steady') previous = undefined;
+      if (mode?.kind === 'dual') {
+        // The authority is the ring the change comes from, which may not be the one this front
+        // door served before (it may have been behind). Switching it starts the lag afresh.
+        const key = JSON.stringify(mode.from);
+        if (previous === undefined || key !== previousKey) [previous, previousKey, dualSince] = [ringOf(mode.from), key, Date.now()];
+      }
+      const by = JSON.stringify(routing.fence ?? null);
+      if (by !== fencedBy) [fence, fencedBy] = [routing.fence?.map((shards) => ringOf(shards)), by];
     },
     onHealthChange(listener) {
       listeners.push(listener);
@@ -150,6 +163,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
 }
 
 interface ClusterState {
+  readonly configs: readonly ShardConfig[];
   readonly ring: Ring;
   readonly version: string;
   readonly shards: ReadonlyMap<string, Shard>;
@@ -176,11 +190,11 @@ function build(
     backends.push(...members);
     shards.set(shard.name, { name: shard.name, backends: members });
   }
-  return { ring, version: ringVersion(config.shards), shards, backends };
+  return { configs: config.shards, ring, version: ringVersion(config.shards), shards, backends };
 }
 
 /** A short, stable name for the ownership a ring defines: its owning shards and their weights. */
-export function ringVersion(shards: Readonly<Config>['shards']): string {
+export function ringVersion(shards: readonly ShardConfig[]): string {
   const owners = shards.filter((s) => !s.draining).map((s) => `${s.name}:${s.weight}`).sort();
   return createHash('sha256').update(owners.join(',')).digest('hex').slice(0, 12);
 }
