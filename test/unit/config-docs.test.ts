@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
 import { parseConfig } from '../../src/config/load.js';
@@ -55,5 +55,24 @@ describe('the table generator', () => {
     const rewritten = replaceGeneratedBlock(doc, 'TABLE\n');
     expect(extractGeneratedBlock(rewritten)).toBe('TABLE\n');
     expect(replaceGeneratedBlock(rewritten, before ?? '')).toBe(doc);
+  });
+});
+
+describe('the links of README.md and docs/', () => {
+  const root = new URL('../../', import.meta.url);
+  const files = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const slugsOf = (markdown: string): Set<string> =>
+    new Set([...markdown.matchAll(/^#+ (.+)$/gm)].map((m) => (m[1] ?? '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')));
+
+  it.each(files)('every relative link of %s reaches a file (and heading) inside the repository', (file) => {
+    const text = readFileSync(new URL(file, root), 'utf8');
+    const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1] ?? '').filter((l) => !/^[a-z]+:/.test(l));
+    for (const link of links) {
+      const [target = '', anchor] = link.split('#');
+      const url = target === '' ? new URL(file, root) : new URL(target, new URL(file, root));
+      expect(url.href.startsWith(root.href), `${file}: ${link} leaves the repository`).toBe(true);
+      expect(existsSync(url), `${file}: ${link} does not exist`).toBe(true);
+      if (anchor !== undefined) expect(slugsOf(readFileSync(url, 'utf8')).has(anchor), `${file}: ${link} names no heading`).toBe(true);
+    }
   });
 });
