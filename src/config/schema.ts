@@ -1,174 +1,318 @@
 /**
  * The one schema of pushring's configuration; the `Config` type is derived from it.
- * Defaults live here and nowhere else; README.md's reference table mirrors them.
+ * Defaults and descriptions live here and nowhere else: docs/configuration.md's reference table
+ * is generated from them (`npx tsx scripts/config-docs.ts`), and a unit test fails when it lags.
+ * Descriptions are written for operators and may use Markdown.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-const ShardName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' });
+const ShardName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  description:
+    'Unique; 1–63 letters, digits, `_`, `.` or `-`, starting with a letter or digit. Groups are placed on names: ' +
+    'replacing a replica URL moves no groups; renaming a shard moves its groups.',
+});
 
 export const ShardSchema = Type.Object(
   {
     name: ShardName,
-    /** URLs of the Pushgateways that each hold a full copy of this shard's groups. */
-    replicas: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 16 }),
-    weight: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
-    /** Owns no groups any more; its backends stay known so that its groups move off it. */
-    draining: Type.Boolean({ default: false }),
+    replicas: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      maxItems: 16,
+      description:
+        "Base URLs of the Pushgateways that each hold a full copy of this shard's groups: `http://host:port` " +
+        '(or `https`), optionally with a path prefix for `--web.route-prefix`. A URL may appear once in the whole ' +
+        'file. A replica\'s `replica` label is its position: `"0"`, `"1"`, …',
+    }),
+    weight: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 1,
+      description: 'A shard of weight 2 owns about twice the groups of one of weight 1. Changing it moves groups only to or from that shard.',
+    }),
+    draining: Type.Boolean({
+      default: false,
+      description:
+        '`true`: the shard owns no groups; they move to the other shards, and its backends stay known (and listed ' +
+        'for Prometheus) until the shard is removed from the file (docs/resizing.md).',
+    }),
   },
   { additionalProperties: false },
 );
 
 export const WriteSchema = Type.Object(
   {
-    /** How many replicas of the owner shard must store a push before the client hears success. */
-    ack: Type.Union([Type.Literal('one'), Type.Literal('majority'), Type.Literal('all')], { default: 'one' }),
-    /** Whole-request time-out for one replica write, in milliseconds. */
-    timeoutMs: Type.Integer({ minimum: 1, maximum: 600_000, default: 10_000 }),
-    /** TCP connect time-out for a replica, in milliseconds. */
-    connectTimeoutMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 1_000 }),
-    /** Largest push body accepted, in bytes; larger pushes get 413. */
-    maxBodyBytes: Type.Integer({ minimum: 1024, maximum: 1 << 30, default: 16 * 1024 * 1024 }),
-    /** Keep-alive connections kept open to each replica. */
-    connectionsPerBackend: Type.Integer({ minimum: 1, maximum: 1024, default: 32 }),
+    ack: Type.Union([Type.Literal('one'), Type.Literal('majority'), Type.Literal('all')], {
+      default: 'one',
+      description:
+        'How many replicas of the owner shard must store a push before the client hears success: one, ' +
+        'a majority (⌊R/2⌋ + 1 of R) or all of them.',
+    }),
+    timeoutMs: Type.Integer({
+      minimum: 1,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'Time-out of one write to one replica, in milliseconds, time queued for a connection included.',
+    }),
+    connectTimeoutMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 1_000, description: 'TCP connect time-out to a replica, in milliseconds.' }),
+    maxBodyBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1 << 30,
+      default: 16 * 1024 * 1024,
+      description: 'Largest push body accepted, in bytes (16 MiB by default); larger pushes get 413 `PUSHRING_BODY_TOO_LARGE`.',
+    }),
+    connectionsPerBackend: Type.Integer({ minimum: 1, maximum: 1024, default: 32, description: 'Keep-alive connections kept open to each replica.' }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'How a push is written to the replicas of its shard.' },
 );
 
 export const HealthSchema = Type.Object(
   {
-    /** How often every replica's `/-/healthy` is probed, in milliseconds. */
-    intervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000 }),
-    /** Time-out of one probe, in milliseconds. */
-    timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
-    /** Consecutive successful probes before a replica that was down takes writes again. */
-    upAfterProbes: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    intervalMs: Type.Integer({
+      minimum: 100,
+      maximum: 3_600_000,
+      default: 1_000,
+      description: "How often every replica's `/-/healthy` is probed, in milliseconds.",
+    }),
+    timeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000, description: 'Time-out of one probe, in milliseconds.' }),
+    upAfterProbes: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 2,
+      description:
+        'Consecutive successful probes before a replica that was down takes writes again (a replica slow on ' +
+        'writes but quick on `/-/healthy` would otherwise flap).',
+    }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Active health checks of every replica, on top of the failures writes detect.' },
 );
 
 export const LogSchema = Type.Object(
   {
     level: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-      { default: 'info' },
+      { default: 'info', description: 'The least severe level logged; `silent` logs nothing.' },
     ),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Logging: JSON lines on stdout.' },
 );
 
 export const LimitRuleSchema = Type.Object(
   {
-    /** Names the rule in metrics and 429 answers; defaults to the pattern. */
-    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:*?-]{1,64}$' })),
-    /** Glob over the whole job name: `*` any run of characters, `?` one character. */
-    jobs: Type.String({ minLength: 1, maxLength: 256 }),
-    /** Pushes allowed per window and job; with `exempt: true`, leave out. */
-    pushes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
-    windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
-    /** Jobs matching this rule are never limited. */
-    exempt: Type.Optional(Type.Boolean()),
+    name: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.:*?-]{1,64}$',
+        description: 'The rule\'s name in 429 answers and in `pushring_pushes_limited_total{rule}`; unique. Absent: the `jobs` glob.',
+      }),
+    ),
+    jobs: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'A glob over the whole job name: `*` any run of characters, `?` one character, everything else literal.',
+    }),
+    pushes: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Pushes accepted per job in one window; required unless `exempt`.' }),
+    ),
+    windowSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 86_400, description: 'Length of the window, in seconds; required unless `exempt`.' }),
+    ),
+    exempt: Type.Optional(
+      Type.Boolean({ description: '`true`: matching jobs are never limited (give no `pushes` or `windowSeconds` then).' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const LimitSchema = Type.Object(
   {
-    pushes: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    pushes: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Pushes accepted per job in one window.' }),
+    windowSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 86_400,
+      description: "Length of the window, in seconds; a job's window opens with its first push.",
+    }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: '`{ pushes, windowSeconds }`: the limit of jobs that no rule matches. Absent: such jobs are not limited.',
+  },
 );
 
 export const LimitsSchema = Type.Object(
   {
-    /** The limit of jobs that no rule matches; absent: such jobs are not limited. */
     default: Type.Optional(LimitSchema),
-    /** Tried in order; the first rule whose `jobs` glob matches the job applies. */
-    rules: Type.Array(LimitRuleSchema, { maxItems: 1000, default: [] }),
-    /** Whether DELETEs count against the limit of their job. */
-    limitDeletes: Type.Boolean({ default: false }),
-    /** When Redis fails: `local` limits per front door meanwhile, `open` lets every push through. */
-    onStoreError: Type.Union([Type.Literal('local'), Type.Literal('open')], { default: 'local' }),
-    /** Jobs whose counts one front door keeps in memory at most (the oldest are forgotten first). */
-    maxTrackedJobs: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 100_000 }),
+    rules: Type.Array(LimitRuleSchema, {
+      maxItems: 1000,
+      default: [],
+      description: 'Tried in order; the first rule whose `jobs` glob matches the job applies, else `limits.default`.',
+    }),
+    limitDeletes: Type.Boolean({ default: false, description: 'Whether DELETEs count against the limit of their job.' }),
+    onStoreError: Type.Union([Type.Literal('local'), Type.Literal('open')], {
+      default: 'local',
+      description: 'When Redis fails: `local` counts per front door meanwhile; `open` lets every push through.',
+    }),
+    maxTrackedJobs: Type.Integer({
+      minimum: 100,
+      maximum: 10_000_000,
+      default: 100_000,
+      description: 'Windows (one per job) one front door keeps in memory at most; the oldest are forgotten first.',
+    }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Rate limits per job (docs/rate-limits.md).' },
 );
 
 const RedisNode = Type.Object(
-  { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) },
+  {
+    host: Type.String({ minLength: 1, description: 'Host name or IP address of the node.' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'Port of the node.' }),
+  },
   { additionalProperties: false },
 );
 
 export const RedisSchema = Type.Object(
   {
-    /** A standalone Redis: `redis://[:password@]host:port[/db]` (or `rediss://`). */
-    url: Type.Optional(Type.String({ minLength: 1 })),
-    /** Redis Sentinel: the sentinels and the name of the master set. */
-    sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, maxItems: 32 })),
-    sentinelName: Type.Optional(Type.String({ minLength: 1 })),
-    /** Redis Cluster: some of its nodes. */
-    cluster: Type.Optional(Type.Array(RedisNode, { minItems: 1, maxItems: 64 })),
-    password: Type.Optional(Type.String()),
-    /** Password of the sentinels themselves, when they require one. */
-    sentinelPassword: Type.Optional(Type.String()),
-    /** Prefix of every key pushring writes. */
-    keyPrefix: Type.String({ default: 'pushring:' }),
-    /** A command that takes longer counts as a Redis failure. */
-    commandTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
-    connectTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+    url: Type.Optional(
+      Type.String({ minLength: 1, description: 'A standalone Redis: `redis://[:password@]host:port[/db]` or `rediss://…`.' }),
+    ),
+    sentinels: Type.Optional(
+      Type.Array(RedisNode, {
+        minItems: 1,
+        maxItems: 32,
+        description: 'Redis Sentinel, instead of `url`: the sentinels, `[{ host, port }, …]`; needs `sentinelName`.',
+      }),
+    ),
+    sentinelName: Type.Optional(
+      Type.String({ minLength: 1, description: 'With `sentinels`: the name of the master set (for example `mymaster`).' }),
+    ),
+    cluster: Type.Optional(
+      Type.Array(RedisNode, {
+        minItems: 1,
+        maxItems: 64,
+        description: 'Redis Cluster, instead of `url`: some of its nodes, `[{ host, port }, …]`.',
+      }),
+    ),
+    password: Type.Optional(Type.String({ description: 'Password for Sentinel or Cluster (with `url`, put it in the URL).' })),
+    sentinelPassword: Type.Optional(Type.String({ description: 'Password of the sentinels themselves, when they require one.' })),
+    keyPrefix: Type.String({
+      default: 'pushring:',
+      description:
+        'Prefix of every key pushring writes (rate-limit windows, hints, suspect marks, the reconcile lease, the ' +
+        'ring in force and ring changes). Give each deployment sharing a Redis its own.',
+    }),
+    commandTimeoutMs: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: 250,
+      description: 'A Redis command slower than this, in milliseconds, counts as a failure.',
+    }),
+    connectTimeoutMs: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: 1_000,
+      description: 'Connect time-out, in milliseconds; at start-up the front door waits up to twice this for Redis, then starts anyway.',
+    }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description:
+      'Shared state of several front doors: rate-limit counters, hints, suspect marks, the reconcile lease, the ' +
+      'ring in force and ring changes. Give exactly one of `url`, `sentinels` or `cluster`. Absent: all of it is ' +
+      'kept in memory, per front door.',
+  },
 );
 
 export const ReconcileSchema = Type.Object(
   {
-    /** Seconds between passes of the reconciler in `serve`; 0 turns it off there. */
-    intervalSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 30 }),
-    /** Copies and deletes in flight at once, per pass: pushes keep flowing during repairs. */
-    concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
-    /** Bounds of the hints (writes a replica missed) kept for replay, per front door. */
+    intervalSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 86_400,
+      default: 30,
+      description: 'Seconds between reconciler passes in `serve`; `0` turns the loop off there (run `pushring reconcile` instead).',
+    }),
+    concurrency: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 4,
+      description: 'Copies and deletes in flight at once during a pass, so that pushes keep flowing during repairs.',
+    }),
     hints: Type.Object(
       {
-        maxPerReplica: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
-        /** In memory only (in Redis, maxPerReplica bounds the list). */
-        maxBytes: Type.Integer({ minimum: 0, maximum: 1 << 30, default: 64 * 1024 * 1024 }),
+        maxPerReplica: Type.Integer({
+          minimum: 0,
+          maximum: 1_000_000,
+          default: 10_000,
+          description: 'Hints kept per replica (in memory, or in its list in Redis); older ones are dropped, and the reconciler still repairs by copying.',
+        }),
+        maxBytes: Type.Integer({
+          minimum: 0,
+          maximum: 1 << 30,
+          default: 64 * 1024 * 1024,
+          description: 'Bytes of hints one front door keeps in memory in all (64 MiB by default); in Redis, `maxPerReplica` bounds each list.',
+        }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Bounds of the hints (writes a replica missed) kept for replay.' },
     ),
-    /** Groups older than this (by push_time_seconds) are deleted from every replica. */
     expire: Type.Array(
       Type.Object(
-        { jobs: Type.String({ minLength: 1, maxLength: 256 }), maxAgeSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }) },
+        {
+          jobs: Type.String({ minLength: 1, maxLength: 256, description: 'A glob over the whole job name, as in `limits.rules[].jobs`.' }),
+          maxAgeSeconds: Type.Integer({
+            minimum: 60,
+            maximum: 31_536_000,
+            description: "Groups of matching jobs whose newest `push_time_seconds` is older than this, in seconds, are deleted from every replica.",
+          }),
+        },
         { additionalProperties: false },
       ),
-      { maxItems: 1000, default: [] },
+      { maxItems: 1000, default: [], description: 'Expiry rules, `{ jobs, maxAgeSeconds }`; the first whose `jobs` matches applies.' },
     ),
   },
-  { additionalProperties: false, default: {} },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'The reconciler: repairs replicas, moves groups on ring changes, expires old groups (docs/reconciler.md).',
+  },
 );
 
 const LabelName = Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' });
 
 export const DiscoverySchema = Type.Object(
   {
-    /** Where `serve` and `sd write` write the Prometheus file_sd JSON; absent: not written. */
-    file: Type.Optional(Type.String({ minLength: 1 })),
-    /** Target label naming a backend's shard; pushes may not use it as a grouping label. */
-    shardLabel: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$', default: 'shard' }),
-    /** Target label naming a backend's replica; pushes may not use it as a grouping label. */
-    replicaLabel: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]*$', default: 'replica' }),
-    /** Static labels added to every target (for example `env: prod`). */
-    labels: Type.Record(LabelName, Type.String(), { default: {} }),
+    file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Where `serve` and `sd write` write the Prometheus file_sd targets. Absent: not written (http_sd at `/-/sd/targets` still works).',
+      }),
+    ),
+    shardLabel: Type.String({
+      pattern: '^[a-zA-Z][a-zA-Z0-9_]*$',
+      default: 'shard',
+      description: "Target label naming a backend's shard; refused as a grouping label of pushes.",
+    }),
+    replicaLabel: Type.String({
+      pattern: '^[a-zA-Z][a-zA-Z0-9_]*$',
+      default: 'replica',
+      description: "Target label naming a backend's replica; refused as a grouping label of pushes. Must differ from `shardLabel`.",
+    }),
+    labels: Type.Record(LabelName, Type.String(), {
+      default: {},
+      description: 'Static labels added to every target (for example `env: prod`); not the shard or replica label, nor a name starting with `__`.',
+    }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'How Prometheus finds the backends (docs/prometheus.md).' },
 );
 
 export const ConfigSchema = Type.Object(
   {
-    /** `host:port` the front door listens on. */
-    listen: Type.String({ default: '127.0.0.1:9191' }),
-    shards: Type.Array(ShardSchema, { minItems: 1, maxItems: 1024 }),
+    listen: Type.String({
+      default: '127.0.0.1:9191',
+      description: '`host:port` the front door listens on (`0.0.0.0:9191` for every interface).',
+    }),
+    shards: Type.Array(ShardSchema, {
+      minItems: 1,
+      maxItems: 1024,
+      description: 'The ring: the shards groups are placed on by consistent hashing of their grouping key.',
+    }),
     write: WriteSchema,
     health: HealthSchema,
     limits: LimitsSchema,
@@ -176,18 +320,24 @@ export const ConfigSchema = Type.Object(
     reconcile: ReconcileSchema,
     reload: Type.Object(
       {
-        /**
-         * Apply ring changes live: watch the configuration, write both owners of moving groups
-         * during a change, move groups between shards (docs/resizing.md). Off, a ring change
-         * takes effect at the next restart and the reconciler never moves groups between shards.
-         */
-        liveResize: Type.Boolean({ default: true }),
-        /** With liveResize: how often `serve` re-reads its configuration file (it also watches the directory). */
-        intervalSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 5 }),
+        liveResize: Type.Boolean({
+          default: true,
+          description:
+            'Apply ring changes live: watch the configuration file, write both owners of moving groups during a change, ' +
+            'move groups between shards (docs/resizing.md); several front doors coordinate through Redis. Off, a ring ' +
+            'change takes effect at the next restart and the reconciler never moves groups between shards.',
+        }),
+        intervalSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 3_600,
+          default: 5,
+          description:
+            "With `liveResize`: how often `serve` re-reads its configuration file, in seconds (it also watches the file's " +
+            'directory). Only `shards` and `discovery` change live; other changes are logged as needing a restart.',
+        }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'How `serve` picks up an edited configuration file.' },
     ),
-    /** Shared state of several front doors (rate-limit counters); absent: in memory. */
     redis: Type.Optional(RedisSchema),
     log: LogSchema,
   },
