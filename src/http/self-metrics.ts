@@ -62,6 +62,8 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     labelNames: ['shard', 'replica', 'url'] as const,
     registers: [registry],
     collect() {
+      // A replica a ring change removed must not stay reported as it last was.
+      this.reset();
       for (const b of cluster.backends) this.set({ shard: b.shard, replica: b.replica, url: b.url }, b.up ? 1 : 0);
     },
   });
