@@ -68,6 +68,16 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
   new Gauge({
+    name: 'pushring_ring_backend',
+    help: 'One series of value 1 per Pushgateway replica of the ring in force (draining shards included): what Prometheus must scrape. The alert PushringDiscoveryDrift compares it with up{job="pushgateway"}.',
+    labelNames: ['shard', 'replica', 'url'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const shard of cluster.shards.values()) for (const b of shard.backends) this.set({ shard: b.shard, replica: b.replica, url: b.url }, 1);
+    },
+  });
+  new Gauge({
     name: 'pushring_shards_unavailable',
     help: 'Shards with no replica believed up; pushes for their groups fail.',
     registers: [registry],

@@ -2,7 +2,8 @@
  * End to end with a real Prometheus running the shipped config/prometheus.yml and rules: it
  * finds pushring's backends through the generated file_sd file, scrapes both replicas of each
  * shard, dedupes them with the recording rules, and alerts; and what it answers does not change
- * when the reconciler repairs a replica, or when a group is held by two shards (a move).
+ * when the reconciler repairs a replica, when a group is held by two shards (a move), and it
+ * alerts when its targets and the ring differ.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
 import { createReconciler } from '../../src/reconcile/reconciler.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { validated } from '../helpers/config.js';
-import { waitFor } from '../helpers/processes.js';
+import { freePort, waitFor } from '../helpers/processes.js';
 import { startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
 import { rawGroups, startPushgateway, type Pushgateway, type RawGroup } from '../helpers/pushgateway.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
@@ -175,7 +176,7 @@ const labelsOf = (s: PromSample): string => {
   return `${name ?? ''}${JSON.stringify(Object.fromEntries(Object.entries(labels).sort()))}`;
 };
 
-describe('what Prometheus answers across repairs and moves', () => {
+describe('what Prometheus answers across repairs, moves and discovery', () => {
   let door: FrontDoor;
   let prometheus: PrometheusServer;
   let rules: Awaited<ReturnType<typeof shippedRules>>;
@@ -284,4 +285,46 @@ describe('what Prometheus answers across repairs and moves', () => {
     expect([report.actions, report.deferred, report.copied]).toEqual([[], 0, 0]);
   });
 
+  it('alerts when Prometheus scrapes other Pushgateways than the ring holds, in either direction', async () => {
+    const drift = rules.alerts.get('PushringDiscoveryDrift');
+    expect(drift, 'the shipped alert PushringDiscoveryDrift').toBeDefined();
+    const differences = async () => (await prometheus.query(drift!)).map((s) => `${s.metric['drift']} ${s.metric['shard']}/${s.metric['replica']}`).sort();
+    const scraped = async () => (await prometheus.query('up{job="pushgateway"}')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`).sort();
+    const ring = door.config.shards.flatMap((s) => s.replicas.map((_, i) => `${s.name}/${i}`)).sort();
+    const complete = formatTargets(buildTargets(door.config));
+    const targetsFile = join(prometheus.dir, TARGETS);
+
+    // Complete: both sides known, no difference.
+    await waitFor(
+      async () => {
+        const inRing = (await prometheus.query('pushring_ring_backend')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`).sort();
+        return JSON.stringify(inRing) === JSON.stringify(ring) && JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0;
+      },
+      { what: "Prometheus to scrape the front door's ring and every backend of it", timeoutMs: 30_000 },
+    );
+
+    // A targets file missing a shard (as one written once, before the ring grew).
+    const [kept, missing] = door.config.shards;
+    expect(await writeFileAtomically(targetsFile, formatTargets(buildTargets({ ...door.config, shards: [kept!] })))).toBe(true);
+    const unscraped = missing!.replicas.map((_, i) => `not_scraped ${missing!.name}/${i}`);
+    await waitFor(async () => JSON.stringify(await differences()) === JSON.stringify(unscraped), {
+      what: `the replicas of ${missing!.name} to show as not scraped, and nothing else`,
+      timeoutMs: 30_000,
+    });
+
+    // A target outside the ring (a replica since removed from it): scraped, down, still a target.
+    const stray = `http://127.0.0.1:${await freePort()}`;
+    const withStray = { ...door.config, shards: [...door.config.shards, { ...kept!, name: 'gone', replicas: [stray] }] };
+    expect(await writeFileAtomically(targetsFile, formatTargets(buildTargets(withStray)))).toBe(true);
+    await waitFor(async () => JSON.stringify(await differences()) === JSON.stringify(['not_in_ring gone/0']), {
+      what: 'the stray target to show as not in the ring, and nothing else',
+      timeoutMs: 30_000,
+    });
+
+    expect(await writeFileAtomically(targetsFile, complete)).toBe(true);
+    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0, {
+      what: 'no drift once the targets file is complete again',
+      timeoutMs: 30_000,
+    });
+  });
 });
