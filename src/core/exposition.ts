@@ -32,6 +32,29 @@ export interface ApiMetric {
 /** Families the Pushgateway maintains itself; a re-push must not carry them. */
 export const PUSHGATEWAY_FAMILIES: ReadonlySet<string> = new Set(['push_time_seconds', 'push_failure_time_seconds']);
 
+/** What a Pushgateway recorded of a group's pushes (times in seconds since the epoch, 0: never). */
+export interface PushRecord {
+  /** push_time_seconds: the last successful push (or copy). */
+  readonly pushTime: number;
+  /** push_failure_time_seconds: the last push it refused. */
+  readonly failureTime: number;
+  /** The last push was refused: the failure is newer than the success. */
+  readonly lastPushFailed: boolean;
+}
+
+export function pushRecordOf(group: ApiGroup): PushRecord {
+  const timeOf = (name: string): number => {
+    const family = group[name];
+    const value = typeof family === 'object' && family !== null && 'metrics' in family ? (family as ApiFamily).metrics[0]?.value : undefined;
+    return Number(value ?? 0) || 0;
+  };
+  const pushTime = timeOf('push_time_seconds');
+  const failureTime = timeOf('push_failure_time_seconds');
+  // The Pushgateway's own verdict where it gives one: it compares the exact values.
+  const lastPushFailed = group.last_push_successful === undefined ? failureTime > pushTime : !group.last_push_successful;
+  return { pushTime, failureTime, lastPushFailed };
+}
+
 /** The families of a group, by name (the `labels` and `last_push_successful` keys left out). */
 export function familiesOf(group: ApiGroup): Array<[string, ApiFamily]> {
   const out: Array<[string, ApiFamily]> = [];

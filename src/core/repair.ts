@@ -11,8 +11,15 @@
  * it copies to as suspect, which keeps that true. Only when no replica holding a group is trusted
  * does the newest push time among all of them decide, and then nothing is deleted. Groups whose
  * content is equal everywhere are never touched, whatever their push times.
+ *
+ * Whether a group's last push failed (the Pushgateway refused it after the last successful one)
+ * is part of its content: BatchJobPushFailed alerts on it, so a copy must carry it (the copy is
+ * followed by a push the target refuses, reconcile/copy-group.ts), and replicas that disagree on
+ * it are repaired like replicas that hold different values. Among the holders to copy from, the
+ * newest *event* wins, a success or a refusal: the Pushgateway stamps both replicas' copies of one
+ * push microseconds apart, so a replica that missed a refusal must not win by its push time.
  */
-import { familiesOf, PUSHGATEWAY_FAMILIES, type ApiGroup } from './exposition.js';
+import { familiesOf, pushRecordOf, PUSHGATEWAY_FAMILIES, type ApiGroup } from './exposition.js';
 import { makeGroupingKey, type GroupingKey } from './grouping-key.js';
 
 export interface GroupCopy {
@@ -21,9 +28,18 @@ export interface GroupCopy {
   readonly group: ApiGroup;
   /** push_time_seconds, in seconds since the epoch; 0 when the group was never pushed successfully. */
   readonly pushTime: number;
-  /** Equal for groups with equal pushed content, whatever their push times. */
+  /** push_failure_time_seconds, likewise; 0 when no push of the group was ever refused. */
+  readonly failureTime: number;
+  /**
+   * Equal for groups with equal pushed content and the same verdict on their last push (failed
+   * or not), whatever their push times.
+   */
   readonly content: string;
-  /** The same, per metric family: a POST changes some families and leaves the others. */
+  /**
+   * The same, per metric family: a POST changes some families and leaves the others. A group
+   * whose last push failed has an entry `push_failure_time_seconds` too (no pushed family can
+   * have that name).
+   */
   readonly families: ReadonlyMap<string, string>;
 }
 
@@ -68,7 +84,7 @@ export function planRepairs(replicas: readonly ReplicaView[], options: RepairOpt
       for (const r of holders) actions.push({ kind: 'delete', canonical, on: r.id, reason: 'deleted-while-away' });
       continue;
     }
-    const source = maxBy(trustedHolders.length > 0 ? trustedHolders : holders, (r) => r.groups.get(canonical)!.pushTime)!;
+    const source = maxBy(trustedHolders.length > 0 ? trustedHolders : holders, (r) => newestEventOf(r.groups.get(canonical)!))!;
     const truth = source.groups.get(canonical)!;
     for (const r of replicas) {
       if (r === source) continue;
@@ -88,16 +104,23 @@ export function groupingKeyOf(group: ApiGroup): GroupingKey {
 /** A group of /api/v1/metrics as the planner sees it. */
 export function toGroupCopy(group: ApiGroup): GroupCopy {
   const key = groupingKeyOf(group);
-  let pushTime = 0;
+  const { pushTime, failureTime, lastPushFailed } = pushRecordOf(group);
   const families = new Map<string, string>();
   for (const [name, family] of familiesOf(group)) {
-    if (name === 'push_time_seconds') pushTime = Number(family.metrics[0]?.value ?? 0);
     if (PUSHGATEWAY_FAMILIES.has(name)) continue;
     const metrics = family.metrics.map((m) => JSON.stringify(sortKeysDeep(m))).sort();
     families.set(name, JSON.stringify({ type: family.type, help: family.help ?? '', metrics }));
   }
+  if (lastPushFailed) families.set(LAST_PUSH_FAILED, 'the last push failed');
   const content = JSON.stringify([...families]); // familiesOf sorts them by name
-  return { canonical: key.canonical, job: key.job, group, pushTime, content, families };
+  return { canonical: key.canonical, job: key.job, group, pushTime, failureTime, content, families };
+}
+
+const LAST_PUSH_FAILED = 'push_failure_time_seconds';
+
+/** The time of a group's newest push on a replica, stored or refused. */
+function newestEventOf(group: GroupCopy): number {
+  return Math.max(group.pushTime, group.failureTime);
 }
 
 function sortKeysDeep(value: unknown): unknown {

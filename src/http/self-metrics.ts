@@ -62,7 +62,19 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     labelNames: ['shard', 'replica', 'url'] as const,
     registers: [registry],
     collect() {
+      // A replica a ring change removed must not stay reported as it last was.
+      this.reset();
       for (const b of cluster.backends) this.set({ shard: b.shard, replica: b.replica, url: b.url }, b.up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pushring_ring_backend',
+    help: 'One series of value 1 per Pushgateway replica of the ring in force (draining shards included): what Prometheus must scrape. The alert PushringDiscoveryDrift compares it with up{job="pushgateway"}.',
+    labelNames: ['shard', 'replica', 'url'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const shard of cluster.shards.values()) for (const b of shard.backends) this.set({ shard: b.shard, replica: b.replica, url: b.url }, 1);
     },
   });
   new Gauge({

@@ -9,11 +9,12 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../backends/client.js';
 import type { Cluster } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
-import { encodeGroup, type ApiGroup } from '../core/exposition.js';
+import type { ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath } from '../core/grouping-key.js';
 import { planMigration, type MigrationAction, type MigrationPhase, type MigrationPlan } from '../core/migrate.js';
 import { groupingKeyOf, planRepairs, toGroupCopy, type GroupCopy, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { globToRegExp } from '../core/glob.js';
+import { writeCopy } from './copy-group.js';
 import type { HintStore } from './hints.js';
 import type { SuspectStore } from './suspects.js';
 import { createLocalTransition, NO_CHANGE, type Transition, type TransitionState } from './transition.js';
@@ -400,8 +401,7 @@ async function carryOut(
     // The copy gets the copy's push time: until a pass finds it in sync, its push times are not
     // client push times, so it must not be anyone's source of truth.
     suspects.mark(action.to, Date.now());
-    const res = await byId.get(action.to)!.call('PUT', pathOf(group), encodeGroup(group));
-    if (res.status >= 300) throw new Error(`PUT answered ${res.status}: ${res.body.trim()}`);
+    await writeCopy(byId.get(action.to)!, group);
     return true;
   }
   const group = views.get(action.on)!.groups.get(action.canonical)!.group;

@@ -1,7 +1,9 @@
 /**
  * End to end with a real Prometheus running the shipped config/prometheus.yml and rules: it
  * finds pushring's backends through the generated file_sd file, scrapes both replicas of each
- * shard, dedupes them with the recording rules, and alerts.
+ * shard, dedupes them with the recording rules, and alerts; and what it answers does not change
+ * when the reconciler repairs a replica, when a group is held by two shards (a move), and it
+ * alerts when its targets and the ring differ.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,10 +12,12 @@ import { parse, stringify } from 'yaml';
 import { createRing } from '../../src/core/ring.js';
 import { writeFileAtomically } from '../../src/discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
+import { createReconciler } from '../../src/reconcile/reconciler.js';
+import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { validated } from '../helpers/config.js';
-import { waitFor } from '../helpers/processes.js';
-import { startPrometheus, type PrometheusServer } from '../helpers/prometheus.js';
-import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
+import { freePort, waitFor } from '../helpers/processes.js';
+import { startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
+import { rawGroups, startPushgateway, type Pushgateway, type RawGroup } from '../helpers/pushgateway.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 const TARGETS = 'targets/pushring-targets.json';
@@ -134,5 +138,193 @@ describe('grouping labels that would hide the target labels', () => {
       expect(res.status).toBe(400);
       expect(res.body).toContain(`the grouping label "${label}" is reserved`);
     }
+  });
+});
+
+/** The shipped rules: recording rule names, and each alert's expression by name. */
+async function shippedRules(): Promise<{ records: string[]; alerts: Map<string, string> }> {
+  const records: string[] = [];
+  const alerts = new Map<string, string>();
+  for (const file of ['config/rules/pushring-recording.yml', 'config/rules/pushring-alerts.yml']) {
+    const { groups } = parse(await readFile(file, 'utf8')) as { groups: Array<{ rules: Array<{ record?: string; alert?: string; expr: string }> }> };
+    for (const rule of groups.flatMap((g) => g.rules)) {
+      if (rule.record !== undefined) records.push(rule.record);
+      if (rule.alert !== undefined) alerts.set(rule.alert, rule.expr);
+    }
+  }
+  return { records, alerts };
+}
+
+/** Waits until every rule group has been evaluated after this moment: it sees what was scraped before. */
+async function waitForEvaluation(prometheus: PrometheusServer): Promise<void> {
+  // Recording rules first, then the alerts that read them (the groups run independently).
+  for (const name of ['pushring-dedupe', 'pushring-alerts']) {
+    const since = Date.now();
+    await waitFor(
+      async () => {
+        const { groups } = await prometheus.api<{ groups: Array<{ name: string; lastEvaluation: string }> }>('rules');
+        const group = groups.find((g) => g.name === name);
+        return group !== undefined && Date.parse(group.lastEvaluation) > since;
+      },
+      { what: `rule group ${name} to be evaluated again`, timeoutMs: 30_000 },
+    );
+  }
+}
+
+const labelsOf = (s: PromSample): string => {
+  const { __name__: name, ...labels } = s.metric;
+  return `${name ?? ''}${JSON.stringify(Object.fromEntries(Object.entries(labels).sort()))}`;
+};
+
+describe('what Prometheus answers across repairs, moves and discovery', () => {
+  let door: FrontDoor;
+  let prometheus: PrometheusServer;
+  let rules: Awaited<ReturnType<typeof shippedRules>>;
+  const suspects = createSuspectStore();
+  beforeAll(async () => {
+    rules = await shippedRules();
+    door = await startFrontDoor({ shards: 2, suspects, config: { write: { timeoutMs: 5_000 }, health: { intervalMs: 200, timeoutMs: 2_000 } } });
+    const { yaml, files } = await testPrometheusConfig(door.url);
+    files[TARGETS] = formatTargets(buildTargets(door.config));
+    prometheus = await startPrometheus(yaml, files);
+  });
+  afterAll(async () => {
+    await Promise.all([door?.close(), prometheus?.close()]);
+  });
+
+  const pushTo = (method: 'PUT' | 'POST', path: string, body: string) => send(door.url, { method, path, headers: { 'content-type': 'text/plain' }, body });
+
+  /** Every recorded series of `job` and every alert about it, active or not, with its value. */
+  async function answersFor(job: string): Promise<Record<string, string>> {
+    const answers: Record<string, string> = {};
+    for (const record of rules.records) for (const s of await prometheus.query(`${record}{job="${job}"}`)) answers[labelsOf(s)] = s.value[1];
+    const { alerts } = await prometheus.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('alerts');
+    for (const a of alerts.filter((x) => x.labels['job'] === job)) answers[`ALERT ${JSON.stringify(Object.fromEntries(Object.entries(a.labels).sort()))}`] = a.state;
+    return answers;
+  }
+
+  it('counts a group held by two shards, as during a move, as one series with no shard label', async () => {
+    // A ring change copies the group to its new shard before deleting it from the old one.
+    for (const replicas of door.backends) {
+      for (const b of replicas) {
+        const res = await fetch(`${b.url}/metrics/job/moving`, { method: 'PUT', body: '# TYPE batch_duration_seconds gauge\nbatch_duration_seconds 12\n' });
+        expect(res.status).toBe(200);
+      }
+    }
+    await waitFor(
+      async () => new Set((await prometheus.query('batch_duration_seconds{job="moving"}')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`)).size === 4,
+      { what: 'Prometheus to scrape the group on both replicas of both shards', timeoutMs: 30_000 },
+    );
+    await waitForEvaluation(prometheus);
+    const answers = await answersFor('moving');
+    expect(Object.keys(answers).sort()).toEqual([
+      'ALERT {"alertname":"BatchJobTooSlow","job":"moving","severity":"warning"}',
+      'pushring:batch_duration_seconds:max{"job":"moving"}',
+      'pushring:last_push_failed{"job":"moving"}',
+      'pushring:push_failure_time_seconds:min{"job":"moving"}',
+      'pushring:push_time_seconds:min{"job":"moving"}',
+    ]);
+    expect(answers['pushring:batch_duration_seconds:max{"job":"moving"}']).toBe('12');
+    for (const replicas of door.backends) for (const b of replicas) await (await fetch(`${b.url}/metrics/job/moving`, { method: 'DELETE' })).body?.cancel();
+  });
+
+  it('keeps a failed last push failed through a repair: every rule and alert answers as before the restart', async () => {
+    const job = 'failing';
+    const shard = door.config.shards.findIndex((x) => x.name === createRing(door.config.shards).ownerOf(`{job="${job}"}`));
+    const [original, restarted] = door.backends[shard]!;
+    expect((await pushTo('PUT', `/metrics/job/${job}`, '# TYPE batch_duration_seconds gauge\nbatch_duration_seconds 3\n')).status).toBe(200);
+    // A sample with a timestamp: both Pushgateways refuse the push and record its failure.
+    expect((await pushTo('POST', `/metrics/job/${job}`, 'batch_duration_seconds 4 1000\n')).status).toBe(400);
+    const failedOn = (s: PromSample[]) => new Set(s.map((x) => x.metric['replica']));
+    const failedQuery = `push_failure_time_seconds{job="${job}"} > push_time_seconds{job="${job}"}`;
+    await waitFor(async () => failedOn(await prometheus.query(failedQuery)).size === 2, { what: 'Prometheus to scrape the refusal on both replicas', timeoutMs: 30_000 });
+    await waitForEvaluation(prometheus);
+    const before = await answersFor(job);
+    expect(before[`pushring:last_push_failed{"job":"${job}"}`]).toBe('1');
+    expect(before[`ALERT {"alertname":"BatchJobPushFailed","job":"${job}","severity":"warning"}`]).toBe('firing');
+
+    const valueOn = async (metric: string, replica: string) => (await prometheus.query(`${metric}{job="${job}", replica="${replica}"}`))[0]?.value[1] ?? 'NaN';
+    const pushTimeOn = async (replica: string) => Number(await valueOn('push_time_seconds', replica));
+    const beforeRestart = await pushTimeOn('1');
+    // Each replica stamps the push (and the refusal) itself, microseconds apart; the restarted
+    // one's stamps go, the original's stay, and the copy's are newer than both.
+    const kept = { push: await valueOn('push_time_seconds', '0'), failure: await valueOn('push_failure_time_seconds', '0') };
+    const reconciler = createReconciler({ cluster: door.cluster, config: door.config.reconcile, suspects });
+    await reconciler.pass(); // learns each replica's start time
+    await restarted!.restart(); // empty
+    const isFailingGroup = (g: RawGroup) => (g['labels'] as Record<string, string>)['job'] === job;
+    await waitFor(
+      async () => {
+        await reconciler.pass();
+        return (await rawGroups(restarted!.url)).find(isFailingGroup)?.['last_push_successful'] === false;
+      },
+      { what: 'the reconciler to refill the restarted replica with the failed group', timeoutMs: 30_000 },
+    );
+    // Prometheus has scraped the copy (stamped after the restart) in its failed state.
+    await waitFor(async () => (await pushTimeOn('1')) > beforeRestart && failedOn(await prometheus.query(failedQuery)).has('1'), {
+      what: 'Prometheus to scrape the repaired copy, failed',
+      timeoutMs: 30_000,
+    });
+    await waitForEvaluation(prometheus);
+    expect(await answersFor(job)).toEqual({
+      ...before,
+      [`pushring:push_time_seconds:min{"job":"${job}"}`]: kept.push,
+      [`pushring:push_failure_time_seconds:min{"job":"${job}"}`]: kept.failure,
+    });
+
+    // The replicas agree: the next pass finds nothing to do.
+    const [a, b] = await Promise.all([original!, restarted!].map(async (r) => (await rawGroups(r.url)).find(isFailingGroup)));
+    expect([a?.['last_push_successful'], b?.['last_push_successful']]).toEqual([false, false]);
+    const report = await waitFor(
+      async () => {
+        const r = await reconciler.pass();
+        return r.outOfSync === 0 ? r : undefined;
+      },
+      { what: 'a pass that finds the shard in sync', timeoutMs: 30_000 },
+    );
+    expect([report.actions, report.deferred, report.copied]).toEqual([[], 0, 0]);
+  });
+
+  it('alerts when Prometheus scrapes other Pushgateways than the ring holds, in either direction', async () => {
+    const drift = rules.alerts.get('PushringDiscoveryDrift');
+    expect(drift, 'the shipped alert PushringDiscoveryDrift').toBeDefined();
+    const differences = async () => (await prometheus.query(drift!)).map((s) => `${s.metric['drift']} ${s.metric['shard']}/${s.metric['replica']}`).sort();
+    const scraped = async () => (await prometheus.query('up{job="pushgateway"}')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`).sort();
+    const ring = door.config.shards.flatMap((s) => s.replicas.map((_, i) => `${s.name}/${i}`)).sort();
+    const complete = formatTargets(buildTargets(door.config));
+    const targetsFile = join(prometheus.dir, TARGETS);
+
+    // Complete: both sides known, no difference.
+    await waitFor(
+      async () => {
+        const inRing = (await prometheus.query('pushring_ring_backend')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`).sort();
+        return JSON.stringify(inRing) === JSON.stringify(ring) && JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0;
+      },
+      { what: "Prometheus to scrape the front door's ring and every backend of it", timeoutMs: 30_000 },
+    );
+
+    // A targets file missing a shard (as one written once, before the ring grew).
+    const [kept, missing] = door.config.shards;
+    expect(await writeFileAtomically(targetsFile, formatTargets(buildTargets({ ...door.config, shards: [kept!] })))).toBe(true);
+    const unscraped = missing!.replicas.map((_, i) => `not_scraped ${missing!.name}/${i}`);
+    await waitFor(async () => JSON.stringify(await differences()) === JSON.stringify(unscraped), {
+      what: `the replicas of ${missing!.name} to show as not scraped, and nothing else`,
+      timeoutMs: 30_000,
+    });
+
+    // A target outside the ring (a replica since removed from it): scraped, down, still a target.
+    const stray = `http://127.0.0.1:${await freePort()}`;
+    const withStray = { ...door.config, shards: [...door.config.shards, { ...kept!, name: 'gone', replicas: [stray] }] };
+    expect(await writeFileAtomically(targetsFile, formatTargets(buildTargets(withStray)))).toBe(true);
+    await waitFor(async () => JSON.stringify(await differences()) === JSON.stringify(['not_in_ring gone/0']), {
+      what: 'the stray target to show as not in the ring, and nothing else',
+      timeoutMs: 30_000,
+    });
+
+    expect(await writeFileAtomically(targetsFile, complete)).toBe(true);
+    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0, {
+      what: 'no drift once the targets file is complete again',
+      timeoutMs: 30_000,
+    });
   });
 });
