@@ -10,7 +10,7 @@ import { main } from '../../src/cli/main.js';
 import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
-import { captureIo } from '../helpers/cli.js';
+import { captureIo, runPushring } from '../helpers/cli.js';
 
 const backends: Pushgateway[] = [];
 afterAll(async () => {
@@ -34,6 +34,18 @@ describe('pushring check-config', () => {
     expect(err()).toContain('- listen: "nowhere" is not host:port');
     expect(err()).toContain('- shards[0].replicas[0]: "tcp://x" must use http or https');
     expect(err()).toContain('- shards[1].name: shard name "a" is already used by shards[0]');
+  });
+
+  it('names the file, line and column of a YAML syntax error, and what is wrong', async () => {
+    const dir = await tempDir('pushring-cli-');
+    const file = join(dir, 'indented.yaml');
+    await writeFile(file, 'shards:\n  - name: a\n   replicas: ["http://h:1"]\n');
+    const run = await runPushring(['check-config', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      `pushring: ${file} is not a valid configuration:\n` +
+        '  - (file): YAML syntax error at line 3, column 1: Sequence item without - indicator (line 3 reads: "   replicas: [\\"http://h:1\\"]")\n',
+    );
   });
 
   it('says what is wrong with the command line', async () => {
