@@ -28,7 +28,8 @@ const USAGE = `Usage: pushring <command> [options]
 
 Commands:
   serve --config <file>     Run the front door.
-  check-config <file>       Validate a configuration file and explain every problem.
+  check-config [--config] <file>
+                            Validate a configuration file and explain every problem.
   reconcile --config <file> [--dry-run]
                             Run one pass of the reconciler: compare the replicas of every shard,
                             repair what differs, expire old groups; report what it did.
@@ -300,10 +301,12 @@ async function writeSd(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function checkConfig(args: readonly string[], io: CliIo): Promise<number> {
-  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, options: {} });
-  const file = positionals[0];
-  if (file === undefined || positionals.length > 1) {
-    io.stderr.write('pushring check-config: give exactly one file\n');
+  // `--config <file>` as every other command takes it, or the file alone.
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const files = [...(values.config === undefined ? [] : [values.config]), ...positionals];
+  const file = files[0];
+  if (file === undefined || files.length > 1) {
+    io.stderr.write('pushring check-config: give exactly one file: pushring check-config [--config] <file>\n');
     return 2;
   }
   const config = await loadConfig(file);

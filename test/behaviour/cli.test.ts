@@ -36,6 +36,16 @@ describe('pushring check-config', () => {
     expect(err()).toContain('- shards[1].name: shard name "a" is already used by shards[0]');
   });
 
+  it('takes the file as --config, as every other command does', async () => {
+    const run = await runPushring(['check-config', '--config', 'config/pushring.yaml']);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('config/pushring.yaml: valid: 2 shard(s), 4 replica(s), ack policy "one", listening on 127.0.0.1:9191\n');
+    expect(run.code).toBe(0);
+    const both = await runPushring(['check-config', '--config', 'config/pushring.yaml', 'config/pushring.yaml']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give exactly one file');
+  });
+
   it('names the file, line and column of a YAML syntax error, and what is wrong', async () => {
     const dir = await tempDir('pushring-cli-');
     const file = join(dir, 'indented.yaml');
