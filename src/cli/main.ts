@@ -2,6 +2,7 @@
  * `pushring <command>`: main(argv, io) returns an exit code and never exits the process itself.
  */
 import { parseArgs } from 'node:util';
+import { dirname } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, readConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
@@ -295,9 +296,35 @@ async function writeSd(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
   const targets = buildTargets(config);
-  const changed = await writeFileAtomically(out, formatTargets(targets));
+  let changed: boolean;
+  try {
+    changed = await writeFileAtomically(out, formatTargets(targets));
+  } catch (err) {
+    io.stderr.write(`pushring sd write: cannot write ${out}: ${explainWriteError(err as NodeJS.ErrnoException, out)}\n`);
+    return 1;
+  }
   io.stdout.write(`${out}: ${changed ? 'wrote' : 'unchanged,'} ${targets.length} target(s) in ${config.shards.length} shard(s)\n`);
   return 0;
+}
+
+/** What to do about a file that cannot be written, in one line. */
+function explainWriteError(err: NodeJS.ErrnoException, file: string): string {
+  const dir = dirname(file);
+  switch (err.code) {
+    case 'ENOENT':
+      return `the directory ${dir} does not exist; create it (mkdir -p ${dir}) or give another --out`;
+    case 'ENOTDIR':
+      return `${dir} is not a directory; give another --out`;
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to write in ${dir} (${err.code}); run as a user who may, or give another --out`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system; give another --out`;
+    case 'EISDIR':
+      return `${file} is a directory; give a file name, for example ${file.replace(/\/+$/, '')}/pushring-targets.json`;
+    default:
+      return `${err.message}; check the path, or give another --out`;
+  }
 }
 
 async function checkConfig(args: readonly string[], io: CliIo): Promise<number> {

@@ -90,6 +90,15 @@ describe('pushring sd write', () => {
     expect(again.out()).toBe(`${out}: unchanged, 4 target(s) in 2 shard(s)\n`);
   });
 
+  it('says in one line what failed and what to do when the destination directory is missing', async () => {
+    const dir = await tempDir('pushring-sd-cli-');
+    const out = join(dir, 'missing', 'targets.json');
+    const run = await runPushring(['sd', 'write', '--config', 'config/pushring.yaml', '--out', out]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`pushring sd write: cannot write ${out}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or give another --out\n`);
+  });
+
   it('asks for a destination when the configuration names none', async () => {
     const { io, err } = captureIo();
     expect(await main(['sd', 'write', '--config', 'config/pushring.yaml'], io)).toBe(2);
