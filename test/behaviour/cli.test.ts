@@ -159,7 +159,9 @@ describe('pushring ring plan', () => {
       expect((await fetch(`${target.url}/metrics/job/plan/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
     }
     const grown = join(dir, 'new.yaml');
-    await writeFile(grown, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
+    // No front door runs at its listen address, so nothing says whether c is new or down.
+    const noFrontDoor = `127.0.0.1:${await freePort()}`;
+    await writeFile(grown, `listen: "${noFrontDoor}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
     const next = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
     const expectedMoves = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => next.ownerOf(k) === 'c').length;
 
@@ -171,6 +173,7 @@ describe('pushring ring plan', () => {
     const grownPlan = captureIo();
     expect(await main(['ring', 'plan', '--config', grown, '--json'], grownPlan.io)).toBe(1);
     expect(grownPlan.err()).toContain('no replica of shard c answered; use --from <old file>');
+    expect(grownPlan.err()).toContain(`no front door says which (http://${noFrontDoor}/-/status: ECONNREFUSED); give --front-door <url>`);
 
     const fromOld = captureIo();
     expect(await main(['ring', 'plan', '--config', grown, '--from', old], fromOld.io)).toBe(0);
@@ -186,6 +189,60 @@ describe('pushring ring plan', () => {
     const onB = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => ring.ownerOf(k) === 'b').length;
     expect(plan).toEqual({ unit: 'groups', total: 60, staying: 60 - onB, moves: [{ from: 'b', to: 'a', count: onB }] });
     expect(expectedMoves).toBeGreaterThan(0);
+  });
+});
+
+describe('pushring ring plan before the new shard is started (the runbook)', () => {
+  it('plans a new shard nobody answers for as empty, and refuses when a shard of the ring in force does not answer', async () => {
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    const dir = await tempDir('pushring-plan-runbook-');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const old = join(dir, 'pushring.yaml');
+    await writeFile(old, `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n`);
+    const server = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', old], { logFile: join(dir, 'serve.log') });
+    try {
+      const url = `http://${listen}`;
+      await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: 'pushring serve to be ready', timeoutMs: 15_000 });
+      const keys = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="runbook"}`);
+      for (let i = 0; i < keys.length; i++) {
+        expect((await fetch(`${url}/metrics/job/runbook/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
+      }
+      // The new shard's Pushgateways are not started: nothing listens at its replicas.
+      const [c0, c1] = [await freePort(), await freePort()];
+      const grown = join(dir, 'new.yaml');
+      await writeFile(grown, `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:${c0}", "http://127.0.0.1:${c1}"] }\n`);
+      const before = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }]);
+      const after = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
+      const movesTo = (from: string): number => keys.filter((k) => before.ownerOf(k) === from && after.ownerOf(k) === 'c').length;
+      const moved = movesTo('a') + movesTo('b');
+      expect(moved).toBeGreaterThan(0);
+
+      const text = await runPushring(['ring', 'plan', '--config', grown]);
+      expect(text.stderr).toBe('');
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain(`60 groups: ${60 - moved} stay, ${moved} move (${((100 * moved) / 60).toFixed(1)}%)\n`);
+      for (const from of ['a', 'b'].filter((s) => movesTo(s) > 0)) expect(text.stdout).toMatch(new RegExp(`^${from}\\s+c\\s+${movesTo(from)}\\s`, 'm'));
+      expect(text.stdout).toContain(`shard c: not reachable yet, planned as empty (the ring in force, as ${url}/-/status reports it, does not have it)\n`);
+
+      const json = await runPushring(['ring', 'plan', '--config', grown, '--json']);
+      expect(json.code).toBe(0);
+      const plan = JSON.parse(json.stdout) as { total: number; plannedEmpty: string[]; moves: Array<{ from: string; to: string; count: number }> };
+      expect(plan.total).toBe(60);
+      expect(plan.plannedEmpty).toEqual(['c']);
+      expect(plan.moves.reduce((n, m) => n + (m.to === 'c' ? m.count : 0), 0)).toBe(moved);
+
+      // A shard of the ring in force that does not answer holds groups nobody can count.
+      await b.close();
+      const down = await runPushring(['ring', 'plan', '--config', grown]);
+      expect(down.code).toBe(1);
+      expect(down.stdout).toBe('');
+      expect(down.stderr).toContain(`no replica of shard b answered; use --from <old file> to plan from placement alone. It is in the ring in force (as ${url}/-/status reports it), so its groups are unknown`);
+      expect(down.stderr).not.toContain('shard c');
+    } finally {
+      server.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });
 
