@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up pushring locally without Docker: 2 shards x 2 real Pushgateways (each with its own
 # persistence file), the front door, and, when the prometheus binary is installed, Prometheus with
-# config/prometheus.yml, its rules, and the generated file_sd targets.
+# config/prometheus.yml, its rules, and the file_sd targets the front door writes (and rewrites
+# on every ring change, so Prometheus follows the ring).
 #
 # Environment, with its defaults:
 #   PUSHRING_LOCAL_PORT               the front door's port                          9191
@@ -146,7 +147,8 @@ $(log_tail "${logs[$i]}")"
 mkdir -p "$state/logs" "$state/prometheus/targets"
 targets="$state/prometheus/targets/pushring-targets.json"
 
-# The front door's configuration.
+# The front door's configuration. Its discovery.file is the file Prometheus reads, so that the
+# front door's rewrite on a ring change reaches Prometheus.
 if [[ $front_port == 9191 && ${pgw_ports[*]} == "9091 9092 9093 9094" && $state == "$root/.local" ]]; then
   config="$root/config/pushring.yaml"
 else
@@ -162,6 +164,7 @@ doc.set('listen', withPort(String(doc.get('listen') ?? '127.0.0.1:9191')));
 doc.toJS().shards.forEach((shard, i) =>
   shard.replicas.forEach((url, j) => doc.setIn(['shards', i, 'replicas', j], withPort(url))),
 );
+doc.setIn(['discovery', 'file'], targets);
 const header = ` Written by scripts/local-stack.sh at each start, from ${source}, with the ports and\n directory of PUSHRING_LOCAL_*: edit this file to change the ring of the running stack.`;
 doc.commentBefore = doc.commentBefore ? `${header}\n${doc.commentBefore}` : header;
 writeFileSync(destination, String(doc));
@@ -187,10 +190,10 @@ wait_ready 4 "http://127.0.0.1:$front_port/-/ready"
 
 if $with_prometheus; then
   prom="$state/prometheus"
-  # Relative paths in prometheus.yml resolve against its directory: targets/ and rules/.
+  # Relative paths in prometheus.yml resolve against its directory: targets/ is what the front
+  # door writes (discovery.file), rules/ a copy of config/rules.
   sed "s/127\.0\.0\.1:9191/127.0.0.1:$front_port/g" config/prometheus.yml >"$prom/prometheus.yml"
   rm -rf "$prom/rules" && cp -r config/rules "$prom/rules"
-  node bin/pushring.js sd write --config "$config" --out "$targets" >/dev/null
   prometheus --config.file="$prom/prometheus.yml" --storage.tsdb.path="$prom/data" \
     --web.listen-address="127.0.0.1:$prom_port" >"$state/logs/prometheus.log" 2>&1 &
   pids+=($!)
@@ -213,7 +216,7 @@ pushring is up. Push to http://127.0.0.1:$front_port exactly as to a Pushgateway
 Backends (each shard's two replicas hold the same groups):
   shard a: http://127.0.0.1:${pgw_ports[0]}  http://127.0.0.1:${pgw_ports[1]}
   shard b: http://127.0.0.1:${pgw_ports[2]}  http://127.0.0.1:${pgw_ports[3]}
-The ring: $config (the front door follows edits).
+The ring: $config (the front door follows edits; Prometheus's targets follow the ring).
 Front door health: /-/healthy, /-/ready; its own metrics: /metrics. Logs: $state/logs/
 $prometheus_line
 Press Ctrl-C to stop everything.

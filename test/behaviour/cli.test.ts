@@ -100,8 +100,12 @@ describe('pushring sd write', () => {
   });
 
   it('asks for a destination when the configuration names none', async () => {
+    // config/pushring.yaml names one (the local stack's Prometheus reads it): a file that does not.
+    const dir = await tempDir('pushring-sd-cli-');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, 'shards:\n  - name: a\n    replicas: ["http://127.0.0.1:9091"]\n');
     const { io, err } = captureIo();
-    expect(await main(['sd', 'write', '--config', 'config/pushring.yaml'], io)).toBe(2);
+    expect(await main(['sd', 'write', '--config', config], io)).toBe(2);
     expect(err()).toContain('sets no discovery.file; give --out <path>');
   });
 });

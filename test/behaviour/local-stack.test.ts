@@ -1,14 +1,16 @@
 /**
  * `npm run local` (scripts/local-stack.sh) run for real, on free ports and a temporary directory:
- * it serves pushes, stops every process it started however it is stopped, and refuses to start on
- * a port already taken.
+ * it serves pushes, stops every process it started however it is stopped, refuses to start on a
+ * port already taken, and its Prometheus follows a live ring change.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse, parseDocument } from 'yaml';
 import { freePort, requireBinary, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
+import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 
 interface LocalStack {
   readonly process: ManagedProcess;
@@ -22,6 +24,7 @@ interface LocalStack {
 }
 
 const started: LocalStack[] = [];
+const extra: Pushgateway[] = [];
 const blockers: Server[] = [];
 afterEach(async () => {
   // The whole process group, whatever the test did to the script itself.
@@ -29,6 +32,7 @@ afterEach(async () => {
     stack.process.kill('SIGKILL');
     await stack.process.exited;
   }
+  await Promise.all(extra.splice(0).map((b) => b.close()));
   for (const blocker of blockers.splice(0)) blocker.close();
 });
 
@@ -176,3 +180,56 @@ describe('npm run local', () => {
   });
 });
 
+interface ActiveTarget {
+  scrapePool: string;
+  labels: Record<string, string>;
+}
+
+describe('the local stack follows the ring', () => {
+  it('points the front door, with the default settings, at the targets file its Prometheus reads', async () => {
+    const pushring = parse(await readFile('config/pushring.yaml', 'utf8')) as { discovery?: { file?: string } };
+    const prometheus = parse(await readFile('config/prometheus.yml', 'utf8')) as { scrape_configs: Array<{ job_name: string; file_sd_configs?: Array<{ files: string[] }> }> };
+    const files = prometheus.scrape_configs.find((job) => job.job_name === 'pushgateway')?.file_sd_configs?.flatMap((sd) => sd.files);
+    // The script runs the front door from the root and Prometheus on a copy in .local/prometheus/.
+    expect(files?.map((f) => resolve('.local/prometheus', f))).toEqual([resolve(pushring.discovery?.file ?? '(no discovery.file)')]);
+  });
+
+  it('rewrites the targets when a shard is added live, and Prometheus scrapes the new shard', async () => {
+    const stack = await launchLocalStack({ prometheus: true });
+    await waitUntilUp(stack);
+    const targetsFile = join(stack.dir, 'prometheus', 'targets', 'pushring-targets.json');
+    const inFile = async (): Promise<string[]> =>
+      (JSON.parse(await readFile(targetsFile, 'utf8')) as Array<{ targets: string[]; labels: Record<string, string> }>)
+        .map((t) => `${t.labels['shard']}/${t.labels['replica']} ${t.targets.join(',')}`)
+        .sort();
+    const scraped = async (): Promise<string[]> => {
+      const res = await fetch(`http://127.0.0.1:${stack.prometheus}/api/v1/targets?state=active`);
+      const { data } = (await res.json()) as { data: { activeTargets: ActiveTarget[] } };
+      return data.activeTargets
+        .filter((t) => t.scrapePool === 'pushgateway')
+        .map((t) => `${t.labels['shard']}/${t.labels['replica']} ${t.labels['instance']}`)
+        .sort();
+    };
+    const [a0, a1, b0, b1] = stack.pushgateways.map((p) => `127.0.0.1:${p}`);
+    const before = [`a/0 ${a0}`, `a/1 ${a1}`, `b/0 ${b0}`, `b/1 ${b1}`];
+    expect(await inFile()).toEqual(before);
+    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(before), { what: 'Prometheus to scrape the four replicas of the ring', timeoutMs: 30_000 });
+
+    // The runbook: start the new shard's Pushgateways, then put the new ring in place.
+    const [c0, c1] = [await startPushgateway(), await startPushgateway()];
+    extra.push(c0, c1);
+    const ringFile = join(stack.dir, 'pushring.yaml');
+    const doc = parseDocument(await readFile(ringFile, 'utf8'));
+    doc.addIn(['shards'], doc.createNode({ name: 'c', replicas: [c0.url, c1.url] }));
+    await writeFile(`${ringFile}.new`, String(doc));
+    await rename(`${ringFile}.new`, ringFile);
+
+    const after = [...before, `c/0 127.0.0.1:${c0.port}`, `c/1 127.0.0.1:${c1.port}`].sort();
+    await waitFor(async () => JSON.stringify(await inFile()) === JSON.stringify(after), { what: 'the targets file to list shard c', timeoutMs: 30_000 });
+    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(after), { what: 'Prometheus to scrape shard c too', timeoutMs: 45_000 });
+
+    process.kill(stack.process.pid, 'SIGTERM');
+    expect(await stack.process.exited).toBe(0);
+    await expectAllGone(stack, [stack.frontDoor, ...stack.pushgateways, stack.prometheus]);
+  });
+});
