@@ -28,7 +28,8 @@ export async function readRingInForce(frontDoor: string, timeoutMs: number): Pro
     const shards = body.shards.flatMap((s: unknown) => (typeof s === 'object' && s !== null && typeof (s as { name?: unknown }).name === 'string' ? [(s as { name: string }).name] : []));
     return { ok: true, url, shards: new Set(shards) };
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return { ok: false, url, reason: cause ?? (err as Error).message };
+    // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a time-out, a bad port).
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { ok: false, url, reason: cause?.code ?? cause?.message ?? (err as Error).message };
   }
 }
