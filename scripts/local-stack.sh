@@ -73,7 +73,11 @@ if ((${#busy[@]} > 0)); then
 fi
 
 [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error
-npm run --silent build || fail "the build failed (npm run build): see the errors above"
+# Only when a source is newer than the build: a rebuild rewrites dist/ under any pushring
+# process started from it meanwhile (the test suites run several at once).
+if [[ ! -f dist/cli/main.js || -n $(find src tsconfig.json tsconfig.build.json package.json -newer dist/cli/main.js -print -quit) ]]; then
+  npm run --silent build || fail "the build failed (npm run build): see the errors above"
+fi
 
 # The processes of the stack: pid, what it is, where it logs.
 pids=()
