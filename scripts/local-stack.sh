@@ -10,6 +10,7 @@
 #   PUSHRING_LOCAL_PROMETHEUS_PORT    Prometheus's port                              9090
 #   PUSHRING_LOCAL_PROMETHEUS         auto (start it when installed) or off          auto
 #   PUSHRING_LOCAL_DIR                persistence files, logs, Prometheus's data     .local
+#                                     (a relative path is taken from the repository root)
 # With the default ports and directory the front door serves config/pushring.yaml: edit it to
 # change the ring. Otherwise it serves a copy with these ports, $PUSHRING_LOCAL_DIR/pushring.yaml,
 # rewritten at each start: edit that one.
