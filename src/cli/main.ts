@@ -2,6 +2,8 @@
  * `pushring <command>`: main(argv, io) returns an exit code and never exits the process itself.
  */
 import { parseArgs } from 'node:util';
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, readConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
@@ -101,6 +103,14 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { config, text } = await readConfig(values.config);
+  // The targets are written at start and on every reload: a directory that cannot take them
+  // would end the start in a stack trace.
+  const sd = config.discovery.file;
+  const unwritable = sd === undefined ? undefined : await access(dirname(sd), fsConstants.W_OK).then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  if (sd !== undefined && unwritable !== undefined) {
+    io.stderr.write(`pushring serve: cannot write discovery.file ${sd}: ${explainWriteError(unwritable, sd, 'change discovery.file')}\n`);
+    return 1;
+  }
   const server = await startServer(config, { configFile: { path: values.config, text } });
   await server.closed;
   return 0;
@@ -334,30 +344,30 @@ async function writeSd(args: readonly string[], io: CliIo): Promise<number> {
   try {
     changed = await writeFileAtomically(out, formatTargets(targets));
   } catch (err) {
-    io.stderr.write(`pushring sd write: cannot write ${out}: ${explainWriteError(err as NodeJS.ErrnoException, out)}\n`);
+    io.stderr.write(`pushring sd write: cannot write ${out}: ${explainWriteError(err as NodeJS.ErrnoException, out, 'give another --out')}\n`);
     return 1;
   }
   io.stdout.write(`${out}: ${changed ? 'wrote' : 'unchanged,'} ${targets.length} target(s) in ${config.shards.length} shard(s)\n`);
   return 0;
 }
 
-/** What to do about a file that cannot be written, in one line. */
-function explainWriteError(err: NodeJS.ErrnoException, file: string): string {
+/** What to do about a file that cannot be written, in one line; `instead`: the other way out. */
+function explainWriteError(err: NodeJS.ErrnoException, file: string, instead: string): string {
   const dir = dirname(file);
   switch (err.code) {
     case 'ENOENT':
-      return `the directory ${dir} does not exist; create it (mkdir -p ${dir}) or give another --out`;
+      return `the directory ${dir} does not exist; create it (mkdir -p ${dir}) or ${instead}`;
     case 'ENOTDIR':
-      return `${dir} is not a directory; give another --out`;
+      return `${dir} is not a directory; ${instead}`;
     case 'EACCES':
     case 'EPERM':
-      return `no permission to write in ${dir} (${err.code}); run as a user who may, or give another --out`;
+      return `no permission to write in ${dir} (${err.code}); run as a user who may, or ${instead}`;
     case 'EROFS':
-      return `${dir} is on a read-only file system; give another --out`;
+      return `${dir} is on a read-only file system; ${instead}`;
     case 'EISDIR':
       return `${file} is a directory; give a file name, for example ${file.replace(/\/+$/, '')}/pushring-targets.json`;
     default:
-      return `${err.message}; check the path, or give another --out`;
+      return `${err.message}; check the path, or ${instead}`;
   }
 }
 

@@ -270,6 +270,18 @@ describe('pushring serve', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it('exits 1 with one clear line when the directory of discovery.file is missing', async () => {
+    const dir = await tempDir('pushring-serve-sd-');
+    const targets = join(dir, 'missing', 'pushring-targets.json');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - name: a\n    replicas: ["http://127.0.0.1:1"]\ndiscovery:\n  file: ${targets}\n`);
+    const run = await runPushring(['serve', '--config', config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `pushring serve: cannot write discovery.file ${targets}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or change discovery.file\n`,
+    );
+  });
+
   it('exits 1 with a clear message when it cannot listen, leaving nothing running', async () => {
     const dir = await tempDir('pushring-busy-');
     const blocker = createServer();
