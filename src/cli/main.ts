@@ -2,6 +2,9 @@
  * `pushring <command>`: main(argv, io) returns an exit code and never exits the process itself.
  */
 import { parseArgs } from 'node:util';
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, readConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
@@ -18,6 +21,7 @@ import { createRedisSuspectStore, createSuspectStore } from '../reconcile/suspec
 import { createRedisTransition } from '../reconcile/transition.js';
 import { createRedisClient, waitForRedisReady } from '../limits/redis-client.js';
 import { startServer } from '../server.js';
+import { frontDoorUrlOf, readRingInForce } from './ring-in-force.js';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -28,14 +32,19 @@ const USAGE = `Usage: pushring <command> [options]
 
 Commands:
   serve --config <file>     Run the front door.
-  check-config <file>       Validate a configuration file and explain every problem.
+  check-config [--config] <file>
+                            Validate a configuration file and explain every problem.
   reconcile --config <file> [--dry-run]
                             Run one pass of the reconciler: compare the replicas of every shard,
                             repair what differs, expire old groups; report what it did.
-  ring plan --config <new file> [--from <old file>] [--json]
+  ring plan --config <new file> [--from <old file>] [--front-door <url>] [--json]
                             Show how many groups a ring change moves, from which shard to which:
                             from what the live backends hold, or (--from) as shares of the key
-                            space from ring placement alone.
+                            space from ring placement alone. A shard that does not answer is
+                            planned as empty when the ring in force (as the front door at
+                            --front-door, by default the new file's listen address, reports it)
+                            does not have it yet; otherwise its groups are unknown and no plan is
+                            made.
   sd write --config <file> [--out <path>]
                             Write the Prometheus file_sd targets once (to discovery.file or --out).
   help                      Show this text.
@@ -94,6 +103,14 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { config, text } = await readConfig(values.config);
+  // The targets are written at start and on every reload: a directory that cannot take them
+  // would end the start in a stack trace.
+  const sd = config.discovery.file;
+  const unwritable = sd === undefined ? undefined : await access(dirname(sd), fsConstants.W_OK).then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  if (sd !== undefined && unwritable !== undefined) {
+    io.stderr.write(`pushring serve: cannot write discovery.file ${sd}: ${explainWriteError(unwritable, sd, 'change discovery.file')}\n`);
+    return 1;
+  }
   const server = await startServer(config, { configFile: { path: values.config, text } });
   await server.closed;
   return 0;
@@ -201,42 +218,64 @@ async function planRing(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, 'front-door': { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   if (positionals[0] !== 'plan' || positionals.length !== 1 || values.config === undefined) {
-    io.stderr.write('pushring ring: usage: pushring ring plan --config <new file> [--from <old file>] [--json]\n');
+    io.stderr.write('pushring ring: usage: pushring ring plan --config <new file> [--from <old file>] [--front-door <url>] [--json]\n');
     return 2;
   }
   const next = await loadConfig(values.config);
   const nextRing = ringOf(next.shards);
   let plan: MovePlan;
   let unit: string;
+  let notes: readonly EmptyShard[] = [];
   if (values.from !== undefined) {
     const previous = await loadConfig(values.from);
     plan = planMoves(sampleKeys(ringOf(previous.shards), KEY_SPACE_SAMPLES), nextRing);
     unit = 'key space';
   } else {
-    const placed = await readPlacedGroups(next, io);
-    if (placed === undefined) return 1;
-    plan = planMoves(placed, nextRing);
+    const read = await readPlacedGroups(next, values['front-door'] ?? frontDoorUrlOf(next.listen), io);
+    if (read === undefined) return 1;
+    plan = planMoves(read.placed, nextRing);
     unit = 'groups';
+    notes = read.plannedEmpty;
   }
   if (values.json) {
-    io.stdout.write(JSON.stringify({ unit, ...plan }, null, 2) + '\n');
+    const plannedEmpty = notes.length === 0 ? {} : { plannedEmpty: notes.map((n) => n.shard) };
+    io.stdout.write(JSON.stringify({ unit, ...plan, ...plannedEmpty }, null, 2) + '\n');
     return 0;
   }
   io.stdout.write(formatPlan(plan, unit));
+  for (const note of notes) io.stdout.write(`shard ${note.shard}: not reachable yet, planned as empty (the ring in force, as ${note.source} reports it, does not have it)\n`);
   return 0;
+}
+
+/** A shard no replica of which answered, which the ring in force does not have: it holds nothing yet. */
+interface EmptyShard {
+  readonly shard: string;
+  /** Who said the ring in force lacks it. */
+  readonly source: string;
 }
 
 /** Samples of the key space for a plan from ring placement alone: ±0.5% on each share. */
 const KEY_SPACE_SAMPLES = 100_000;
 
-/** Every group the shards of `config` hold, read from the first replica of each that answers. */
-async function readPlacedGroups(config: Readonly<Config>, io: CliIo): Promise<Array<[string, string]> | undefined> {
+/**
+ * Every group the shards of `config` hold, read from the first replica of each that answers. A
+ * shard none of whose replicas answers is planned as empty when the ring in force (asked of the
+ * front door at `frontDoor`) does not have it: the runbook plans before the new shard's
+ * Pushgateways are started. A shard of the ring in force that does not answer holds groups
+ * nobody can count: no plan.
+ */
+async function readPlacedGroups(
+  config: Readonly<Config>,
+  frontDoor: string,
+  io: CliIo,
+): Promise<{ placed: Array<[string, string]>; plannedEmpty: EmptyShard[] } | undefined> {
   const cluster = createCluster(config);
+  const placed: Array<[string, string]> = [];
+  const silent: string[] = [];
   try {
-    const placed: Array<[string, string]> = [];
     for (const shard of cluster.shards.values()) {
       let read = false;
       for (const backend of shard.backends) {
@@ -246,15 +285,22 @@ async function readPlacedGroups(config: Readonly<Config>, io: CliIo): Promise<Ar
         read = true;
         break;
       }
-      if (!read) {
-        io.stderr.write(`pushring ring plan: no replica of shard ${shard.name} answered; use --from <old file> to plan from placement alone\n`);
-        return undefined;
-      }
+      if (!read) silent.push(shard.name);
     }
-    return placed;
   } finally {
     await cluster.close();
   }
+  if (silent.length === 0) return { placed, plannedEmpty: [] };
+  const inForce = await readRingInForce(frontDoor, 2_000);
+  const unknown = inForce.ok ? silent.filter((name) => inForce.shards.has(name)) : silent;
+  for (const name of unknown) {
+    const why = inForce.ok
+      ? `It is in the ring in force (as ${inForce.url} reports it), so its groups are unknown: start its replicas, or wait until one answers`
+      : `It may be a new shard (not started yet: planned as empty) or a shard of the ring in force that is down, and no front door says which (${inForce.url}: ${inForce.reason}); give --front-door <url> of a running front door`;
+    io.stderr.write(`pushring ring plan: no replica of shard ${name} answered; use --from <old file> to plan from placement alone. ${why}\n`);
+  }
+  if (unknown.length > 0) return undefined;
+  return { placed, plannedEmpty: silent.map((shard) => ({ shard, source: inForce.url })) };
 }
 
 function formatPlan(plan: MovePlan, unit: string): string {
@@ -294,16 +340,44 @@ async function writeSd(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
   const targets = buildTargets(config);
-  const changed = await writeFileAtomically(out, formatTargets(targets));
+  let changed: boolean;
+  try {
+    changed = await writeFileAtomically(out, formatTargets(targets));
+  } catch (err) {
+    io.stderr.write(`pushring sd write: cannot write ${out}: ${explainWriteError(err as NodeJS.ErrnoException, out, 'give another --out')}\n`);
+    return 1;
+  }
   io.stdout.write(`${out}: ${changed ? 'wrote' : 'unchanged,'} ${targets.length} target(s) in ${config.shards.length} shard(s)\n`);
   return 0;
 }
 
+/** What to do about a file that cannot be written, in one line; `instead`: the other way out. */
+function explainWriteError(err: NodeJS.ErrnoException, file: string, instead: string): string {
+  const dir = dirname(file);
+  switch (err.code) {
+    case 'ENOENT':
+      return `the directory ${dir} does not exist; create it (mkdir -p ${dir}) or ${instead}`;
+    case 'ENOTDIR':
+      return `${dir} is not a directory; ${instead}`;
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to write in ${dir} (${err.code}); run as a user who may, or ${instead}`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system; ${instead}`;
+    case 'EISDIR':
+      return `${file} is a directory; give a file name, for example ${file.replace(/\/+$/, '')}/pushring-targets.json`;
+    default:
+      return `${err.message}; check the path, or ${instead}`;
+  }
+}
+
 async function checkConfig(args: readonly string[], io: CliIo): Promise<number> {
-  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, options: {} });
-  const file = positionals[0];
-  if (file === undefined || positionals.length > 1) {
-    io.stderr.write('pushring check-config: give exactly one file\n');
+  // `--config <file>` as every other command takes it, or the file alone.
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const files = [...(values.config === undefined ? [] : [values.config]), ...positionals];
+  const file = files[0];
+  if (file === undefined || files.length > 1) {
+    io.stderr.write('pushring check-config: give exactly one file: pushring check-config [--config] <file>\n');
     return 2;
   }
   const config = await loadConfig(file);

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
 
 export interface ConfigProblem {
@@ -46,12 +46,21 @@ export async function readConfig(file: string): Promise<{ config: Readonly<Confi
 }
 
 export function parseConfig(text: string): ConfigResult {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
-    return { ok: false, problems: doc.errors.map((e) => ({ path: '(file)', message: `YAML: ${e.message}` })) };
+    return { ok: false, problems: doc.errors.map((e) => ({ path: '(file)', message: explainYamlError(e, text, lineCounter) })) };
   }
   const raw: unknown = doc.toJS();
   return validateConfig(raw ?? {});
+}
+
+/** Where a syntax error is (1-based line and column, as editors count) and the line it is on. */
+function explainYamlError(error: YAMLError, text: string, lines: LineCounter): string {
+  const { line, col } = lines.linePos(error.pos[0]);
+  const source = text.split(/\r?\n/)[line - 1]?.trimEnd() ?? '';
+  const near = source === '' ? '' : ` (line ${line} reads: ${JSON.stringify(source.length > 60 ? `${source.slice(0, 57)}...` : source)})`;
+  return `YAML syntax error at line ${line}, column ${col}: ${error.message}${near}`;
 }
 
 export function validateConfig(raw: unknown): ConfigResult {

@@ -10,7 +10,7 @@ import { main } from '../../src/cli/main.js';
 import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
-import { captureIo } from '../helpers/cli.js';
+import { captureIo, runPushring } from '../helpers/cli.js';
 
 const backends: Pushgateway[] = [];
 afterAll(async () => {
@@ -34,6 +34,28 @@ describe('pushring check-config', () => {
     expect(err()).toContain('- listen: "nowhere" is not host:port');
     expect(err()).toContain('- shards[0].replicas[0]: "tcp://x" must use http or https');
     expect(err()).toContain('- shards[1].name: shard name "a" is already used by shards[0]');
+  });
+
+  it('takes the file as --config, as every other command does', async () => {
+    const run = await runPushring(['check-config', '--config', 'config/pushring.yaml']);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('config/pushring.yaml: valid: 2 shard(s), 4 replica(s), ack policy "one", listening on 127.0.0.1:9191\n');
+    expect(run.code).toBe(0);
+    const both = await runPushring(['check-config', '--config', 'config/pushring.yaml', 'config/pushring.yaml']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give exactly one file');
+  });
+
+  it('names the file, line and column of a YAML syntax error, and what is wrong', async () => {
+    const dir = await tempDir('pushring-cli-');
+    const file = join(dir, 'indented.yaml');
+    await writeFile(file, 'shards:\n  - name: a\n   replicas: ["http://h:1"]\n');
+    const run = await runPushring(['check-config', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      `pushring: ${file} is not a valid configuration:\n` +
+        '  - (file): YAML syntax error at line 3, column 1: Sequence item without - indicator (line 3 reads: "   replicas: [\\"http://h:1\\"]")\n',
+    );
   });
 
   it('says what is wrong with the command line', async () => {
@@ -68,9 +90,22 @@ describe('pushring sd write', () => {
     expect(again.out()).toBe(`${out}: unchanged, 4 target(s) in 2 shard(s)\n`);
   });
 
+  it('says in one line what failed and what to do when the destination directory is missing', async () => {
+    const dir = await tempDir('pushring-sd-cli-');
+    const out = join(dir, 'missing', 'targets.json');
+    const run = await runPushring(['sd', 'write', '--config', 'config/pushring.yaml', '--out', out]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`pushring sd write: cannot write ${out}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or give another --out\n`);
+  });
+
   it('asks for a destination when the configuration names none', async () => {
+    // config/pushring.yaml names one (the local stack's Prometheus reads it): a file that does not.
+    const dir = await tempDir('pushring-sd-cli-');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, 'shards:\n  - name: a\n    replicas: ["http://127.0.0.1:9091"]\n');
     const { io, err } = captureIo();
-    expect(await main(['sd', 'write', '--config', 'config/pushring.yaml'], io)).toBe(2);
+    expect(await main(['sd', 'write', '--config', config], io)).toBe(2);
     expect(err()).toContain('sets no discovery.file; give --out <path>');
   });
 });
@@ -128,7 +163,9 @@ describe('pushring ring plan', () => {
       expect((await fetch(`${target.url}/metrics/job/plan/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
     }
     const grown = join(dir, 'new.yaml');
-    await writeFile(grown, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
+    // No front door runs at its listen address, so nothing says whether c is new or down.
+    const noFrontDoor = `127.0.0.1:${await freePort()}`;
+    await writeFile(grown, `listen: "${noFrontDoor}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
     const next = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
     const expectedMoves = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => next.ownerOf(k) === 'c').length;
 
@@ -140,6 +177,7 @@ describe('pushring ring plan', () => {
     const grownPlan = captureIo();
     expect(await main(['ring', 'plan', '--config', grown, '--json'], grownPlan.io)).toBe(1);
     expect(grownPlan.err()).toContain('no replica of shard c answered; use --from <old file>');
+    expect(grownPlan.err()).toContain(`no front door says which (http://${noFrontDoor}/-/status: ECONNREFUSED); give --front-door <url>`);
 
     const fromOld = captureIo();
     expect(await main(['ring', 'plan', '--config', grown, '--from', old], fromOld.io)).toBe(0);
@@ -155,6 +193,60 @@ describe('pushring ring plan', () => {
     const onB = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => ring.ownerOf(k) === 'b').length;
     expect(plan).toEqual({ unit: 'groups', total: 60, staying: 60 - onB, moves: [{ from: 'b', to: 'a', count: onB }] });
     expect(expectedMoves).toBeGreaterThan(0);
+  });
+});
+
+describe('pushring ring plan before the new shard is started (the runbook)', () => {
+  it('plans a new shard nobody answers for as empty, and refuses when a shard of the ring in force does not answer', async () => {
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    const dir = await tempDir('pushring-plan-runbook-');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const old = join(dir, 'pushring.yaml');
+    await writeFile(old, `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n`);
+    const server = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', old], { logFile: join(dir, 'serve.log') });
+    try {
+      const url = `http://${listen}`;
+      await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: 'pushring serve to be ready', timeoutMs: 15_000 });
+      const keys = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="runbook"}`);
+      for (let i = 0; i < keys.length; i++) {
+        expect((await fetch(`${url}/metrics/job/runbook/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
+      }
+      // The new shard's Pushgateways are not started: nothing listens at its replicas.
+      const [c0, c1] = [await freePort(), await freePort()];
+      const grown = join(dir, 'new.yaml');
+      await writeFile(grown, `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:${c0}", "http://127.0.0.1:${c1}"] }\n`);
+      const before = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }]);
+      const after = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
+      const movesTo = (from: string): number => keys.filter((k) => before.ownerOf(k) === from && after.ownerOf(k) === 'c').length;
+      const moved = movesTo('a') + movesTo('b');
+      expect(moved).toBeGreaterThan(0);
+
+      const text = await runPushring(['ring', 'plan', '--config', grown]);
+      expect(text.stderr).toBe('');
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain(`60 groups: ${60 - moved} stay, ${moved} move (${((100 * moved) / 60).toFixed(1)}%)\n`);
+      for (const from of ['a', 'b'].filter((s) => movesTo(s) > 0)) expect(text.stdout).toMatch(new RegExp(`^${from}\\s+c\\s+${movesTo(from)}\\s`, 'm'));
+      expect(text.stdout).toContain(`shard c: not reachable yet, planned as empty (the ring in force, as ${url}/-/status reports it, does not have it)\n`);
+
+      const json = await runPushring(['ring', 'plan', '--config', grown, '--json']);
+      expect(json.code).toBe(0);
+      const plan = JSON.parse(json.stdout) as { total: number; plannedEmpty: string[]; moves: Array<{ from: string; to: string; count: number }> };
+      expect(plan.total).toBe(60);
+      expect(plan.plannedEmpty).toEqual(['c']);
+      expect(plan.moves.reduce((n, m) => n + (m.to === 'c' ? m.count : 0), 0)).toBe(moved);
+
+      // A shard of the ring in force that does not answer holds groups nobody can count.
+      await b.close();
+      const down = await runPushring(['ring', 'plan', '--config', grown]);
+      expect(down.code).toBe(1);
+      expect(down.stdout).toBe('');
+      expect(down.stderr).toContain(`no replica of shard b answered; use --from <old file> to plan from placement alone. It is in the ring in force (as ${url}/-/status reports it), so its groups are unknown`);
+      expect(down.stderr).not.toContain('shard c');
+    } finally {
+      server.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });
 
@@ -176,6 +268,18 @@ describe('pushring serve', () => {
     expect((await second.groups()).map((g) => g.labels)).toEqual([{ instance: 'x', job: 'cli' }]);
     server.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  });
+
+  it('exits 1 with one clear line when the directory of discovery.file is missing', async () => {
+    const dir = await tempDir('pushring-serve-sd-');
+    const targets = join(dir, 'missing', 'pushring-targets.json');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - name: a\n    replicas: ["http://127.0.0.1:1"]\ndiscovery:\n  file: ${targets}\n`);
+    const run = await runPushring(['serve', '--config', config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `pushring serve: cannot write discovery.file ${targets}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or change discovery.file\n`,
+    );
   });
 
   it('exits 1 with a clear message when it cannot listen, leaving nothing running', async () => {

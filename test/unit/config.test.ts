@@ -73,4 +73,14 @@ write: { ack: some }
     const result = parseConfig(text);
     expect(result.ok ? '' : result.problems.map((p) => `${p.path}: ${p.message}`).join('\n')).toContain(start);
   });
+
+  it.each([
+    ['shards:\n  - name: a\n   replicas: ["http://h:1"]\n', '(file): YAML syntax error at line 3, column 1: Sequence item without - indicator (line 3 reads: "   replicas: [\\"http://h:1\\"]")'],
+    ['listen: "127.0.0.1:1"\nlisten: "127.0.0.1:2"\n', '(file): YAML syntax error at line 2, column 1: Map keys must be unique (line 2 reads: "listen: \\"127.0.0.1:2\\"")'],
+    ['shards:\n\t- name: a\n', '(file): YAML syntax error at line 2, column 1: Tabs are not allowed as indentation (line 2 reads: "\\t- name: a")'],
+    ['listen: "127.0.0.1:1\n', '(file): YAML syntax error at line 2, column 1: Missing closing "quote'],
+  ])('says where a YAML syntax error is and what it is: %j', (text, expected) => {
+    const result = parseConfig(text);
+    expect(result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([expected]);
+  });
 });
