@@ -1,5 +1,5 @@
 /**
- * The contract every rate-limit WindowStore keeps, run
+ * The contract every rate-limit WindowStore keeps (its doc comment in src/limits/store.ts), run
  * on each implementation by test/behaviour/store-contracts.test.ts, and on Redis Cluster and
  * Sentinel by test/behaviour/redis-topologies.test.ts.
  */
@@ -53,6 +53,31 @@ export function describeWindowStoreContract(name: string, makeStore: () => Windo
       const r = rule(10);
       const decisions = await Promise.all(Array.from({ length: 100 }, () => store.consume(r, 'burst')));
       expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    });
+
+    it('counts each pair of rule and job on its own, whatever separators their names hold', async () => {
+      const store = makeStore();
+      const base = `sep${++unique}`;
+      // Joined with ':', the first two would share a counter; with ':' written as '%3A', the last two.
+      const pairs: Array<[string, string]> = [
+        [base, 'b:c'],
+        [`${base}:b`, 'c'],
+        [`${base}%3Ab`, 'c'],
+      ];
+      for (const [ruleName, job] of pairs) {
+        expect((await store.consume({ name: ruleName, pushes: 1, windowSeconds: 60 }, job)).allowed, `${ruleName} / ${job}`).toBe(true);
+      }
+    });
+
+    it('keeps the window under way when a rule changes under its name, and judges it by the new limit', async () => {
+      const store = makeStore();
+      const before = rule(2);
+      const after: Rule = { ...before, pushes: 3 };
+      expect((await store.consume(before, 'job')).remaining).toBe(1);
+      expect((await store.consume(before, 'job')).remaining).toBe(0);
+      const third = await store.consume(after, 'job');
+      expect([third.allowed, third.remaining]).toEqual([true, 0]);
+      expect((await store.consume(after, 'job')).allowed).toBe(false);
     });
 
     if (options.sharing !== undefined) {
