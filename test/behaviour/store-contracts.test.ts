@@ -1,16 +1,18 @@
 /**
  * Every store contract (test/contracts/) on every implementation: in memory, and in Redis with
  * a real redis-server (two clients on it standing for two front doors, and a server of its own
- * for each outage test); the hint store, whose scripts touch several keys, also on Redis
- * Cluster. A new store adds its contract file there and a few lines here.
+ * for each outage test); the stores whose scripts touch several keys also on Redis Cluster. A
+ * new store adds its contract file there and a few lines here.
  */
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
 import { createRedisStore } from '../../src/limits/redis-store.js';
 import { createMemoryHintStore, createRedisHintStore, type Hint, type HintEvents, type HintStore } from '../../src/reconcile/hints.js';
+import { createRedisSuspectStore, createSuspectStore } from '../../src/reconcile/suspects.js';
 import { describeHintStoreContract } from '../contracts/hint-store.js';
 import { useRedisFixture, type Bind } from '../contracts/redis-fixture.js';
 import { waitFor } from '../helpers/processes.js';
+import { describeSuspectStoreContract } from '../contracts/suspect-store.js';
 import { describeWindowStoreContract } from '../contracts/window-store.js';
 
 const redis = useRedisFixture();
@@ -25,9 +27,14 @@ const redisHints: Bind<[{ maxPerReplica: number }, HintEvents], HintStore> = (cl
   createRedisHintStore(client, prefix, limits.maxPerReplica, events);
 describeHintStoreContract('the Redis hint store', redis.fresh(redisHints), redis.options(redisHints));
 
+describeSuspectStoreContract('the memory suspect store', createSuspectStore);
+const redisSuspects: Bind<[], ReturnType<typeof createRedisSuspectStore>> = (client, prefix) => createRedisSuspectStore(client, prefix);
+describeSuspectStoreContract('the Redis suspect store', redis.fresh(redisSuspects), redis.options(redisSuspects));
+
 describe('on Redis Cluster', () => {
   const cluster = useRedisFixture({ cluster: true });
   describeHintStoreContract('the Redis hint store', cluster.fresh(redisHints), cluster.options(redisHints));
+  describeSuspectStoreContract('the Redis suspect store', cluster.fresh(redisSuspects), cluster.options(redisSuspects));
 });
 
 describe('the Redis hint store’s keys', () => {
