@@ -8,6 +8,14 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Rule } from './rules.js';
 import type { WindowStore } from './store.js';
 
+/**
+ * A rule name in a key: rate-limiter-flexible joins `<keyPrefix>limit:<rule>` and the job with
+ * ':', and a rule name may contain ':' (it defaults to the jobs glob), so rule `a` with job `b:c`
+ * and rule `a:b` with job `c` would share a counter. Escaped, the name holds no ':' and the first
+ * ':' after it ends it; names without ':' or '%' keep the keys they always had.
+ */
+const escapeRuleName = (name: string): string => name.replace(/%/g, '%25').replace(/:/g, '%3A');
+
 export function createRedisStore(client: Redis | Cluster, keyPrefix: string): WindowStore {
   const limiters = new Map<Rule, RateLimiterRedis>();
   const limiterFor = (rule: Rule): RateLimiterRedis => {
@@ -15,7 +23,7 @@ export function createRedisStore(client: Redis | Cluster, keyPrefix: string): Wi
     if (limiter === undefined) {
       limiter = new RateLimiterRedis({
         storeClient: client,
-        keyPrefix: `${keyPrefix}limit:${rule.name}`,
+        keyPrefix: `${keyPrefix}limit:${escapeRuleName(rule.name)}`,
         points: rule.pushes,
         duration: rule.windowSeconds,
         // Fail at once while disconnected instead of queueing the command.

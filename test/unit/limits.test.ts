@@ -4,10 +4,10 @@ import { createMemoryStore } from '../../src/limits/memory-store.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { createRuleMatcher } from '../../src/limits/rules.js';
 import type { WindowStore } from '../../src/limits/store.js';
-import { describeWindowStoreContract } from '../contracts/window-store.js';
 import { validated } from '../helpers/config.js';
 
-describeWindowStoreContract('the memory store', () => createMemoryStore({ maxKeys: 1_000 }));
+// What every window store promises is in test/contracts/window-store.ts, run on each store by
+// test/behaviour/store-contracts.test.ts; what follows is the memory store's own bound.
 
 function limitsOf(limits: unknown) {
   return validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits }).limits;
