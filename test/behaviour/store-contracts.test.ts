@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
 import { createRedisStore } from '../../src/limits/redis-store.js';
 import { createMemoryHintStore, createRedisHintStore, type Hint, type HintEvents, type HintStore } from '../../src/reconcile/hints.js';
+import { createMemoryChangeStore, createRedisChangeStore, type ChangeStore } from '../../src/reconcile/change-store.js';
 import { createRedisSuspectStore, createSuspectStore } from '../../src/reconcile/suspects.js';
+import { describeChangeStoreContract } from '../contracts/change-store.js';
 import { describeHintStoreContract } from '../contracts/hint-store.js';
 import { useRedisFixture, type Bind } from '../contracts/redis-fixture.js';
 import { waitFor } from '../helpers/processes.js';
@@ -30,6 +32,10 @@ describeHintStoreContract('the Redis hint store', redis.fresh(redisHints), redis
 describeSuspectStoreContract('the memory suspect store', createSuspectStore);
 const redisSuspects: Bind<[], ReturnType<typeof createRedisSuspectStore>> = (client, prefix) => createRedisSuspectStore(client, prefix);
 describeSuspectStoreContract('the Redis suspect store', redis.fresh(redisSuspects), redis.options(redisSuspects));
+
+describeChangeStoreContract('the memory ring-change store', () => createMemoryChangeStore());
+const redisChanges: Bind<[], ChangeStore> = (client, prefix) => createRedisChangeStore(client, prefix);
+describeChangeStoreContract('the Redis ring-change store', redis.fresh(redisChanges), redis.options(redisChanges));
 
 describe('on Redis Cluster', () => {
   const cluster = useRedisFixture({ cluster: true });

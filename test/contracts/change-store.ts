@@ -6,16 +6,25 @@ import { describe, expect, it } from 'vitest';
 import type { Beat, ChangeRecord, Published } from '../../src/core/ring-change.js';
 import type { ChangeStore } from '../../src/reconcile/change-store.js';
 import { waitFor } from '../helpers/processes.js';
+import type { ContractOptions, Make } from './fixture.js';
 
 const shards = [{ name: 'a', replicas: ['http://127.0.0.1:1'], weight: 1, draining: false }];
 const record = (id: string, settled = false): ChangeRecord => ({ id, from: 'A', to: 'B', fromShards: shards, toShards: shards, settled, base: 'x0' });
 const published = (version: string): Published => ({ version, shards, previous: 'P', closed: 'x0' });
 
 /**
- * `makeStores()`: two stores over the same state (two front doors sharing one Redis; the same
- * store twice where the state is one process's), fresh for each test.
+ * Every test takes two stores over one fresh state: two front doors sharing one Redis (`sharing`),
+ * or the same store twice where the state is one process's.
  */
-export function describeChangeStoreContract(name: string, makeStores: () => [ChangeStore, ChangeStore]): void {
+export function describeChangeStoreContract(name: string, make: Make<[], ChangeStore>, options: ContractOptions<[], ChangeStore> = {}): void {
+  const makeStores = (): [ChangeStore, ChangeStore] => {
+    if (options.sharing === undefined) {
+      const store = make();
+      return [store, store];
+    }
+    const shared = options.sharing();
+    return [shared(), shared()];
+  };
   describe(`${name} keeps the ring-change store contract`, () => {
     it('stores a record and gives it back whole, to every front door', async () => {
       const [one, two] = makeStores();
