@@ -39,8 +39,8 @@ export interface RuntimeOptions {
   /** The reconciler's events; each one given replaces the runtime's own (a log line, a metric). */
   readonly reconcileEvents?: ReconcilerEvents;
   /**
-   * How long the reconcile lease outlives its last renewal (each pass renews it); default: three
-   * reconcile intervals, 10 s at least.
+   * How long the reconcile lease outlives its last renewal. Default 30 s: a front door's loop
+   * renews it every third of that; a one-off command renews it only when it acquires it again.
    */
   readonly leaseTtlMs?: number;
 }
@@ -73,7 +73,8 @@ export interface Runtime {
   useConfig(next: Readonly<Config>): void;
   /**
    * Before a front door takes pushes: one round of probes (the first pushes skip dead replicas),
-   * Redis awaited for a while, file_sd written, the ring change under way joined.
+   * Redis awaited for a while and the marks other front doors left read, file_sd written, the
+   * ring change under way joined.
    */
   prepare(): Promise<void>;
   /** Once a front door listens: health checks and, when reconcile.intervalSeconds > 0, the reconcile loop. */
@@ -87,6 +88,8 @@ export interface Runtime {
    */
   close(): Promise<void>;
 }
+
+const LEASE_TTL_MS = 30_000;
 
 export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeOptions = {}): Runtime {
   let config = initialConfig;
@@ -114,7 +117,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
   const transition = sharedRingChanges
     ? createRedisTransition({ client: redis, keyPrefix, cluster, config: () => config, warn, lagMs, beats: options.beats ?? true })
     : createLocalTransition(cluster, lagMs);
-  const leaseTtlMs = options.leaseTtlMs ?? Math.max(3 * config.reconcile.intervalSeconds * 1000, 10_000);
+  const leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, keyPrefix, leaseTtlMs);
   const reconciler = createReconciler({
     cluster,
@@ -167,6 +170,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
       if (!(await redisReady())) {
         logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
       }
+      // Marks left by front doors gone (one that died, say): the reconcile loop acts on them soon.
+      await suspects.refresh?.().catch(() => undefined);
       if (config.discovery.file !== undefined) {
         const changed = await writeFileAtomically(config.discovery.file, targets);
         logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
@@ -186,6 +191,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         reconciler,
         lease,
         intervalMs: config.reconcile.intervalSeconds * 1000,
+        ...(redis === undefined ? {} : { leaseRenewMs: leaseTtlMs / 3 }),
+        repairsPending: () => suspects.count() > 0,
         onPass: (report) => metrics.passDone(report),
         log: logger,
       });
