@@ -25,7 +25,9 @@ export async function startServer(
   config: Readonly<Config>,
   opts: { handleSignals?: boolean; configFile?: { path: string; text: string } } = {},
 ): Promise<RunningServer> {
-  const logger = pino({ level: config.log.level, base: { service: 'pushring' } });
+  // Synchronous writes: there is no log line per push, and each line must be out before a
+  // signal or the end of the process can cut it off.
+  const logger = pino({ level: config.log.level, base: { service: 'pushring' } }, pino.destination({ dest: 1, sync: true }));
   const runtime = createRuntime(config, { logger });
   const app = buildApp({
     config,
@@ -62,26 +64,46 @@ export async function startServer(
     return closing;
   };
 
+  // From the very start: a signal during start-up (probes, waiting for Redis) ends the start-up
+  // instead of killing the process before it has said anything. Later signals while closing are
+  // noted; SIGKILL stops at once.
+  let starting = true;
+  let stopRequested = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopRequested) {
+      logger.warn({ signal }, 'already shutting down: finishing in-flight pushes and the reconcile pass under way (SIGKILL stops at once)');
+      return;
+    }
+    stopRequested = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight pushes');
+    if (!starting) void close();
+  };
+  if (opts.handleSignals !== false) {
+    for (const signal of SIGNALS) process.on(signal, onSignal);
+    void closed.then(() => {
+      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    });
+  }
+
   const { host, port } = parseListen(config.listen)!;
-  let address: string;
+  let address = `http://${config.listen}`;
   try {
     await runtime.prepare();
-    address = await app.listen({ host, port });
+    if (!stopRequested) address = await app.listen({ host, port });
   } catch (err) {
     // Nothing may keep the process alive after a failed start (a port in use, say).
     await shutDown().catch(() => undefined);
+    resolveClosed();
     throw err;
+  } finally {
+    starting = false;
+  }
+  if (stopRequested) {
+    void close();
+    return { url: address, close, closed };
   }
   runtime.startBackground();
   if (opts.configFile !== undefined) watcher = watchAndReload(opts.configFile, runtime);
-  if (opts.handleSignals !== false) {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutting down: finishing in-flight pushes');
-      void close();
-      for (const s of SIGNALS) process.removeListener(s, onSignal);
-    };
-    for (const signal of SIGNALS) process.on(signal, onSignal);
-  }
   logger.info(
     { url: address, shards: runtime.cluster.ring.shards, unavailable: runtime.cluster.unavailableShards(), limits: runtime.redis === undefined ? 'memory' : 'redis' },
     'pushring front door listening',
