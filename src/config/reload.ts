@@ -4,13 +4,18 @@
  * follow it) and applied only if it cannot lose a group (docs/resizing.md); other settings wait
  * for a restart.
  */
-import type { Logger } from 'pino';
 import { ringVersion, type Cluster } from '../backends/cluster.js';
 import { ringOf } from '../core/ring.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import type { Transition } from '../reconcile/transition.js';
 import type { Config } from './schema.js';
 import { watchConfig, type ConfigWatcher } from './watch.js';
+
+export interface ReloadLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
 
 /** What a reload changes and reports to: the part of the runtime (runtime.ts) it needs. */
 export interface ReloadTarget {
@@ -20,7 +25,7 @@ export interface ReloadTarget {
   readonly targets: string;
   readonly cluster: Cluster;
   readonly transition: Transition;
-  readonly logger: Logger;
+  readonly logger: ReloadLog;
   readonly metrics: { reloaded(result: 'applied' | 'refused' | 'invalid'): void };
   useConfig(next: Readonly<Config>): void;
   reconcileSoon(): void;
