@@ -23,7 +23,6 @@ import { isPushMethod, refuse } from './go-compat.js';
 /** What a check may look at besides the grouping key (a FastifyRequest is one). */
 export interface PushRequest {
   readonly method: string;
-  readonly url: string;
   readonly headers: IncomingHttpHeaders;
   /** The body as received (a Buffer), never parsed. */
   readonly body: unknown;

@@ -14,7 +14,7 @@ function keyOf(path: string): GroupingKey {
   return parsed.key;
 }
 
-const request = (method: string): PushRequest => ({ method, url: '/metrics/job/x', headers: {}, body: Buffer.alloc(0) });
+const request = (method: string): PushRequest => ({ method, headers: {}, body: Buffer.alloc(0) });
 const PUT = request('PUT');
 const quiet: LimiterObserver = { limited: () => {}, storeFailed: () => {}, storeRecovered: () => {}, evicted: () => {} };
 
