@@ -94,7 +94,7 @@ const LEASE_TTL_MS = 30_000;
 export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeOptions = {}): Runtime {
   let config = initialConfig;
   let targets = formatTargets(buildTargets(config));
-  const logger = options.logger ?? pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ enabled: false }, { write: () => undefined });
   const warn = options.warn ?? ((message: string) => logger.warn(message));
   const redisConfig = config.redis;
   const cluster = createCluster(config);
