@@ -71,7 +71,7 @@ export async function startServer(
   let stopRequested = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopRequested) {
-      logger.warn({ signal }, 'already shutting down: finishing in-flight pushes and the reconcile pass under way (SIGKILL stops at once)');
+      logger.warn({ signal }, 'already shutting down: waiting for what is under way to finish (SIGKILL stops at once)');
       return;
     }
     stopRequested = true;

@@ -65,7 +65,7 @@ describe('pushring serve and signals', () => {
     door.process.kill('SIGTERM');
     expect(await door.process.exited).toBe(0);
     const said = messages(await door.log());
-    expect(said).toContain('already shutting down: finishing in-flight pushes and the reconcile pass under way (SIGKILL stops at once)');
+    expect(said).toContain('already shutting down: waiting for what is under way to finish (SIGKILL stops at once)');
     expect(said).not.toContain('pushring front door listening');
     expect(said.at(-1)).toBe('closed');
   });
