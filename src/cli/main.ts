@@ -141,7 +141,7 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
     }
     const transition =
       redis !== undefined && config.reload.liveResize
-        ? createRedisTransition({ client: redis, keyPrefix: config.redis!.keyPrefix, cluster, config: () => config, warn: (m) => io.stderr.write(`${m}\n`), beats: false })
+        ? createRedisTransition({ client: redis, keyPrefix: config.redis!.keyPrefix, cluster, warn: (m) => io.stderr.write(`${m}\n`), beats: false })
         : undefined;
     const reconciler = createReconciler({
       cluster,

@@ -1,28 +1,21 @@
 /**
- * Assembles the front door: the push routes, health and readiness, self-metrics and the error
- * handler. It owns no process concerns (see server.ts); tests build it through this function.
+ * Assembles the front door: the push routes (the pipeline is push.ts), health and readiness,
+ * self-metrics and the error handler. It owns no process concerns (see server.ts) and builds no
+ * shared state (see runtime.ts); tests build it through this function.
  */
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
-import { parseGroupingPath, type GroupLabels } from '../core/grouping-key.js';
+import { parseGroupingPath } from '../core/grouping-key.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
-import { writeToShard } from '../write/fan-out.js';
-import { forwardedHeaders } from '../write/headers.js';
-import { requiredAcks, type Outcome } from '../write/outcome.js';
 import { createLimiter } from '../limits/limiter.js';
+import type { WindowStore } from '../limits/store.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
-import type { Decision, WindowStore } from '../limits/store.js';
-import { renderError, type ErrorCode, type ErrorContext } from './errors.js';
-import { TEXT, isPushMethod, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
+import { sendError } from './errors.js';
+import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
+import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 
 export interface AppOptions {
@@ -57,13 +50,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   const log = app.log;
-  const { shardLabel, replicaLabel } = config.discovery;
-  // With honor_labels, a pushed shard or replica label would hide the target's: both replicas'
-  // copies would become one series.
-  const reservedLabelOf = (labels: GroupLabels): string | undefined => {
-    for (const [name] of labels) if (name === shardLabel || name === replicaLabel) return name;
-    return undefined;
-  };
   const fixedTargets = formatTargets(buildTargets(config));
   const targets = options.targets ?? (() => fixedTargets);
   const metrics = options.metrics ?? createSelfMetrics(cluster);
@@ -72,7 +58,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
   if (suspects !== undefined) observers.push(createMissedWriteLog(suspects, options.hints));
-  const observer = combineObservers(...observers);
   const limiter = createLimiter(config.limits, options.sharedLimitStore, {
     ...metrics.limits,
     storeFailed(error, firstOfIncident) {
@@ -101,96 +86,21 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const handlePush = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const parsed = parseGroupingPath(request.url);
-    const method = request.method;
-    if (!parsed.ok || !isPushMethod(method)) {
-      await refuse(reply, parsed, method, countPush);
-      return;
-    }
-    const reserved = reservedLabelOf(parsed.key.labels);
-    if (reserved !== undefined) {
-      const error = renderError('PUSHRING_RESERVED_LABEL', { label: reserved });
-      metrics.countPush(method, error.status);
-      await sendGoError(reply.code(error.status).header('x-pushring-error', 'PUSHRING_RESERVED_LABEL'), error.body.trimEnd());
-      return;
-    }
-    if (limiter !== undefined && (method !== 'DELETE' || limiter.limitDeletes)) {
-      const checked = limiter.check(parsed.key.job);
-      const decision = checked instanceof Promise ? await checked : checked;
-      if (decision !== undefined && !decision.allowed) {
-        await refuseOverLimit(reply, decision, parsed.key.job, method);
-        return;
-      }
-    }
-    const owner = cluster.ownerOf(parsed.key.canonical);
-    // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
-    const body = request.body instanceof Buffer ? request.body : null;
-    const outgoing = { group: parsed.key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt: Date.now() };
-    const fenced = cluster.fence?.map((ring) => ring.ownerOf(parsed.key.canonical)).find((shard) => shard !== owner.name);
-    if (fenced !== undefined) {
-      await sendError(reply, method, 'PUSHRING_RING_BEHIND', { shard: fenced });
-      return;
-    }
-    const previous = cluster.previousOwnerOf(parsed.key.canonical);
-    if (previous === undefined) {
-      const outcome = await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
-      await sendOutcome(reply, outcome, owner.name, owner.backends.length, method);
-      return;
-    }
-    // A group moving in a ring change: its old owner stays the authority until the change has
-    // settled, so it is written first; the new owner gets the push only once the old one stored
-    // it, and before the client hears (a client's next push then reaches it after this one).
-    // Both must meet the ack policy: the new owner becomes the authority when the change settles,
-    // which this front door may learn a heartbeat late. See docs/resizing.md.
-    const first = await writeToShard(previous, requiredAcks(config.write.ack, previous.backends.length), outgoing, observer);
-    if (first.kind !== 'answer' || first.status >= 300) {
-      await sendOutcome(reply, first, previous.name, previous.backends.length, method);
-      return;
-    }
-    const second = await writeToShard(owner, requiredAcks(config.write.ack, owner.backends.length), outgoing, observer);
-    if (second.kind === 'answer') {
-      // A refusal by the new owner (its other groups conflict with this push) is passed on.
-      await sendOutcome(reply, second.status < 300 ? first : second, previous.name, previous.backends.length, method);
-      return;
-    }
-    await sendError(reply, method, 'PUSHRING_MOVE_INCOMPLETE', { shard: owner.name, stored: second.stored, required: second.required });
-  };
-
-  /** One of pushring's own errors (errors.ts), counted; `headers` go with it. */
-  const sendError = async (reply: FastifyReply, method: string, code: ErrorCode, ctx: ErrorContext, headers: Record<string, string> = {}): Promise<void> => {
-    const error = renderError(code, ctx);
-    metrics.countPush(method, error.status);
-    await reply.code(error.status).type(TEXT).headers({ 'x-pushring-error': code, ...headers }).send(error.body);
-  };
-
-  const refuseOverLimit = async (reply: FastifyReply, decision: Decision, job: string, method: string): Promise<void> => {
-    const retryAfterS = Math.max(1, Math.ceil(decision.resetMs / 1000));
-    const { rule } = decision;
-    await sendError(reply, method, 'PUSHRING_RATE_LIMITED', { job, rule: rule.name, pushes: rule.pushes, windowSeconds: rule.windowSeconds, retryAfterS }, {
-      'retry-after': String(retryAfterS),
-      'x-ratelimit-limit': String(rule.pushes),
-      'x-ratelimit-remaining': '0',
-      'x-ratelimit-reset': String(retryAfterS),
-    });
-  };
-
-  const sendOutcome = async (reply: FastifyReply, outcome: Outcome, shard: string, replicas: number, method: string): Promise<void> => {
-    if (outcome.kind === 'answer') {
-      metrics.countPush(method, outcome.status);
-      reply.code(outcome.status);
-      if (outcome.contentType !== undefined) reply.header('content-type', outcome.contentType);
-      if (outcome.status >= 400) reply.header('x-content-type-options', 'nosniff');
-      // An empty success has no Content-Type, as from a Pushgateway (Fastify would add one).
-      await reply.send(outcome.body.length > 0 ? outcome.body : undefined);
-      return;
-    }
-    const code: ErrorCode = `PUSHRING_${outcome.code}`;
-    if (shouldLog(shard)) {
-      log.warn({ shard, code, stored: outcome.stored, required: outcome.required }, 'push failed: too few replicas stored it');
-    }
-    await sendError(reply, method, code, { shard, stored: outcome.stored, replicas, required: outcome.required });
-  };
+  // The rules every push passes, in order (push.ts). A new rule is one more entry.
+  const checks: Check[] = [
+    checkReservedLabels(config.discovery),
+    ...(limiter === undefined ? [] : [checkRateLimit(limiter)]),
+    checkFence(cluster), // last: see checkFence
+  ];
+  const handlePush = createPushHandler({
+    cluster,
+    ack: config.write.ack,
+    checks,
+    observer: combineObservers(...observers),
+    countPush,
+    log,
+    shouldLog,
+  });
 
   // Every method: non-push methods on a push path get the Pushgateway's 405 (or 200 for OPTIONS).
   for (const url of ['/metrics/job/*', '/metrics/job@base64/*']) {
@@ -244,8 +154,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      const rendered = renderError('PUSHRING_BODY_TOO_LARGE', { limitBytes: config.write.maxBodyBytes });
-      await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_BODY_TOO_LARGE').send(rendered.body);
+      await sendError(reply, 'PUSHRING_BODY_TOO_LARGE', { limitBytes: config.write.maxBodyBytes });
       return;
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
@@ -253,8 +162,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     request.log.error({ err: error }, 'unhandled error');
-    const rendered = renderError('PUSHRING_INTERNAL');
-    await reply.code(rendered.status).type(TEXT).header('x-pushring-error', 'PUSHRING_INTERNAL').send(rendered.body);
+    await sendError(reply, 'PUSHRING_INTERNAL', undefined);
   });
   app.route({
     method: ['PUT', 'POST', 'DELETE', 'PATCH'],

@@ -3,70 +3,65 @@
  * `X-Pushring-Error` header), an HTTP status and a message that says what to do. The bodies are
  * plain text, one line, like the Pushgateway's own error bodies. Errors the Pushgateway itself
  * answers (a bad label name, an invalid body) pass through unchanged and have no code here.
+ *
+ * Each message declares the context it needs: a call site cannot leave out a field its message
+ * reads.
  */
-export interface ErrorContext {
-  readonly shard?: string;
-  readonly stored?: number;
-  readonly replicas?: number;
-  readonly required?: number;
-  readonly limitBytes?: number;
-  readonly job?: string;
-  readonly rule?: string;
-  readonly pushes?: number;
-  readonly windowSeconds?: number;
-  readonly retryAfterS?: number;
-  readonly label?: string;
-}
+import type { FastifyReply } from 'fastify';
+import { TEXT, sendGoError } from './go-compat.js';
 
 interface CatalogueEntry {
   readonly status: number;
-  readonly message: (ctx: ErrorContext) => string;
+  readonly message: (context: never) => string;
+  /** Sent as Go's http.Error (with `X-Content-Type-Options: nosniff`), as a Pushgateway refuses a push path. */
+  readonly goError?: true;
 }
 
 export const ERRORS = {
   PUSHRING_SHARD_UNAVAILABLE: {
     status: 503,
-    message: (c) =>
+    message: (c: { shard: string }) =>
       `pushring: no replica of shard "${c.shard}" could be reached; the push was not stored. Retry later; if it persists, the shard's Pushgateways are down.`,
   },
   PUSHRING_SHARD_TIMEOUT: {
     status: 504,
-    message: (c) =>
+    message: (c: { shard: string }) =>
       `pushring: no replica of shard "${c.shard}" confirmed the push in time (time-out or lost connection); it may or may not have been stored. Retry it (pushes are idempotent).`,
   },
   PUSHRING_SHARD_BAD_GATEWAY: {
     status: 502,
-    message: (c) =>
+    message: (c: { shard: string }) =>
       `pushring: the replicas of shard "${c.shard}" failed with server errors; the push was not stored. Retry later; operators: see the Pushgateway logs.`,
   },
   PUSHRING_ACK_NOT_MET: {
     status: 503,
-    message: (c) =>
+    message: (c: { shard: string; stored: number; replicas: number; required: number }) =>
       `pushring: stored on ${c.stored} of ${c.replicas} replicas of shard "${c.shard}", but the write ack policy needs ${c.required}. Retry the push (pushes are idempotent).`,
   },
   PUSHRING_RING_BEHIND: {
     status: 503,
-    message: (c) =>
+    message: (c: { shard: string }) =>
       `pushring: this front door's ring does not match the ring in force or the ring change under way (the group belongs to shard "${c.shard}" there); the push was not stored. Retry it through another front door; operators: see this front door's log and give it the current configuration.`,
   },
   PUSHRING_MOVE_INCOMPLETE: {
     status: 503,
-    message: (c) =>
+    message: (c: { shard: string; stored: number; required: number }) =>
       `pushring: the group is moving to shard "${c.shard}" in a ring change; its current shard stored the push but "${c.shard}" did not (${c.stored} of the ${c.required} replica(s) needed). Retry the push (pushes are idempotent).`,
   },
   PUSHRING_RATE_LIMITED: {
     status: 429,
-    message: (c) =>
+    message: (c: { job: string; rule: string; pushes: number; windowSeconds: number; retryAfterS: number }) =>
       `pushring: job "${c.job}" is over its limit of ${c.pushes} pushes per ${c.windowSeconds}s (rule "${c.rule}"); the push was not stored. Retry after ${c.retryAfterS}s, or push less often.`,
   },
   PUSHRING_RESERVED_LABEL: {
     status: 400,
-    message: (c) =>
+    goError: true,
+    message: (c: { label: string }) =>
       `pushring: the grouping label "${c.label}" is reserved: Prometheus tells pushring's backends apart by it. Rename the label in the push path (or the operator renames discovery.shardLabel/replicaLabel).`,
   },
   PUSHRING_BODY_TOO_LARGE: {
     status: 413,
-    message: (c) => `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
+    message: (c: { limitBytes: number }) => `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
   },
   PUSHRING_INTERNAL: {
     status: 500,
@@ -76,7 +71,31 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-export function renderError(code: ErrorCode, ctx: ErrorContext = {}): { status: number; body: string } {
+/** What the message of `C` needs (undefined for a message that needs nothing). */
+export type ErrorContext<C extends ErrorCode> = Parameters<(typeof ERRORS)[C]['message']>[0];
+
+export function renderError<C extends ErrorCode>(code: C, context: ErrorContext<C>): { status: number; body: string } {
   const entry: CatalogueEntry = ERRORS[code];
-  return { status: entry.status, body: entry.message(ctx) + '\n' };
+  return { status: entry.status, body: entry.message(context as never) + '\n' };
+}
+
+/** Sends one of pushring's errors; `headers` go with it (Retry-After, say). */
+export async function sendError<C extends ErrorCode>(
+  reply: FastifyReply,
+  code: C,
+  context: ErrorContext<C>,
+  headers?: Readonly<Record<string, string>>,
+): Promise<void> {
+  const entry: CatalogueEntry = ERRORS[code];
+  const message = entry.message(context as never);
+  reply.code(entry.status);
+  if (entry.goError === true) {
+    reply.header('x-pushring-error', code);
+    if (headers !== undefined) reply.headers(headers);
+    await sendGoError(reply, message);
+    return;
+  }
+  reply.type(TEXT).header('x-pushring-error', code);
+  if (headers !== undefined) reply.headers(headers);
+  await reply.send(message + '\n');
 }

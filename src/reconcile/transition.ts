@@ -218,8 +218,6 @@ export interface RedisTransitionOptions {
   readonly client: Redis | RedisCluster;
   readonly keyPrefix: string;
   readonly cluster: Cluster;
-  /** Unused: the ring followed is the cluster's own (kept so that callers need not change). */
-  readonly config?: () => Readonly<Config>;
   readonly warn: (message: string) => void;
   /** Publish a heartbeat every heartbeatMs (front doors); false for a one-off `pushring reconcile`. */
   readonly beats?: boolean;
@@ -230,6 +228,6 @@ export interface RedisTransitionOptions {
 
 /** Front doors sharing one Redis. */
 export function createRedisTransition(options: RedisTransitionOptions): Transition {
-  const { client, keyPrefix, config: _config, beats, ...rest } = options;
+  const { client, keyPrefix, beats, ...rest } = options;
   return createTransition({ ...rest, store: createRedisChangeStore(client, keyPrefix), beats: beats !== false });
 }

@@ -4,7 +4,7 @@
  */
 import type { Backend, OutgoingRequest, ReplicaResult, ResultSink } from '../backends/client.js';
 import type { Shard } from '../backends/cluster.js';
-import { decideOutcome, type Outcome } from './outcome.js';
+import { decideOutcome, type WriteOutcome } from './outcome.js';
 
 /** Told about every replica's part in a push, for metrics and logs. */
 export interface WriteObserver {
@@ -15,8 +15,11 @@ export interface WriteObserver {
 
 const KNOWN_DOWN: ReplicaResult = Object.freeze({ failure: 'unreachable' });
 
-/** `required`: how many replicas must store the push (from the ack policy, see outcome.ts). */
-export function writeToShard(shard: Shard, required: number, request: OutgoingRequest, observer: WriteObserver): Promise<Outcome> {
+/**
+ * `required`: how many replicas must store the push (from the ack policy, see outcome.ts). A
+ * failure names the shard.
+ */
+export function writeToShard(shard: Shard, required: number, request: OutgoingRequest, observer: WriteObserver): Promise<WriteOutcome> {
   return new Promise((resolve) => {
     new ShardWrite(shard, required, request, observer, resolve).start();
   });
@@ -31,7 +34,7 @@ class ShardWrite implements ResultSink {
     private readonly required: number,
     private readonly request: OutgoingRequest,
     private readonly observer: WriteObserver,
-    private readonly resolve: (outcome: Outcome) => void,
+    private readonly resolve: (outcome: WriteOutcome) => void,
   ) {
     this.results = new Array<ReplicaResult>(shard.backends.length);
   }
@@ -49,7 +52,7 @@ class ShardWrite implements ResultSink {
       }
     }
     if (this.pending === 0) {
-      this.resolve(decideOutcome(this.results, this.required));
+      this.finish();
       return;
     }
     for (let i = 0; i < backends.length; i++) if (backends[i]!.up) backends[i]!.send(this.request, this, i);
@@ -58,6 +61,12 @@ class ShardWrite implements ResultSink {
   settle(index: number, result: ReplicaResult): void {
     this.results[index] = result;
     this.observer.replicaResult(this.shard.backends[index]!, result, this.request);
-    if (--this.pending === 0) this.resolve(decideOutcome(this.results, this.required));
+    if (--this.pending === 0) this.finish();
+  }
+
+  private finish(): void {
+    const outcome = decideOutcome(this.results, this.required);
+    // An answer as it is (the hot path allocates nothing more); a failure names its shard.
+    this.resolve(outcome.kind === 'answer' ? outcome : { ...outcome, shard: this.shard.name, replicas: this.shard.backends.length });
   }
 }

@@ -13,6 +13,21 @@ export type Outcome =
 
 export type FailureCode = 'SHARD_UNAVAILABLE' | 'SHARD_TIMEOUT' | 'SHARD_BAD_GATEWAY' | 'ACK_NOT_MET';
 
+/**
+ * What the client of a write hears: a replica's answer, or a failure that names its shard
+ * (`MOVE_INCOMPLETE`: a moving group's new owner failed after its old owner stored the push).
+ */
+export type WriteOutcome =
+  | Extract<Outcome, { readonly kind: 'answer' }>
+  | {
+      readonly kind: 'failed';
+      readonly code: FailureCode | 'MOVE_INCOMPLETE';
+      readonly shard: string;
+      readonly replicas: number;
+      readonly stored: number;
+      readonly required: number;
+    };
+
 /** How many replicas must store a push under a policy, for a shard of `replicas` replicas. */
 export function requiredAcks(policy: AckPolicy, replicas: number): number {
   if (policy === 'one') return 1;

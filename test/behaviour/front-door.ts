@@ -1,6 +1,7 @@
 /**
  * Test wiring: a front door over real Pushgateways, built through the same buildApp the server
- * uses, listening on a free loopback port; plus a raw HTTP client that neither follows
+ * uses (the server hands it the runtime's cluster and stores; a test hands it its own, to
+ * observe them), listening on a free loopback port; plus a raw HTTP client that neither follows
  * redirects nor rewrites anything, to compare answers byte for byte.
  */
 import { request } from 'undici';

@@ -73,14 +73,12 @@ function clusterOf(config: Readonly<Config>): Cluster {
 function transitionFor(
   prefix: string,
   cluster: Cluster,
-  config: () => Readonly<Config>,
   opts: { lagMs?: number; warn?: (message: string) => void; rollbackAfterMs?: number } = {},
 ): RedisTransition {
   const transition = createRedisTransition({
     client,
     keyPrefix: prefix,
     cluster,
-    config,
     warn: opts.warn ?? (() => undefined),
     beats: false,
     heartbeatMs: 10_000,
@@ -127,7 +125,7 @@ describe('ring changes across front doors (Redis)', () => {
   it('a front door started with another ring than the published one starts the change itself', async () => {
     const d = await startRingA();
     const prefix = newPrefix();
-    const a = transitionFor(prefix, d.cluster, () => d.config);
+    const a = transitionFor(prefix, d.cluster);
     await a.beat();
     expect(await publishedRing(prefix)).toEqual({ version: d.cluster.version, shards: d.config.shards });
     expect(await recordOf(prefix)).toBeUndefined();
@@ -135,7 +133,7 @@ describe('ring changes across front doors (Redis)', () => {
     // A restart with a new file: s2 owns too.
     const configB = ringBOf(d.config);
     const clusterB = clusterOf(configB);
-    const b = transitionFor(prefix, clusterB, () => configB);
+    const b = transitionFor(prefix, clusterB);
     expect(clusterB.phase).toBe('steady');
     await b.beat();
 
@@ -165,7 +163,7 @@ describe('ring changes across front doors (Redis)', () => {
   it('begin() refuses a second, different change while one is recorded, and joins the same one', async () => {
     const d = await startRingA();
     const prefix = newPrefix();
-    const a = transitionFor(prefix, d.cluster, () => d.config);
+    const a = transitionFor(prefix, d.cluster);
     await a.beat();
     const configB = ringBOf(d.config);
     expect(await a.begin(d.config, configB)).toEqual({ from: d.config.shards });
@@ -178,7 +176,7 @@ describe('ring changes across front doors (Redis)', () => {
     const refusal = await a.begin(d.config, configC);
     expect(refusal).toEqual({ refused: expect.stringContaining(`the ring change to ${ringVersion(configB.shards)} is still being applied`) });
     // Another front door asking for the same target joins the change recorded.
-    const other = transitionFor(prefix, clusterOf(d.config), () => d.config);
+    const other = transitionFor(prefix, clusterOf(d.config));
     expect(await other.begin(d.config, configB)).toEqual({ from: d.config.shards });
     expect(await recordOf(prefix)).toEqual(recorded);
   });
@@ -187,12 +185,10 @@ describe('ring changes across front doors (Redis)', () => {
     const d = await startRingA();
     const prefix = newPrefix();
     const configB = ringBOf(d.config);
-    // The configuration this front door serves: A, then B once it reloads.
-    let served = d.config;
-    const a = transitionFor(prefix, d.cluster, () => served);
+    const a = transitionFor(prefix, d.cluster);
     await a.beat();
     const clusterB = clusterOf(configB);
-    const b = transitionFor(prefix, clusterB, () => configB);
+    const b = transitionFor(prefix, clusterB);
     await b.beat();
     await beatOnceDualReady(b, clusterB);
     const id = (await b.state()).id;
@@ -203,14 +199,13 @@ describe('ring changes across front doors (Redis)', () => {
     expect((await b.state()).everyoneDual).toBe(false);
 
     // It reloads ring B: now both live front doors write both owners.
-    served = configB;
     d.cluster.applyRing(configB);
     expect(d.cluster.phase).toBe('dual');
     await beatOnceDualReady(a, d.cluster);
 
     // A third front door has just joined the dual phase, for less than its lagMs.
     const clusterC = clusterOf(configB);
-    const c = transitionFor(prefix, clusterC, () => configB, { lagMs: 3_600_000 });
+    const c = transitionFor(prefix, clusterC, { lagMs: 3_600_000 });
     await c.beat();
     expect(clusterC.phase).toBe('dual');
     expect(await b.settle(id!)).toBe(false);
@@ -244,19 +239,19 @@ describe('ring changes across front doors (Redis)', () => {
     // A front door started afterwards with the old file is behind, not the start of a change back.
     const late = clusterOf(d.config);
     const warnings: string[] = [];
-    await transitionFor(prefix, late, () => d.config, { warn: (m) => warnings.push(m) }).beat();
+    await transitionFor(prefix, late, { warn: (m) => warnings.push(m) }).beat();
     expect(await recordOf(prefix)).toBeUndefined();
     expect(late.fence?.map((r) => r.shards)).toEqual([ringOf(configB.shards).shards]);
     expect(warnings).toEqual([expect.stringContaining('older than the ring in force')]);
     // Given the new file, it catches up: the ring is applied without starting a change.
-    expect(await transitionFor(prefix, late, () => d.config).begin(d.config, configB)).toEqual({ catchUp: true });
+    expect(await transitionFor(prefix, late).begin(d.config, configB)).toEqual({ catchUp: true });
     expect(await recordOf(prefix)).toBeUndefined();
     // Once no front door serves ring B any more (a rollback by rolling restart), the one on A
     // starts the change back instead.
     await Promise.all([a.stop(), b.stop()]);
     const rolledBack = clusterOf(d.config);
     // (after a while: here none, in production 30 s without a front door on B)
-    await transitionFor(prefix, rolledBack, () => d.config, { rollbackAfterMs: 0 }).beat();
+    await transitionFor(prefix, rolledBack, { rollbackAfterMs: 0 }).beat();
     expect(await recordOf(prefix)).toMatchObject({ from: ringVersion(configB.shards), to: ringVersion(d.config.shards), settled: false });
     expect([rolledBack.phase, rolledBack.fence]).toEqual(['dual', undefined]);
   });
@@ -264,11 +259,11 @@ describe('ring changes across front doors (Redis)', () => {
   it('a front door started with a file that removes an undrained shard is fenced instead of starting a change', async () => {
     const d = await startRingA();
     const prefix = newPrefix();
-    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
+    await transitionFor(prefix, d.cluster).beat(); // publishes ring A
     const withoutS1 = validated({ ...d.config, shards: d.config.shards.filter((s) => s.name !== 's1') });
     const cluster = clusterOf(withoutS1);
     const warnings: string[] = [];
-    await transitionFor(prefix, cluster, () => withoutS1, { warn: (m) => warnings.push(m) }).beat();
+    await transitionFor(prefix, cluster, { warn: (m) => warnings.push(m) }).beat();
     expect(await recordOf(prefix)).toBeUndefined();
     expect(cluster.fence?.map((r) => r.shards)).toEqual([ringOf(d.config.shards).shards]);
     expect(warnings).toEqual([expect.stringContaining('removes shard(s) s1 without draining')]);
@@ -278,11 +273,11 @@ describe('ring changes across front doors (Redis)', () => {
     const d = await startRingA();
     const prefix = newPrefix();
     const configB = ringBOf(d.config);
-    const a = transitionFor(prefix, d.cluster, () => d.config);
+    const a = transitionFor(prefix, d.cluster);
     await a.beat(); // publishes ring A
     const clusterB = clusterOf(configB);
     const warnings: string[] = [];
-    const b = transitionFor(prefix, clusterB, () => configB, { warn: (m) => warnings.push(m) });
+    const b = transitionFor(prefix, clusterB, { warn: (m) => warnings.push(m) });
     await b.beat(); // starts the change A -> B
     await a.beat(); // the front door on A sees it
     const before = await recordOf(prefix);
@@ -292,7 +287,7 @@ describe('ring changes across front doors (Redis)', () => {
     await a.beat();
     expect(await publishedRing(prefix)).toBeUndefined();
     // A front door started meanwhile on B publishes B (it knows of no change)…
-    await transitionFor(prefix, clusterOf(configB), () => configB).beat();
+    await transitionFor(prefix, clusterOf(configB)).beat();
     expect((await publishedRing(prefix))?.version).toBe(ringVersion(configB.shards));
     // …which proves nothing: the front door that knew the change puts it back.
     await b.beat();
@@ -305,17 +300,17 @@ describe('ring changes across front doors (Redis)', () => {
     const d = await startRingA();
     const prefix = newPrefix();
     const configB = ringBOf(d.config);
-    await transitionFor(prefix, clusterOf(configB), () => configB).beat(); // publishes ring B
+    await transitionFor(prefix, clusterOf(configB)).beat(); // publishes ring B
     // The change B -> C drains s1…
     const configC = withDraining(configB, ['s1']);
-    await transitionFor(prefix, clusterOf(configC), () => configC).beat();
+    await transitionFor(prefix, clusterOf(configC)).beat();
     expect((await recordOf(prefix))?.to).toBe(ringVersion(configC.shards));
     // …and a front door comes up with s1 already gone from its file (same ring version as C).
     const withoutS1 = validated({ ...configC, shards: configC.shards.filter((s) => s.name !== 's1') });
     expect(ringVersion(withoutS1.shards)).toBe(ringVersion(configC.shards));
     const cluster = clusterOf(withoutS1);
     const warnings: string[] = [];
-    await transitionFor(prefix, cluster, () => withoutS1, { warn: (m) => warnings.push(m) }).beat();
+    await transitionFor(prefix, cluster, { warn: (m) => warnings.push(m) }).beat();
     expect(cluster.phase).toBe('steady');
     expect(cluster.fence?.map((r) => r.shards)).toEqual([ringOf(configB.shards).shards]);
     expect(warnings).toEqual([expect.stringContaining('from which groups are still moving')]);
@@ -328,7 +323,7 @@ describe('ring changes across front doors (Redis)', () => {
     // The change A -> B is recorded, followed and settled by another front door while this one
     // beat nowhere (say it was cut off from Redis).
     const clusterB = clusterOf(configB);
-    const b = transitionFor(prefix, clusterB, () => configB);
+    const b = transitionFor(prefix, clusterB);
     expect(await b.begin(d.config, configB)).toEqual({ from: d.config.shards });
     await b.beat();
     expect(clusterB.phase).toBe('dual');
@@ -337,7 +332,7 @@ describe('ring changes across front doors (Redis)', () => {
     expect(await b.settle(id)).toBe(true);
 
     const warnings: string[] = [];
-    const a = transitionFor(prefix, d.cluster, () => d.config, { warn: (m) => warnings.push(m) });
+    const a = transitionFor(prefix, d.cluster, { warn: (m) => warnings.push(m) });
     expect(d.cluster.fence).toBeUndefined();
     await a.beat();
     expect(d.cluster.fence?.map((r) => r.shards)).toEqual([['s0', 's1', 's2']]);
@@ -410,8 +405,8 @@ describe('pushring reconcile during a ring change', () => {
     }
     const moving = Array.from({ length: 40 }, (_, i) => i).filter((i) => after.ownerOf(keyOf(i)) === 's2');
     expect(moving.length).toBeGreaterThan(0);
-    await transitionFor(prefix, d.cluster, () => d.config).beat(); // publishes ring A
-    await transitionFor(prefix, clusterOf(configB), () => configB).beat(); // starts A -> B
+    await transitionFor(prefix, d.cluster).beat(); // publishes ring A
+    await transitionFor(prefix, clusterOf(configB)).beat(); // starts A -> B
 
     const dir = await tempDir('pushring-transition-cli-');
     const file = join(dir, 'pushring.yaml');

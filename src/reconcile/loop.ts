@@ -1,0 +1,132 @@
+/**
+ * A front door's reconcile loop: a pass every interval while it holds the lease (one reconciler
+ * at a time across front doors); a pass never overlaps the next; kick() brings the next pass
+ * forward; stop() waits for the current pass and releases the lease.
+ *
+ * Missed writes do not wait an interval (reconcile.intervalSeconds may be an hour). While a
+ * replica is suspect:
+ * - a loop starts with a pass soon (a front door started after one that died with hints and
+ *   suspect marks in Redis);
+ * - a pass that saw a difference once looks again soon (the reconciler acts on a difference only
+ *   when a second look finds it again), once per pass;
+ * - a lease found held by another front door is asked for again soon: its holder may have died
+ *   holding it, which the lease's time-to-live ends.
+ * The holder renews the lease between and during passes, so that time-to-live can be short
+ * whatever the interval, and a long pass does not lose the lease to a second reconciler.
+ */
+import type { Lease } from './lease.js';
+import type { PassReport, Reconciler } from './reconciler.js';
+
+export interface ReconcileLoop {
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+export interface ReconcileLoopLog {
+  info(details: object, message: string): void;
+  debug(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+export interface ReconcileLoopOptions {
+  readonly reconciler: Pick<Reconciler, 'pass' | 'forget'>;
+  readonly lease: Lease;
+  readonly intervalMs: number;
+  /** How often the holder renews the lease; absent: only at each pass (a lease without Redis). */
+  readonly leaseRenewMs?: number;
+  /** True while a replica may have missed writes (a suspect mark), read when scheduling. */
+  readonly repairsPending: () => boolean;
+  readonly onPass: (report: PassReport) => void;
+  readonly log: ReconcileLoopLog;
+}
+
+/** Soon, not at once: the probe that saw a replica come back may be the first of several. */
+const SOON_MS = 200;
+/** A second look: long enough for a push read on one replica and not yet on its twin to land. */
+const SECOND_LOOK_MS = 1_000;
+const LEASE_RETRY_MS = 5_000;
+
+export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop {
+  const { reconciler, lease, intervalMs, repairsPending, onPass, log } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  /** Kicked while a pass ran: the next one comes soon. */
+  let kicked = false;
+  /** The pass scheduled next is a second look (at most one per pass). */
+  let secondLook = false;
+  /** The lease was taken rather than renewed since the last pass: another reconciler may have acted. */
+  let forgetDue = false;
+  let held = false;
+
+  // One acquire at a time: `lease.taken` describes the last one.
+  let holding: Promise<boolean> = Promise.resolve(false);
+  const hold = (): Promise<boolean> =>
+    (holding = holding.then(async () => {
+      held = await lease.acquire();
+      if (held && lease.taken) forgetDue = true;
+      return held;
+    }));
+  const renew = (): void => {
+    if (held && !stopped) void hold();
+  };
+  const renewal = options.leaseRenewMs === undefined ? undefined : setInterval(renew, options.leaseRenewMs);
+  renewal?.unref();
+
+  const schedule = (delayMs: number): void => {
+    if (stopped) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(run, delayMs);
+  };
+  const soon = (delayMs: number): number => Math.min(intervalMs, delayMs);
+
+  const run = (): void => {
+    timer = undefined;
+    const isSecondLook = secondLook;
+    secondLook = false;
+    let next = intervalMs;
+    running = (async () => {
+      if (!(await hold())) {
+        if (repairsPending()) next = soon(LEASE_RETRY_MS);
+        return;
+      }
+      if (forgetDue) {
+        forgetDue = false;
+        reconciler.forget();
+      }
+      const report = await reconciler.pass();
+      onPass(report);
+      const { actions: _actions, ...summary } = report;
+      if (report.copied + report.deletedAway + report.expired + report.failed > 0) log.info(summary, 'reconcile pass repaired replicas');
+      else log.debug(summary, 'reconcile pass: replicas in sync');
+      if (report.deferred > 0 && !isSecondLook && repairsPending()) {
+        next = soon(SECOND_LOOK_MS);
+        secondLook = true;
+      }
+    })()
+      .catch((err: Error) => log.error({ err: err.message }, 'reconcile pass failed'))
+      .finally(() => {
+        running = undefined;
+        if (kicked) next = soon(SOON_MS);
+        kicked = false;
+        schedule(next);
+      });
+  };
+  schedule(repairsPending() ? soon(SOON_MS) : intervalMs);
+
+  return {
+    kick() {
+      if (running === undefined) schedule(soon(SOON_MS));
+      else kicked = true;
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      if (renewal !== undefined) clearInterval(renewal);
+      await running;
+      await holding;
+      held = false;
+      await lease.release();
+    },
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * The composition root: the state `serve` and every CLI command share, built once from a
+ * configuration and closed once — the Redis client (when configured), the suspect marks, the
+ * hints, the rate-limit store, the self-metrics, the cluster, the ring-change transition, the
+ * reconcile lease and the reconciler. Nothing else creates a Redis client.
+ *
+ * Building it starts nothing but the Redis connection (ioredis connects in the background) and,
+ * with `beats` (the default), the ring-change heartbeat of a front door. A front door also calls
+ * prepare() before it listens and startBackground() once it does; a one-off command uses the
+ * parts it needs (`beats: false`) and close().
+ */
+import pino, { type Logger } from 'pino';
+import type { Cluster as RedisCluster, Redis } from 'ioredis';
+import { createCluster, startHealthChecks, type Cluster } from './backends/cluster.js';
+import type { Config } from './config/schema.js';
+import { pushLagMs } from './core/ring-change.js';
+import { writeFileAtomically } from './discovery/file-sd.js';
+import { buildTargets, formatTargets } from './discovery/targets.js';
+import { createSelfMetrics, type SelfMetrics } from './http/self-metrics.js';
+import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
+import { createRedisStore } from './limits/redis-store.js';
+import type { WindowStore } from './limits/store.js';
+import { createMemoryHintStore, createRedisHintStore, type HintStore } from './reconcile/hints.js';
+import { ALWAYS_HELD, createRedisLease, type Lease } from './reconcile/lease.js';
+import { startReconcileLoop, type ReconcileLoop } from './reconcile/loop.js';
+import { createReconciler, type Reconciler, type ReconcilerEvents } from './reconcile/reconciler.js';
+import { createRedisSuspectStore, createSuspectStore, type SuspectStore } from './reconcile/suspects.js';
+import { createLocalTransition, createRedisTransition, type Transition } from './reconcile/transition.js';
+
+export interface RuntimeOptions {
+  /** Where the shared state reports (Redis, ring changes, repairs); default: nowhere. */
+  readonly logger?: Logger;
+  /**
+   * Publish this process's heartbeat in ring changes shared through Redis. Front doors do (the
+   * default); a one-off command must not, or it would count as a front door.
+   */
+  readonly beats?: boolean;
+  /** Told when this process cannot follow the ring change under way; default: a logged warning. */
+  readonly warn?: (message: string) => void;
+  /** The reconciler's events; each one given replaces the runtime's own (a log line, a metric). */
+  readonly reconcileEvents?: ReconcilerEvents;
+  /**
+   * How long the reconcile lease outlives its last renewal. Default 30 s: a front door's loop
+   * renews it every third of that; a one-off command renews it only when it acquires it again.
+   */
+  readonly leaseTtlMs?: number;
+}
+
+export interface Runtime {
+  /** The configuration in force: the one given, with the ring and discovery of the last reload applied. */
+  readonly config: Readonly<Config>;
+  /** The http_sd document (and file_sd content) of the configuration in force. */
+  readonly targets: string;
+  readonly logger: Logger;
+  readonly cluster: Cluster;
+  /** The one Redis client, when `redis` is configured. */
+  readonly redis: Redis | RedisCluster | undefined;
+  readonly suspects: SuspectStore;
+  readonly hints: HintStore;
+  /** Rate-limit counters shared by every front door (Redis); undefined: counted in this process. */
+  readonly limitStore: WindowStore | undefined;
+  readonly metrics: SelfMetrics;
+  readonly transition: Transition;
+  /** Ring changes are coordinated with the other front doors (Redis and reload.liveResize). */
+  readonly sharedRingChanges: boolean;
+  readonly lease: Lease;
+  readonly reconciler: Reconciler;
+  /** True once Redis answers (at once without Redis); false after `timeoutMs` (default: twice redis.connectTimeoutMs). */
+  redisReady(timeoutMs?: number): Promise<boolean>;
+  /**
+   * Puts the ring and discovery of a reloaded configuration in force (config/reload.ts, once
+   * cluster.applyRing has); other settings change only at a restart.
+   */
+  useConfig(next: Readonly<Config>): void;
+  /**
+   * Before a front door takes pushes: one round of probes (the first pushes skip dead replicas),
+   * Redis awaited for a while and the marks other front doors left read, file_sd written, the
+   * ring change under way joined.
+   */
+  prepare(): Promise<void>;
+  /** Once a front door listens: health checks and, when reconcile.intervalSeconds > 0, the reconcile loop. */
+  startBackground(): void;
+  /** Brings the next reconcile pass forward (after a reload, say); nothing without a loop. */
+  reconcileSoon(): void;
+  /**
+   * Stops the background work and the heartbeat, releases the lease, closes the replicas'
+   * connections and Redis. Call it once nothing uses the runtime any more (after the app has
+   * closed); calling it again returns the same promise.
+   */
+  close(): Promise<void>;
+}
+
+const LEASE_TTL_MS = 30_000;
+
+export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeOptions = {}): Runtime {
+  let config = initialConfig;
+  let targets = formatTargets(buildTargets(config));
+  const logger = options.logger ?? pino({ enabled: false }, { write: () => undefined });
+  const warn = options.warn ?? ((message: string) => logger.warn(message));
+  const redisConfig = config.redis;
+  const cluster = createCluster(config);
+  const redis = redisConfig === undefined ? undefined : createRedisClient(redisConfig);
+  // Failures reach the log through the limiter, once per incident; this only keeps ioredis from
+  // printing its own "unhandled error event" line for every reconnection attempt.
+  redis?.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+  const keyPrefix = redisConfig?.keyPrefix ?? '';
+  const metrics = createSelfMetrics(cluster);
+  const suspects = redis === undefined ? createSuspectStore() : createRedisSuspectStore(redis, keyPrefix);
+  metrics.watchSuspects(suspects);
+  const hints =
+    redis === undefined
+      ? createMemoryHintStore(config.reconcile.hints, metrics.hints)
+      : createRedisHintStore(redis, keyPrefix, config.reconcile.hints.maxPerReplica, metrics.hints);
+  const limitStore = redis === undefined ? undefined : createRedisStore(redis, keyPrefix);
+  const lagMs = pushLagMs(config.write.timeoutMs);
+  const sharedRingChanges = redis !== undefined && config.reload.liveResize;
+  const transition = sharedRingChanges
+    ? createRedisTransition({ client: redis, keyPrefix, cluster, warn, lagMs, beats: options.beats ?? true })
+    : createLocalTransition(cluster, lagMs);
+  const leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
+  const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, keyPrefix, leaseTtlMs);
+  const reconciler = createReconciler({
+    cluster,
+    config: config.reconcile,
+    suspects,
+    hints,
+    transition,
+    migrate: config.reload.liveResize,
+    events: {
+      restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
+      actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
+      hintsReplayed: metrics.hints.replayed,
+      hintsSuperseded: metrics.hints.superseded,
+      migrationSettled: () => logger.info({ version: cluster.version }, 'ring change: every moved group is on its owner; writing the new owners only'),
+      ...options.reconcileEvents,
+    },
+  });
+
+  let health: { stop(): void } | undefined;
+  let loop: ReconcileLoop | undefined;
+  let closing: Promise<void> | undefined;
+  const redisReady = async (timeoutMs = (redisConfig?.connectTimeoutMs ?? 0) * 2): Promise<boolean> =>
+    redis === undefined || (await waitForRedisReady(redis, timeoutMs));
+
+  return {
+    get config() {
+      return config;
+    },
+    get targets() {
+      return targets;
+    },
+    logger,
+    cluster,
+    redis,
+    suspects,
+    hints,
+    limitStore,
+    metrics,
+    transition,
+    sharedRingChanges,
+    lease,
+    reconciler,
+    redisReady,
+    useConfig(next) {
+      config = { ...config, shards: next.shards, discovery: next.discovery };
+      targets = formatTargets(buildTargets(config));
+    },
+    async prepare() {
+      await cluster.probeAll();
+      if (!(await redisReady())) {
+        logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
+      }
+      // Marks left by front doors gone (one that died, say): the reconcile loop acts on them soon.
+      await suspects.refresh?.().catch(() => undefined);
+      if (config.discovery.file !== undefined) {
+        const changed = await writeFileAtomically(config.discovery.file, targets);
+        logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
+      }
+      await transition.start().catch((err: Error) =>
+        logger.warn({ err: err.message }, "cannot read the ring change under way from Redis: starting on this file's ring; a change in progress is joined once Redis answers"),
+      );
+      if (config.reload.liveResize && config.reconcile.intervalSeconds === 0 && redis === undefined) {
+        logger.warn('reconcile.intervalSeconds is 0: this front door never moves groups, so a ring change applied live never completes (and the next one is refused)');
+      }
+    },
+    startBackground() {
+      if (closing !== undefined || health !== undefined) return;
+      health = startHealthChecks(cluster, config.health.intervalMs);
+      if (config.reconcile.intervalSeconds === 0) return;
+      const started = startReconcileLoop({
+        reconciler,
+        lease,
+        intervalMs: config.reconcile.intervalSeconds * 1000,
+        ...(redis === undefined ? {} : { leaseRenewMs: leaseTtlMs / 3 }),
+        repairsPending: () => suspects.count() > 0,
+        onPass: (report) => metrics.passDone(report),
+        log: logger,
+      });
+      loop = started;
+      // A replica that comes back is repaired at once, not an interval later.
+      cluster.onHealthChange((_b, up) => up && started.kick());
+    },
+    reconcileSoon() {
+      loop?.kick();
+    },
+    close() {
+      closing ??= (async () => {
+        health?.stop();
+        // The loop waits for its pass and releases the lease; a one-off command's lease is released here.
+        await (loop?.stop() ?? lease.release());
+        await transition.stop();
+        await limitStore?.close();
+        await cluster.close();
+        redis?.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
