@@ -231,8 +231,8 @@ function explainSchemaError(pointer: string, message: string, schema: TSchema): 
   if (/\/shards\/\d+\/name$/.test(pointer)) {
     return `${message}: a shard name is 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit`;
   }
-  if (message === 'Expected required property') return 'is required; see the configuration reference in README.md';
-  if (message.startsWith('Unexpected property')) return `${message}; see the configuration reference in README.md`;
+  if (message === 'Expected required property') return 'is required; see the configuration reference in docs/configuration.md';
+  if (message.startsWith('Unexpected property')) return `${message}; see the configuration reference in docs/configuration.md`;
   return message;
 }
 
