@@ -92,6 +92,26 @@ export interface Runtime {
 
 const LEASE_TTL_MS = 30_000;
 
+/**
+ * The lease as the reconcile loop sees it: refused, it first brings the suspect marks up to date.
+ * A front door that never holds the lease runs no pass, so nothing else refreshes them: once the
+ * holder's passes cleared its marks, it would still count them and ask for the lease every few
+ * seconds for as long as it lives.
+ */
+function refreshingWhenRefused(lease: Lease, suspects: SuspectStore): Lease {
+  return {
+    async acquire() {
+      if (await lease.acquire()) return true;
+      await suspects.refresh?.().catch(() => undefined);
+      return false;
+    },
+    get taken() {
+      return lease.taken;
+    },
+    release: () => lease.release(),
+  };
+}
+
 export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeOptions = {}): Runtime {
   let config = initialConfig;
   let targets = formatTargets(buildTargets(config));
@@ -189,7 +209,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
       if (config.reconcile.intervalSeconds === 0) return;
       const started = startReconcileLoop({
         reconciler,
-        lease,
+        lease: refreshingWhenRefused(lease, suspects),
         intervalMs: config.reconcile.intervalSeconds * 1000,
         ...(redis === undefined ? {} : { leaseRenewMs: leaseTtlMs / 3 }),
         repairsPending: () => suspects.count() > 0,

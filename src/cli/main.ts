@@ -14,12 +14,8 @@ import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
 import type { MigrationAction } from '../core/migrate.js';
 import { groupingKeyOf, type RepairAction } from '../core/repair.js';
 import { ringOf } from '../core/ring.js';
-import { createRedisHintStore } from '../reconcile/hints.js';
-import { ALWAYS_HELD, createRedisLease } from '../reconcile/lease.js';
-import { createReconciler, type PassReport } from '../reconcile/reconciler.js';
-import { createRedisSuspectStore, createSuspectStore } from '../reconcile/suspects.js';
-import { createRedisTransition } from '../reconcile/transition.js';
-import { createRedisClient, waitForRedisReady } from '../limits/redis-client.js';
+import type { PassReport } from '../reconcile/reconciler.js';
+import { createRuntime } from '../runtime.js';
 import { startServer } from '../server.js';
 import { frontDoorUrlOf, readRingInForce } from './ring-in-force.js';
 
@@ -123,47 +119,38 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
     return 2;
   }
   const config = await loadConfig(values.config);
-  const cluster = createCluster(config);
+  const dryRun = values['dry-run'];
   // With Redis, the pass shares the front doors' state: their suspect marks and hints, the
-  // reconcile lease (never two passes at once) and the ring change under way.
-  const redis = config.redis === undefined ? undefined : createRedisClient(config.redis);
-  redis?.on('error', () => undefined);
-  const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, config.redis!.keyPrefix, 60_000);
+  // reconcile lease (never two passes at once) and the ring change under way. No heartbeat: a
+  // one-off pass is not a front door.
+  const rt = createRuntime(config, {
+    beats: false,
+    leaseTtlMs: 60_000,
+    warn: (m) => io.stderr.write(`${m}\n`),
+    reconcileEvents: {
+      shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
+      actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
+    },
+  });
   try {
-    const dryRun = values['dry-run'];
-    if (redis !== undefined && !(await waitForRedisReady(redis, config.redis!.connectTimeoutMs * 2))) {
+    if (!(await rt.redisReady())) {
       io.stderr.write('pushring reconcile: Redis is not reachable: the front doors\' suspect marks and hints cannot be read, so no pass runs. Retry once Redis is back.\n');
       return 1;
     }
-    if (!dryRun && !(await lease.acquire())) {
+    if (!dryRun && !(await rt.lease.acquire())) {
       io.stderr.write('pushring reconcile: a front door is running a pass (it holds the reconcile lease); watch pushring_reconcile_* on /metrics, or retry in a moment.\n');
       return 1;
     }
-    const transition =
-      redis !== undefined && config.reload.liveResize
-        ? createRedisTransition({ client: redis, keyPrefix: config.redis!.keyPrefix, cluster, warn: (m) => io.stderr.write(`${m}\n`), beats: false })
-        : undefined;
-    const reconciler = createReconciler({
-      cluster,
-      config: config.reconcile,
-      suspects: redis === undefined ? createSuspectStore() : createRedisSuspectStore(redis, config.redis!.keyPrefix),
-      ...(redis === undefined ? {} : { hints: createRedisHintStore(redis, config.redis!.keyPrefix, config.reconcile.hints.maxPerReplica, { queued: () => undefined, dropped: () => undefined }) }),
-      ...(transition === undefined ? {} : { transition, migrate: true }),
-      events: {
-        shardDone: (shard, actions) => io.stdout.write(`shard ${shard}: ${actions} action(s)${dryRun ? ' planned' : ''}\n`),
-        actionFailed: (action, error) => io.stderr.write(`failed: ${describeAction(action)}: ${error}\n`),
-      },
-    });
-    let report = await reconciler.pass({ dryRun });
+    let report = await rt.reconciler.pass({ dryRun });
     if (!dryRun && report.deferred > 0) {
       // A difference is acted on when a second look finds it again (a push may have been read
       // on one replica and not yet on the other): take that second look now.
       io.stdout.write(`${report.deferred} difference(s) seen once: looking again\n`);
-      if (!(await lease.acquire())) {
+      if (!(await rt.lease.acquire())) {
         io.stderr.write('pushring reconcile: lost the reconcile lease before looking again; a front door carries on\n');
         return 1;
       }
-      report = addReports(report, await reconciler.pass());
+      report = addReports(report, await rt.reconciler.pass());
     }
     if (dryRun) for (const action of [...report.actions, ...report.migration]) io.stdout.write(`  would ${describeAction(action)}\n`);
     io.stdout.write(
@@ -171,12 +158,10 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
         `${dryRun ? report.actions.length + ' action(s) planned' : `${report.copied} copied, ${report.deletedAway} deleted (gone from the trusted replicas), ${report.expired} expired, ${report.failed} failed`}` +
         `${report.unreachable.length > 0 ? `; unreachable: ${report.unreachable.join(', ')}` : ''} in ${report.durationMs} ms\n`,
     );
-    if (report.misplaced > 0 || report.phase !== 'none') io.stdout.write(`${describeMigration(report, transition !== undefined)}\n`);
+    if (report.misplaced > 0 || report.phase !== 'none') io.stdout.write(`${describeMigration(report, rt.sharedRingChanges)}\n`);
     return report.failed > 0 || report.unreachable.length > 0 ? 1 : 0;
   } finally {
-    await lease.release();
-    await cluster.close();
-    redis?.disconnect();
+    await rt.close();
   }
 }
 

@@ -21,10 +21,11 @@ import type { Cluster, Redis } from 'ioredis';
  * replica suspect, whichever front door marked it and in whichever order the two arrive.
  *
  * Reads: since() and count() answer at once from this process's view. A shared store (Redis)
- * adds the marks other front doors made at refresh(), which the reconciler calls before a pass:
- * until then, and until they reach the store, a mark is seen only where it was made. A refresh
- * adds marks and never removes one (a mark is removed only by a clear in this process), so a
- * replica errs towards staying suspect, which costs at most a superseded hint or a skipped copy.
+ * takes the shared record as its view at refresh(), which the reconciler calls before a pass:
+ * the marks other front doors made come in, and the incidents another front door's pass cleared
+ * end here too (a front door that never runs a pass would otherwise hold its marks forever). A
+ * mark this process made since its previous refresh, or that has not reached the store yet, is
+ * kept and merged with the record: until it lands it is seen only where it was made.
  *
  * Bounds: one entry per replica; replicas come from the ring, so no further bound is needed.
  *
@@ -42,7 +43,7 @@ export interface SuspectStore {
   clear(replica: string, passStart: number): void;
   /** How many replicas are suspect. */
   count(): number;
-  /** Brings in the marks other front doors made (Redis); the reconciler calls it before a pass. */
+  /** Takes the shared record's marks (Redis), keeping this process's recent ones; the reconciler calls it before a pass. */
   refresh?(): Promise<void>;
 }
 
@@ -110,7 +111,9 @@ function onReady(client: Redis | Cluster, callback: () => void): void {
  * stays pending here until a write of it succeeded: it goes out again, merged, with the
  * replica's next mark, on every `ready` of the client and before a refresh, so a front door's
  * misses during a Redis outage still reach the reconciler. A refresh reads once the writes
- * already sent have been answered.
+ * already sent have been answered, then replaces this view with the record, except for replicas
+ * still pending or marked here since the previous refresh began: a mark made while a read is on
+ * its way may miss that read, so only the refresh after it may take the record's word.
  */
 export function createRedisSuspectStore(client: Redis | Cluster, keyPrefix: string): SuspectStore {
   const local = createSuspectStore();
@@ -118,6 +121,11 @@ export function createRedisSuspectStore(client: Redis | Cluster, keyPrefix: stri
   const lastKey = `${keyPrefix}{suspects}:last`;
   const pending = new Map<string, { mark: Mark; sending: number }>();
   const inFlight = new Set<Promise<unknown>>();
+  // Every replica this view holds, with the number of its latest mark here (0: only from the
+  // record), so that a refresh can tell the marks made since the previous one began.
+  const held = new Map<string, number>();
+  let marks = 0;
+  let previousRefresh = 0;
 
   const track = (write: Promise<unknown>): void => {
     const settled = write.catch(() => undefined);
@@ -146,6 +154,7 @@ export function createRedisSuspectStore(client: Redis | Cluster, keyPrefix: stri
   return {
     mark(replica, at) {
       local.mark(replica, at);
+      held.set(replica, ++marks);
       const entry = pending.get(replica);
       if (entry === undefined) pending.set(replica, { mark: { since: at, last: at }, sending: 0 });
       else entry.mark = merge(entry.mark, at, at);
@@ -159,13 +168,22 @@ export function createRedisSuspectStore(client: Redis | Cluster, keyPrefix: stri
       track(client.eval(CLEAR, 2, sinceKey, lastKey, replica, String(passStart)));
     },
     async refresh() {
+      const began = marks;
       resend();
       await Promise.all(inFlight);
       const [since, last] = await Promise.all([client.hgetall(sinceKey), client.hgetall(lastKey)]);
-      for (const replica of new Set([...Object.keys(since), ...Object.keys(last)])) {
+      for (const replica of new Set([...held.keys(), ...Object.keys(since), ...Object.keys(last)])) {
+        const recent = pending.has(replica) || (held.get(replica) ?? 0) > previousRefresh;
+        if (!recent) {
+          local.clear(replica, Infinity);
+          held.delete(replica);
+        }
+        if (since[replica] === undefined && last[replica] === undefined) continue;
         local.mark(replica, Number(since[replica] ?? last[replica]));
         local.mark(replica, Number(last[replica] ?? since[replica]));
+        if (!held.has(replica)) held.set(replica, 0);
       }
+      previousRefresh = began;
     },
   };
 }

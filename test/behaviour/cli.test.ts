@@ -5,12 +5,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { ringOf } from '../../src/core/ring.js';
 import { freePort, spawnProcess, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { captureIo, runPushring } from '../helpers/cli.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const backends: Pushgateway[] = [];
 afterAll(async () => {
@@ -147,6 +149,58 @@ describe('pushring reconcile', () => {
     expect(real.out()).toMatch(/1 copied, 0 deleted/);
     // The newest push wins (b's), on both.
     for (const replica of [a, b]) expect((await replica.groups())[0]?.metrics['differs']?.metrics[0]?.['value']).toBe('2');
+  });
+});
+
+describe('pushring reconcile with Redis', () => {
+  let redis: RedisServer | undefined;
+  afterAll(async () => {
+    await redis?.close();
+  });
+  const configWith = async (redisLine: string, replicas: readonly string[]): Promise<string> => {
+    const dir = await tempDir('pushring-reconcile-redis-');
+    const config = join(dir, 'pushring.yaml');
+    await writeFile(config, `${redisLine}\nshards:\n  - name: a\n    replicas: ["${replicas.join('", "')}"]\n`);
+    return config;
+  };
+
+  it('runs no pass while Redis is unreachable, says why, and exits 1', async () => {
+    const config = await configWith(`redis: { url: "redis://127.0.0.1:${await freePort()}", connectTimeoutMs: 100 }`, ['http://127.0.0.1:1']);
+    const run = await runPushring(['reconcile', '--config', config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("pushring reconcile: Redis is not reachable: the front doors' suspect marks and hints cannot be read, so no pass runs.");
+    expect(run.stdout).toBe('');
+  });
+
+  it('leaves the pass to the front door that holds the reconcile lease, and plans a dry run all the same', async () => {
+    redis = await startRedis();
+    const [a, b] = [await startPushgateway(), await startPushgateway()];
+    backends.push(a, b);
+    expect((await fetch(`${a.url}/metrics/job/lonely`, { method: 'PUT', body: 'lonely 1\n' })).status).toBe(200);
+    const config = await configWith(`redis: { url: "${redis.url}", keyPrefix: "cli-lease:" }`, [a.url, b.url]);
+    const client = new Redis(redis.url);
+    try {
+      await client.set('cli-lease:reconcile-lease', 'a front door', 'PX', 60_000);
+      const refused = await runPushring(['reconcile', '--config', config]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('pushring reconcile: a front door is running a pass (it holds the reconcile lease)');
+      expect(await b.groups()).toEqual([]);
+
+      const dry = await runPushring(['reconcile', '--config', config, '--dry-run']);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toContain('  would copy {job="lonely"} from a/0 to a/1 (missing)\n');
+      expect(await client.get('cli-lease:reconcile-lease')).toBe('a front door');
+
+      await client.del('cli-lease:reconcile-lease');
+      const real = await runPushring(['reconcile', '--config', config]);
+      expect(real.code).toBe(0);
+      expect(real.stdout).toMatch(/1 copied, 0 deleted/);
+      expect((await b.groups()).map((g) => g.labels)).toEqual([{ job: 'lonely' }]);
+      // Released at the end: the front doors' next pass need not wait out its time-to-live.
+      expect(await client.get('cli-lease:reconcile-lease')).toBeNull();
+    } finally {
+      client.disconnect();
+    }
   });
 });
 

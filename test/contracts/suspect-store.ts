@@ -132,7 +132,7 @@ export function describeSuspectStoreContract(name: string, makeStore: Make<[], S
         expect(reconciler.since(r)).toBe(100);
       });
 
-      it('clears the shared record for every front door, and a refresh never drops a mark this front door made', async () => {
+      it('clears the shared record for every front door, and a refresh keeps a mark this front door made since its previous refresh', async () => {
         const make = sharing();
         const [door, reconciler, newcomer] = [make(), make(), make()];
         const r = replica();
@@ -146,6 +146,37 @@ export function describeSuspectStoreContract(name: string, makeStore: Make<[], S
         expect(newcomer.since(r)).toBeUndefined();
         await door.refresh!();
         expect(door.since(r)).toBe(100);
+      });
+
+      it('forgets a mark this front door made once the shared record no longer has it and a refresh has passed since', async () => {
+        const make = sharing();
+        const [door, reconciler] = [make(), make()];
+        const r = replica();
+        door.mark(r, 100);
+        await seenBy(reconciler, r, 100);
+        reconciler.clear(r, 150);
+        await reconciler.refresh!();
+        // The first refresh after the mark keeps it: the mark may still be on its way to the store.
+        await door.refresh!();
+        expect(door.since(r)).toBe(100);
+        await door.refresh!();
+        expect(door.since(r)).toBeUndefined();
+        expect(door.count()).toBe(0);
+      });
+
+      it('takes, at refresh, the incident the shared record holds over an earlier one this front door saw end', async () => {
+        const make = sharing();
+        const [door, reconciler, other] = [make(), make(), make()];
+        const r = replica();
+        door.mark(r, 100);
+        await seenBy(reconciler, r, 100);
+        reconciler.clear(r, 150);
+        await reconciler.refresh!();
+        await door.refresh!();
+        other.mark(r, 300);
+        await seenBy(reconciler, r, 300);
+        await door.refresh!();
+        expect(door.since(r)).toBe(300);
       });
     }
 
