@@ -92,4 +92,19 @@ describe('self-healing with Redis', () => {
     await waitFor(async () => (await passes()).some((n) => n >= 3), { what: 'three passes by the lease holder', timeoutMs: 15_000 });
     expect((await passes()).filter((n) => n > 0)).toHaveLength(1);
   });
+
+  it('a front door without the lease forgets the marks the holder cleared', async () => {
+    backends.push(await startPushgateway(), await startPushgateway());
+    const prefix = `forget-${Date.now()}:`;
+    const holder = await startDoor(prefix, 1);
+    await waitFor(async () => (await metric(holder, /pushring_reconcile_passes_total (\d+)/)) >= 1, { what: 'a pass by the holder', timeoutMs: 15_000 });
+    const other = await startDoor(prefix, 1);
+    await backends[0]!.kill();
+    for (let i = 0; i < 3; i++) expect((await put(other, `g${i}`, 1)).status).toBe(200);
+    await waitFor(async () => (await metric(other, /pushring_replicas_suspect (\d+)/)) === 1, { what: 'the other door to hold a/0 suspect' });
+    await backends[0]!.restart();
+    await waitFor(async () => (await client.hget(`${prefix}{suspects}:since`, 'a/0')) === null, { what: 'the holder to clear a/0', timeoutMs: 20_000 });
+    await waitFor(async () => (await metric(other, /pushring_replicas_suspect (\d+)/)) === 0, { what: 'the other door to forget a/0', timeoutMs: 20_000 });
+    expect(await metric(other, /pushring_reconcile_passes_total (\d+)/)).toBe(0);
+  });
 });
