@@ -149,8 +149,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     events: {
       restarted: (replica) => logger.warn({ replica }, 'replica restarted (new start_time): refilling it from its twin'),
       actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
-      hintsReplayed: metrics.hints.replayed,
-      hintsSuperseded: metrics.hints.superseded,
+      hintsReplayed: (count) => metrics.hints.replayed(count),
+      hintsSuperseded: (count) => metrics.hints.superseded(count),
       migrationSettled: () => logger.info({ version: cluster.version }, 'ring change: every moved group is on its owner; writing the new owners only'),
       ...options.reconcileEvents,
     },

@@ -240,7 +240,7 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.status = statusCode;
     const contentType = headers['content-type'];
-    this.contentType = Array.isArray(contentType) ? contentType[0] : contentType;
+    this.contentType = typeof contentType === 'string' ? contentType : contentType?.[0];
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {

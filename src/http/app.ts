@@ -3,7 +3,7 @@
  * self-metrics and the error handler. It owns no process concerns (see server.ts) and builds no
  * shared state (see runtime.ts); tests build it through this function.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Cluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
 import { parseGroupingPath } from '../core/grouping-key.js';
@@ -46,7 +46,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     frameworkErrors(error, _request, frameworkReply) {
-      sendFrameworkError(error, frameworkReply as unknown as FastifyReply);
+      sendFrameworkError(error, frameworkReply);
     },
   });
   const log = app.log;

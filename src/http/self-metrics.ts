@@ -174,7 +174,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
 
   const countReplica = (backend: Backend, outcome: ReplicaOutcome): void => {
     let byOutcome = replicaCounts.get(backend);
-    if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map()));
+    if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map<ReplicaOutcome, number>()));
     byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
   };
 

@@ -8,7 +8,7 @@ import { Backend } from '../../src/backends/client.js';
 import type { ApiGroup } from '../../src/core/exposition.js';
 import { writeCopy } from '../../src/reconcile/copy-group.js';
 import { waitFor } from '../helpers/processes.js';
-import { normaliseGroups, rawGroups, startPushgateway, type JsonValue, type Pushgateway, type RawGroup } from '../helpers/pushgateway.js';
+import { normaliseGroups, rawGroups, startPushgateway, type Pushgateway, type RawGroup } from '../helpers/pushgateway.js';
 
 const BODY = '# TYPE batch_duration_seconds gauge\nbatch_duration_seconds 3\n# HELP files Files written.\n# TYPE files counter\nfiles{disk="a"} 7\n';
 // A sample with a timestamp: every Pushgateway refuses the push and records its failure time.
@@ -34,7 +34,7 @@ async function waitForGroup(gateway: Pushgateway, job: string, what: string, rea
   );
 }
 
-const families = (group: RawGroup) => normaliseGroups([group as JsonValue])[0]!.metrics;
+const families = (group: RawGroup) => normaliseGroups([group])[0]!.metrics;
 
 for (const [mode, args] of [
   ['checked', []],

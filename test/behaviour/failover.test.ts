@@ -39,7 +39,7 @@ describe('failover', () => {
     door = await startFrontDoor({ shards: 2 });
     const paths = groupsOn(door, 's0', 30);
     for (const path of paths.slice(0, 10)) expect((await push(door, path, 1)).status).toBe(200);
-    door.backends[0]![0]!.kill();
+    void door.backends[0]![0]!.kill();
     await door.backends[0]![0]!.process.exited;
     const statuses = [];
     for (const path of paths) statuses.push((await push(door, path, 2)).status);
@@ -53,7 +53,7 @@ describe('failover', () => {
 
   it('with both replicas of a shard dead, that shard answers 503 and the other shard is unaffected', async () => {
     door = await startFrontDoor({ shards: 2 });
-    for (const b of door.backends[0]!) b.kill();
+    for (const b of door.backends[0]!) void b.kill();
     await Promise.all(door.backends[0]!.map((b) => b.process.exited));
     const [deadPath] = groupsOn(door, 's0', 1);
     const [livePath] = groupsOn(door, 's1', 1);
@@ -139,7 +139,7 @@ describe('failover', () => {
   it('a returning replica is probed up again and receives writes', async () => {
     door = await startFrontDoor({ shards: 1 });
     const replica = door.backends[0]![0]!;
-    replica.kill();
+    void replica.kill();
     await replica.process.exited;
     expect((await push(door, '/metrics/job/back/instance/1', 1)).status).toBe(200);
     await replica.restart();

@@ -99,7 +99,7 @@ describe('Prometheus with pushring', () => {
   it('shows a killed replica as up 0 while the deduped series stays present', async () => {
     const shard = shardOfNightly();
     const s = door.config.shards.findIndex((x) => x.name === shard);
-    door.backends[s]![0]!.kill();
+    void door.backends[s]![0]!.kill();
     await waitFor(
       async () => (await prometheus.query(`up{job="pushgateway",shard="${shard}",replica="0"}`))[0]?.value[1] === '0',
       { what: `up of shard ${shard} replica 0 to go to 0`, timeoutMs: 30_000 },
