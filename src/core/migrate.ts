@@ -141,8 +141,11 @@ export function planMoves(shards: readonly ShardView[], owners: Ownership, phase
     } else {
       // The newest copy on the old owner, trusted replicas first (a suspect's push times may be a copy's).
       const trusted = holders.filter((r) => r.suspectSince === undefined);
-      const source = maxBy(trusted.length > 0 ? trusted : holders, (r) => r.groups.get(canonical)!.pushTime)!;
-      const truth = source.groups.get(canonical)!;
+      const candidates = trusted.length > 0 ? trusted : holders;
+      const truth = maxBy(candidates, (r) => r.groups.get(canonical)!.pushTime)!.groups.get(canonical)!;
+      // Of the replicas holding that content, the first: a copy reads its source again, and one
+      // source per shard is one read (twins' push times differ by the moment each got the push).
+      const source = candidates.find((r) => r.groups.get(canonical)!.content === truth.content)!;
       for (const r of owner.replicas) {
         const copy = r.groups.get(canonical);
         if (copy !== undefined && copy.content === truth.content) continue;

@@ -66,6 +66,14 @@ describe('planMigration', () => {
     expect(show(plan)).toEqual(['copy {job="yg"} x/0->y/0']);
   });
 
+  it('copies from the first old-owner replica holding the newest content, so that one source per shard is read again', () => {
+    const plan = (t1: number, v1: string) =>
+      show(planMigration([shard('x', replica('x/0', [group('yg', '1', 10)]), replica('x/1', [group('yg', v1, t1)])), shard('y', replica('y/0', []))], owners, 'copy'));
+    expect(plan(11, '1')).toEqual(['copy {job="yg"} x/0->y/0']);
+    expect(plan(11, '2')).toEqual(['copy {job="yg"} x/1->y/0']);
+    expect(plan(9, '2')).toEqual(['copy {job="yg"} x/0->y/0']);
+  });
+
   it('in the hold phase neither copies nor deletes, and still reports what is left', () => {
     const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'old', 10)])), shard('y', replica('y/0', [group('ymoved', 'pushed-to-y-alone', 20)]))], owners, 'hold');
     expect(show(plan)).toEqual([]);
