@@ -10,7 +10,7 @@ import { summarizeGroup, withPushTime, type GroupSummary } from '../core/summary
 import type { SuspectStore } from './suspects.js';
 import type { Written } from './written.js';
 
-/** A replica's groups as planning sees them: the push time each copy stands for (reconcile/written). */
+/** The push time a copy read stands for (reconcile/written: a copy this reconciler wrote looks newer). */
 export type PushTimeOf = Written['pushTimeOf'];
 
 export interface ReplicaRead {
@@ -42,7 +42,8 @@ async function summarizeReplica(backend: Backend, pushTimeOf: PushTimeOf | undef
 
 /**
  * The groups `wanted` as the replica holds them now (for copies), each as its JSON text: a
- * replica refilled from its twin needs all of them, and the text is a fraction of the parse.
+ * replica refilled from its twin needs all of them, and a group of many series takes less room
+ * as text than parsed.
  */
 export async function readGroups(backend: Backend, wanted: ReadonlySet<string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
