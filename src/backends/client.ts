@@ -7,6 +7,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { basePathOf } from '../config/load.js';
 import type { ApiGroup } from '../core/exposition.js';
+import { createJsonArraySplitter } from '../core/json-array.js';
 
 export type ReplicaFailure =
   /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
@@ -169,6 +170,29 @@ export class Backend {
     const res = await this.call('GET', '/api/v1/metrics');
     if (res.status !== 200) throw new Error(`GET /api/v1/metrics answered ${res.status}`);
     return (JSON.parse(res.body) as { data: ApiGroup[] }).data;
+  }
+
+  /**
+   * The same groups one at a time, as the answer arrives: a replica holding 25,000 groups is never
+   * held whole, as text or parsed. Rejects when the replica cannot be read, at any point.
+   */
+  async *streamGroups(): AsyncGenerator<ApiGroup> {
+    // The whole-request time-out of call() until the answer starts; then undici's body time-out
+    // (between chunks), so that a consumer's work on the groups does not count against it.
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(new Error(`GET /api/v1/metrics: no answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
+    const res = await this.pool.request({ method: 'GET', path: this.basePath + '/api/v1/metrics', signal: started.signal }).finally(() => clearTimeout(timer));
+    try {
+      if (res.statusCode !== 200) throw new Error(`GET /api/v1/metrics answered ${res.statusCode}`);
+      const splitter = createJsonArraySplitter('data');
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        for (const text of splitter.push(chunk)) yield JSON.parse(text) as ApiGroup;
+      }
+      splitter.end();
+    } finally {
+      // Left early (an error, or the consumer stopped): nobody reads the rest.
+      if (!res.body.readableEnded) res.body.destroy();
+    }
   }
 
   onHealthChange(listener: HealthListener): void {

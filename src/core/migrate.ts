@@ -13,11 +13,18 @@
  *   pushes X never gets, so nothing is copied or deleted.
  * - `delete`: every front door writes the new owners alone: every copy outside its owner goes.
  */
-import { maxBy, type ReplicaView } from './repair.js';
+import { maxBy, newestEventOf, type GroupCopy, type ReplicaView } from './repair.js';
+
+/** What one replica holds, as far as moves look at it (core/repair's ReplicaView is one). */
+export interface HeldView {
+  readonly id: string;
+  readonly groups: ReadonlyMap<string, Pick<GroupCopy, 'pushTime' | 'failureTime' | 'content'>>;
+  readonly suspectSince: number | undefined;
+}
 
 export interface ShardView {
   readonly name: string;
-  readonly replicas: readonly ReplicaView[];
+  readonly replicas: readonly HeldView[];
 }
 
 export type MigrationPhase = 'copy' | 'hold' | 'delete';
@@ -38,37 +45,80 @@ export interface MigrationPlan {
 
 export interface Ownership {
   /** The owning shard under the ring in force. */
-  now(canonical: string): string;
+  readonly now: (canonical: string) => string;
   /** The owning shard under the ring the change comes from. */
-  before(canonical: string): string;
+  readonly before: (canonical: string) => string;
 }
 
 export function planMigration(shards: readonly ShardView[], owners: Ownership, phase: MigrationPhase): MigrationPlan {
-  const byName = new Map(shards.map((s) => [s.name, s]));
-  // Every group held outside its owner, and every moving group held by its new owner.
   const misplaced = new Set<string>();
-  const moving = new Set<string>();
-  for (const shard of shards) {
-    for (const replica of shard.replicas) {
-      for (const canonical of replica.groups.keys()) {
-        const owner = owners.now(canonical);
-        if (owner !== shard.name) misplaced.add(canonical);
-        if (owner !== owners.before(canonical)) moving.add(canonical);
-      }
-    }
-  }
-  const actions: MigrationAction[] = [];
-  if (phase === 'delete') {
-    for (const shard of shards) {
-      for (const replica of shard.replicas) {
-        for (const canonical of replica.groups.keys()) {
-          if (owners.now(canonical) !== shard.name) actions.push({ kind: 'delete', canonical, on: replica.id, confirm: false });
-        }
-      }
-    }
-    return { actions: sortActions(actions), misplaced: misplaced.size, unsettled: [] };
-  }
+  for (const shard of shards) for (const canonical of findMisplaced(shard, owners)) misplaced.add(canonical);
+  if (phase === 'delete') return { actions: sortActions(shards.flatMap((s) => planStrayDeletes(s, owners))), misplaced: misplaced.size, unsettled: [] };
+  return { ...planMoves(shards, owners, phase), misplaced: misplaced.size };
+}
 
+/**
+ * The same owners, each group placed once (a ring lookup is a hash; a shard's replicas hold the
+ * same groups). Keep one for as long as its groups: it remembers every group asked about.
+ */
+export function memoizeOwnership(owners: Ownership): Ownership {
+  const memo = (ownerOf: (canonical: string) => string): ((canonical: string) => string) => {
+    const placed = new Map<string, string>();
+    return (canonical) => {
+      let owner = placed.get(canonical);
+      if (owner === undefined) placed.set(canonical, (owner = ownerOf(canonical)));
+      return owner;
+    };
+  };
+  const now = memo(owners.now);
+  return { now, before: owners.before === owners.now ? now : memo(owners.before) };
+}
+
+/** True when the group's owner differs between the two rings. */
+export function isMoving(canonical: string, owners: Ownership): boolean {
+  return owners.now(canonical) !== owners.before(canonical);
+}
+
+/**
+ * What moves between shards need of a replica's view: its moving groups, where its shard is their
+ * old or their new owner. planMoves plans from these alone as from the whole views.
+ */
+export function keepMoving(view: ReplicaView, shard: string, owners: Ownership): ReplicaView {
+  const groups = new Map<string, GroupCopy>();
+  for (const [canonical, copy] of view.groups) {
+    if (isMoving(canonical, owners) && (owners.now(canonical) === shard || owners.before(canonical) === shard)) groups.set(canonical, copy);
+  }
+  return { id: view.id, groups, suspectSince: view.suspectSince };
+}
+
+/** The groups a shard holds and does not own. */
+export function findMisplaced(shard: ShardView, owners: Ownership): Set<string> {
+  const out = new Set<string>();
+  for (const replica of shard.replicas) for (const canonical of replica.groups.keys()) if (owners.now(canonical) !== shard.name) out.add(canonical);
+  return out;
+}
+
+/** The delete phase, for one shard: every copy it holds and does not own goes, at once. */
+export function planStrayDeletes(shard: ShardView, owners: Ownership): MigrationAction[] {
+  const actions: MigrationAction[] = [];
+  for (const replica of shard.replicas) {
+    for (const canonical of replica.groups.keys()) {
+      if (owners.now(canonical) !== shard.name) actions.push({ kind: 'delete', canonical, on: replica.id, confirm: false });
+    }
+  }
+  return actions;
+}
+
+/**
+ * The copy and hold phases: what the new owners' replicas lack or hold otherwise. Only the moving
+ * groups of the shards matter here (the reconciler keeps those alone across shards); every
+ * replica read of the old and the new owner must be listed, holding them or not.
+ */
+export function planMoves(shards: readonly ShardView[], owners: Ownership, phase: 'copy' | 'hold'): Pick<MigrationPlan, 'actions' | 'unsettled'> {
+  const byName = new Map(shards.map((s) => [s.name, s]));
+  const moving = new Set<string>();
+  for (const shard of shards) for (const replica of shard.replicas) for (const canonical of replica.groups.keys()) if (isMoving(canonical, owners)) moving.add(canonical);
+  const actions: MigrationAction[] = [];
   const unsettled: string[] = [];
   for (const canonical of [...moving].sort()) {
     const owner = byName.get(owners.now(canonical));
@@ -91,8 +141,11 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
     } else {
       // The newest copy on the old owner, trusted replicas first (a suspect's push times may be a copy's).
       const trusted = holders.filter((r) => r.suspectSince === undefined);
-      const source = maxBy(trusted.length > 0 ? trusted : holders, (r) => r.groups.get(canonical)!.pushTime)!;
-      const truth = source.groups.get(canonical)!;
+      const candidates = trusted.length > 0 ? trusted : holders;
+      const truth = maxBy(candidates, (r) => newestEventOf(r.groups.get(canonical)!))!.groups.get(canonical)!;
+      // Of the replicas holding that content, the first: a copy reads its source again, and one
+      // source per shard is one read (twins' push times differ by the moment each got the push).
+      const source = candidates.find((r) => r.groups.get(canonical)!.content === truth.content)!;
       for (const r of owner.replicas) {
         const copy = r.groups.get(canonical);
         if (copy !== undefined && copy.content === truth.content) continue;
@@ -102,7 +155,7 @@ export function planMigration(shards: readonly ShardView[], owners: Ownership, p
     }
     if (differs) unsettled.push(canonical);
   }
-  return { actions, misplaced: misplaced.size, unsettled };
+  return { actions, unsettled };
 }
 
 function sortActions(actions: MigrationAction[]): MigrationAction[] {

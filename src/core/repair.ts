@@ -119,7 +119,7 @@ export function toGroupCopy(group: ApiGroup): GroupCopy {
 const LAST_PUSH_FAILED = 'push_failure_time_seconds';
 
 /** The time of a group's newest push on a replica, stored or refused. */
-function newestEventOf(group: GroupCopy): number {
+export function newestEventOf(group: Pick<GroupCopy, 'pushTime' | 'failureTime'>): number {
   return Math.max(group.pushTime, group.failureTime);
 }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApiGroup } from '../../src/core/exposition.js';
-import { planMigration, type MigrationPhase, type ShardView } from '../../src/core/migrate.js';
+import { keepMoving, memoizeOwnership, planMigration, planMoves, planStrayDeletes, type MigrationPhase, type ShardView } from '../../src/core/migrate.js';
 import { toGroupCopy, type ReplicaView } from '../../src/core/repair.js';
 
 function group(job: string, value: string, pushTime: number): ApiGroup {
@@ -66,6 +66,14 @@ describe('planMigration', () => {
     expect(show(plan)).toEqual(['copy {job="yg"} x/0->y/0']);
   });
 
+  it('copies from the first old-owner replica holding the newest content, so that one source per shard is read again', () => {
+    const plan = (t1: number, v1: string) =>
+      show(planMigration([shard('x', replica('x/0', [group('yg', '1', 10)]), replica('x/1', [group('yg', v1, t1)])), shard('y', replica('y/0', []))], owners, 'copy'));
+    expect(plan(11, '1')).toEqual(['copy {job="yg"} x/0->y/0']);
+    expect(plan(11, '2')).toEqual(['copy {job="yg"} x/1->y/0']);
+    expect(plan(9, '2')).toEqual(['copy {job="yg"} x/0->y/0']);
+  });
+
   it('in the hold phase neither copies nor deletes, and still reports what is left', () => {
     const plan = planMigration([shard('x', replica('x/0', [group('ymoved', 'old', 10)])), shard('y', replica('y/0', [group('ymoved', 'pushed-to-y-alone', 20)]))], owners, 'hold');
     expect(show(plan)).toEqual([]);
@@ -97,5 +105,39 @@ describe('planMigration', () => {
         }
       }),
     );
+  });
+
+  it('plans the same moves from the moving groups alone as from whole shards (what a pass keeps across shards)', () => {
+    // Three shards: x loses groups to y, z keeps its own (and may hold strays of either).
+    const three = { now: (c: string) => (c.startsWith('{job="y') ? 'y' : c.startsWith('{job="z') ? 'z' : 'x'), before: (c: string) => (c.startsWith('{job="z') ? 'z' : 'x') };
+    const jobs = ['xa', 'ya', 'yb', 'za'];
+    const holdings = fc.array(fc.record({ job: fc.constantFrom(...jobs), value: fc.constantFrom('1', '2'), time: fc.integer({ min: 1, max: 9 }) }), { maxLength: 4 });
+    fc.assert(
+      fc.property(fc.array(holdings, { minLength: 6, maxLength: 6 }), fc.constantFrom<'copy' | 'hold'>('copy', 'hold'), fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }), (held, phase, suspect) => {
+        const uniq = (gs: (typeof held)[number]) => [...new Map(gs.map((g) => [g.job, group(g.job, g.value, g.time)])).values()];
+        const views = held.map((gs, i) => replica(`${'xyz'[i >> 1]}/${i & 1}`, uniq(gs), suspect[i] ? 1 : undefined));
+        const shards = ['x', 'y', 'z'].map((name, s) => shard(name, views[2 * s]!, views[2 * s + 1]!));
+        const kept = shards.map((s) => ({ name: s.name, replicas: s.replicas.map((r) => keepMoving(r as ReplicaView, s.name, three)) }));
+        const whole = planMigration(shards, three, phase);
+        expect(planMoves(kept, three, phase)).toEqual({ actions: whole.actions, unsettled: whole.unsettled });
+        // Nothing of z is kept: none of its groups moves.
+        expect(kept[2]!.replicas.every((r) => r.groups.size === 0)).toBe(true);
+      }),
+    );
+  });
+
+  it('deletes the strays shard by shard as the whole plan does', () => {
+    const shards = [shard('x', replica('x/0', [group('ymoved', '1', 1), group('xstays', '1', 1)])), shard('y', replica('y/0', [group('ymoved', '1', 1), group('xstray', '1', 1)]))];
+    const byShard = shards.flatMap((s) => planStrayDeletes(s, owners));
+    expect(byShard.map((a) => JSON.stringify(a)).sort()).toEqual(planMigration(shards, owners, 'delete').actions.map((a) => JSON.stringify(a)).sort());
+    expect(byShard).toHaveLength(2);
+  });
+
+  it('places each group once per memo, and keeps one ring\'s owners for both when nothing changes', () => {
+    let lookups = 0;
+    const now = (c: string) => (lookups++, c.startsWith('{job="y') ? 'y' : 'x');
+    const memo = memoizeOwnership({ now, before: now });
+    for (let i = 0; i < 3; i++) expect([memo.now('{job="ya"}'), memo.before('{job="ya"}'), memo.now('{job="xa"}')]).toEqual(['y', 'y', 'x']);
+    expect(lookups).toBe(2);
   });
 });
