@@ -28,7 +28,8 @@ export async function handOffHints(
   let count = 0;
   for (const view of views) {
     if (view.suspectSince === undefined) continue;
-    const pending = await hints.drain(view.id);
+    // Redis not answering: the hints stay where they are, and repairs within the shard go on.
+    const pending = await hints.drain(view.id).catch(() => []);
     if (pending.length === 0) continue;
     if (anyTrusted) {
       events.hintsSuperseded?.(pending.length);
@@ -39,8 +40,10 @@ export async function handOffHints(
     for (const [i, hint] of pending.entries()) {
       const res = await backend.call(hint.method, hint.path, hint.body, hint.headers).catch(() => undefined);
       if (res === undefined || res.status >= 500) {
-        // Keep the rest, in order, for the next pass.
-        for (const rest of pending.slice(i)) hints.add(view.id, rest);
+        // Keep the rest for the next pass, ahead of the hints queued meanwhile: a hint supersedes
+        // the earlier hints of its group, so an old one added behind a newer one would replace it.
+        const meanwhile = await hints.drain(view.id).catch(() => []);
+        for (const rest of [...pending.slice(i), ...meanwhile]) hints.add(view.id, rest);
         break;
       }
       groups.set(hint.group, hint.at / 1000);
