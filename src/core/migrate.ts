@@ -13,6 +13,7 @@
  *   pushes X never gets, so nothing is copied or deleted.
  * - `delete`: every front door writes the new owners alone: every copy outside its owner goes.
  */
+import type { ChangePhase } from './ring-change.js';
 import { maxBy, newestEventOf, type GroupCopy, type ReplicaView } from './repair.js';
 
 /** What one replica holds, as far as moves look at it (core/repair's ReplicaView is one). */
@@ -27,7 +28,8 @@ export interface ShardView {
   readonly replicas: readonly HeldView[];
 }
 
-export type MigrationPhase = 'copy' | 'hold' | 'delete';
+/** The phases of a change under way (core/ring-change.ts names them all). */
+export type MigrationPhase = Exclude<ChangePhase, 'none'>;
 
 export type MigrationAction =
   /** Copies are made only once the next pass sees the same difference (see the header). */

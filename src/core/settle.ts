@@ -10,7 +10,7 @@
  * copied or deleted are equal on both sides now; and any other difference is a push read on one
  * side and not yet on the other, which reaches both.
  */
-import type { MigrationPhase } from './migrate.js';
+import type { ChangePhase } from './ring-change.js';
 
 /** A move a pass carried out: on which replica, and for a copy each metric family's digest as copied. */
 export interface Acted {
@@ -41,7 +41,7 @@ export interface Completeness {
 }
 
 export interface SettleFacts {
-  readonly phase: MigrationPhase | 'none';
+  readonly phase: ChangePhase;
   /** This pass; undefined when this reconciler carries no change out. */
   readonly pass: ChangePass | undefined;
   /** The previous pass of this reconciler; forgotten when the lease moved to it. */
