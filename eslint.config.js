@@ -37,9 +37,12 @@ export default tseslint.config(
     // The pure core must stay free of I/O: nothing here may reach a socket, a file or a process.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: ['node:fs*', 'node:net', 'node:http*', 'node:child_process', 'fastify*', 'undici', 'ioredis', '../backends/*', '../write/*', '../http/*'],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: ['node:fs*', 'node:net', 'node:http*', 'node:child_process', 'fastify*', 'undici', 'ioredis', '../backends/*', '../write/*', '../http/*'],
+        },
+      ],
     },
   },
 );

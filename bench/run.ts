@@ -123,20 +123,21 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
     if (shards > 0) {
       const dir = await tempDir('pushring-bench-');
       const port = await freePort();
-      const configFor = (fifthDraining: boolean): string => [
-        `listen: "127.0.0.1:${port}"`,
-        'log: { level: warn }',
-        // A limit far above what the run can push: the cost of counting, never a refusal.
-        ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
-        ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
-        'reconcile: { intervalSeconds: 1, concurrency: 8 }',
-        'reload: { liveResize: true, intervalSeconds: 1 }',
-        'shards:',
-        ...Array.from(
-          { length: shards },
-          (_, s) => `  - { name: s${s}, draining: ${s === 4 && fifthDraining}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`,
-        ),
-      ].join('\n');
+      const configFor = (fifthDraining: boolean): string =>
+        [
+          `listen: "127.0.0.1:${port}"`,
+          'log: { level: warn }',
+          // A limit far above what the run can push: the cost of counting, never a refusal.
+          ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
+          ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
+          'reconcile: { intervalSeconds: 1, concurrency: 8 }',
+          'reload: { liveResize: true, intervalSeconds: 1 }',
+          'shards:',
+          ...Array.from(
+            { length: shards },
+            (_, s) => `  - { name: s${s}, draining: ${s === 4 && fifthDraining}, replicas: ["${backends[2 * s]!.url}", "${backends[2 * s + 1]!.url}"] }`,
+          ),
+        ].join('\n');
       await writeFile(join(dir, 'pushring.yaml'), configFor(true));
       resize = async () => {
         await writeFile(join(dir, 'pushring.yaml.tmp'), configFor(false));
@@ -260,7 +261,16 @@ function formatRow(row: Row, rows: readonly Row[]): string {
 }
 
 function formatTable(rows: readonly Row[]): string {
-  const header = ['setup'.padEnd(27), 'Pushgateway flags'.padEnd(21), 'pushes'.padStart(9), 'p50'.padStart(10), 'p99'.padStart(10), 'vs (a)'.padStart(7), 'fd CPU'.padStart(8), 'errors'.padStart(7)].join(' | ');
+  const header = [
+    'setup'.padEnd(27),
+    'Pushgateway flags'.padEnd(21),
+    'pushes'.padStart(9),
+    'p50'.padStart(10),
+    'p99'.padStart(10),
+    'vs (a)'.padStart(7),
+    'fd CPU'.padStart(8),
+    'errors'.padStart(7),
+  ].join(' | ');
   return [header, '-'.repeat(header.length), ...rows.map((r) => formatRow(r, rows))].join('\n');
 }
 
@@ -311,7 +321,9 @@ async function measurePasses(groups: number): Promise<PassRow[]> {
         'reconcile: { intervalSeconds: 1, concurrency: 8 }',
         'reload: { liveResize: true, intervalSeconds: 1 }',
         'shards:',
-        ...shardsOf(fifthDraining).map((s, i) => `  - { name: ${s.name}, draining: ${s.draining}, replicas: ["${backends[2 * i]!.url}", "${backends[2 * i + 1]!.url}"] }`),
+        ...shardsOf(fifthDraining).map(
+          (s, i) => `  - { name: ${s.name}, draining: ${s.draining}, replicas: ["${backends[2 * i]!.url}", "${backends[2 * i + 1]!.url}"] }`,
+        ),
       ].join('\n');
     await writeFile(file, configFor(true));
     const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'pushring.log') });
@@ -327,12 +339,23 @@ async function measurePasses(groups: number): Promise<PassRow[]> {
         await waitFor(async () => done(passes.seen.slice(from)), { what: `the reconciler: ${name}`, timeoutMs: 3_600_000, intervalMs: 250 });
         const seen = passes.seen.slice(from);
         const moved = seen.length === 0 ? 0 : seen.at(-1)!.moved - (passes.seen[from - 1]?.moved ?? 0);
-        return { groups, stage: name, passes: seen.length, passMs: seen.map((p) => p.durationMs), moved, idleRssMb, peakRssMb: (await memoryOf(door.pid)).peakMb };
+        return {
+          groups,
+          stage: name,
+          passes: seen.length,
+          passMs: seen.map((p) => p.durationMs),
+          moved,
+          idleRssMb,
+          peakRssMb: (await memoryOf(door.pid)).peakMb,
+        };
       };
       const inSync = await stage('in sync', (seen) => seen.length >= 3);
       await writeFile(`${file}.tmp`, configFor(false));
       await rename(`${file}.tmp`, file);
-      const growing = await stage('growing 4 -> 5', (seen) => seen.length >= 2 && seen.at(-1)!.phase === 'none' && seen.at(-1)!.misplaced === 0 && seen.at(-1)!.moved > 0);
+      const growing = await stage(
+        'growing 4 -> 5',
+        (seen) => seen.length >= 2 && seen.at(-1)!.phase === 'none' && seen.at(-1)!.misplaced === 0 && seen.at(-1)!.moved > 0,
+      );
       return [inSync, growing];
     } finally {
       passes.stop();
@@ -355,7 +378,12 @@ async function seed(backends: readonly Pushgateway[], ring: ReturnType<typeof ri
       const s = Number(ring.ownerOf(`{instance="i${i}",job="bench"}`).slice(1));
       for (const r of [2 * s, 2 * s + 1]) {
         expected[r]!++;
-        const res = await pools[r]!.request({ method: 'PUT', path: `/metrics/job/bench/instance/i${i}`, body: BODY, headers: { 'content-type': 'text/plain' } });
+        const res = await pools[r]!.request({
+          method: 'PUT',
+          path: `/metrics/job/bench/instance/i${i}`,
+          body: BODY,
+          headers: { 'content-type': 'text/plain' },
+        });
         await res.body.dump();
         if (res.statusCode >= 300) throw new Error(`seeding group ${i} answered ${res.statusCode}`);
       }
@@ -428,7 +456,16 @@ function formatPassRow(row: PassRow): string {
 }
 
 function formatPassTable(rows: readonly PassRow[]): string {
-  const header = ['groups'.padStart(7), 'stage'.padEnd(15), 'passes'.padStart(6), 'median'.padStart(10), 'slowest'.padStart(10), 'moved'.padStart(6), 'idle RSS'.padStart(8), 'peak RSS'.padStart(8)].join(' | ');
+  const header = [
+    'groups'.padStart(7),
+    'stage'.padEnd(15),
+    'passes'.padStart(6),
+    'median'.padStart(10),
+    'slowest'.padStart(10),
+    'moved'.padStart(6),
+    'idle RSS'.padStart(8),
+    'peak RSS'.padStart(8),
+  ].join(' | ');
   return [header, '-'.repeat(header.length), ...rows.map(formatPassRow)].join('\n');
 }
 

@@ -196,11 +196,18 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         const changed = await writeFileAtomically(config.discovery.file, targets);
         logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
       }
-      await transition.start().catch((err: Error) =>
-        logger.warn({ err: err.message }, "cannot read the ring change under way from Redis: starting on this file's ring; a change in progress is joined once Redis answers"),
-      );
+      await transition
+        .start()
+        .catch((err: Error) =>
+          logger.warn(
+            { err: err.message },
+            "cannot read the ring change under way from Redis: starting on this file's ring; a change in progress is joined once Redis answers",
+          ),
+        );
       if (config.reload.liveResize && config.reconcile.intervalSeconds === 0 && redis === undefined) {
-        logger.warn('reconcile.intervalSeconds is 0: this front door never moves groups, so a ring change applied live never completes (and the next one is refused)');
+        logger.warn(
+          'reconcile.intervalSeconds is 0: this front door never moves groups, so a ring change applied live never completes (and the next one is refused)',
+        );
       }
     },
     startBackground() {

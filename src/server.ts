@@ -105,7 +105,12 @@ export async function startServer(
   runtime.startBackground();
   if (opts.configFile !== undefined) watcher = watchAndReload(opts.configFile, runtime);
   logger.info(
-    { url: address, shards: runtime.cluster.ring.shards, unavailable: runtime.cluster.unavailableShards(), limits: runtime.redis === undefined ? 'memory' : 'redis' },
+    {
+      url: address,
+      shards: runtime.cluster.ring.shards,
+      unavailable: runtime.cluster.unavailableShards(),
+      limits: runtime.redis === undefined ? 'memory' : 'redis',
+    },
     'pushring front door listening',
   );
   return { url: address, close, closed };

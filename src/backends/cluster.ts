@@ -195,7 +195,10 @@ function build(
 
 /** A short, stable name for the ownership a ring defines: its owning shards and their weights. */
 export function ringVersion(shards: readonly ShardConfig[]): string {
-  const owners = shards.filter((s) => !s.draining).map((s) => `${s.name}:${s.weight}`).sort();
+  const owners = shards
+    .filter((s) => !s.draining)
+    .map((s) => `${s.name}:${s.weight}`)
+    .sort();
   return createHash('sha256').update(owners.join(',')).digest('hex').slice(0, 12);
 }
 

@@ -102,7 +102,13 @@ async function serve(args: readonly string[], io: CliIo): Promise<number> {
   // The targets are written at start and on every reload: a directory that cannot take them
   // would end the start in a stack trace.
   const sd = config.discovery.file;
-  const unwritable = sd === undefined ? undefined : await access(dirname(sd), fsConstants.W_OK).then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  const unwritable =
+    sd === undefined
+      ? undefined
+      : await access(dirname(sd), fsConstants.W_OK).then(
+          () => undefined,
+          (err: NodeJS.ErrnoException) => err,
+        );
   if (sd !== undefined && unwritable !== undefined) {
     io.stderr.write(`pushring serve: cannot write discovery.file ${sd}: ${explainWriteError(unwritable, sd, 'change discovery.file')}\n`);
     return 1;
@@ -134,11 +140,15 @@ async function reconcileOnce(args: readonly string[], io: CliIo): Promise<number
   });
   try {
     if (!(await rt.redisReady())) {
-      io.stderr.write('pushring reconcile: Redis is not reachable: the front doors\' suspect marks and hints cannot be read, so no pass runs. Retry once Redis is back.\n');
+      io.stderr.write(
+        "pushring reconcile: Redis is not reachable: the front doors' suspect marks and hints cannot be read, so no pass runs. Retry once Redis is back.\n",
+      );
       return 1;
     }
     if (!dryRun && !(await rt.lease.acquire())) {
-      io.stderr.write('pushring reconcile: a front door is running a pass (it holds the reconcile lease); watch pushring_reconcile_* on /metrics, or retry in a moment.\n');
+      io.stderr.write(
+        'pushring reconcile: a front door is running a pass (it holds the reconcile lease); watch pushring_reconcile_* on /metrics, or retry in a moment.\n',
+      );
       return 1;
     }
     let report = await rt.reconciler.pass({ dryRun });
@@ -231,7 +241,8 @@ async function planRing(args: readonly string[], io: CliIo): Promise<number> {
     return 0;
   }
   io.stdout.write(formatPlan(plan, unit));
-  for (const note of notes) io.stdout.write(`shard ${note.shard}: not reachable yet, planned as empty (the ring in force, as ${note.source} reports it, does not have it)\n`);
+  for (const note of notes)
+    io.stdout.write(`shard ${note.shard}: not reachable yet, planned as empty (the ring in force, as ${note.source} reports it, does not have it)\n`);
   return 0;
 }
 
@@ -305,7 +316,9 @@ function formatPlan(plan: MovePlan, unit: string): string {
 
 function describeAction(action: RepairAction | MigrationAction): string {
   const reason = 'reason' in action ? action.reason : 'moved by the ring';
-  return action.kind === 'copy' ? `copy ${action.canonical} from ${action.from} to ${action.to} (${reason})` : `delete ${action.canonical} on ${action.on} (${reason})`;
+  return action.kind === 'copy'
+    ? `copy ${action.canonical} from ${action.from} to ${action.to} (${reason})`
+    : `delete ${action.canonical} on ${action.on} (${reason})`;
 }
 
 async function writeSd(args: readonly string[], io: CliIo): Promise<number> {

@@ -6,8 +6,7 @@
 import { parseListen } from '../config/load.js';
 
 export type RingInForce =
-  | { readonly ok: true; readonly url: string; readonly shards: ReadonlySet<string> }
-  | { readonly ok: false; readonly url: string; readonly reason: string };
+  { readonly ok: true; readonly url: string; readonly shards: ReadonlySet<string> } | { readonly ok: false; readonly url: string; readonly reason: string };
 
 /** Where a front door listening on `listen` is reached from this host. */
 export function frontDoorUrlOf(listen: string): string {
@@ -25,7 +24,9 @@ export async function readRingInForce(frontDoor: string, timeoutMs: number): Pro
     if (!res.ok) return { ok: false, url, reason: `it answered ${res.status}` };
     const body = (await res.json()) as { shards?: unknown };
     if (!Array.isArray(body.shards)) return { ok: false, url, reason: 'its answer lists no shards (is it a pushring front door?)' };
-    const shards = body.shards.flatMap((s: unknown) => (typeof s === 'object' && s !== null && typeof (s as { name?: unknown }).name === 'string' ? [(s as { name: string }).name] : []));
+    const shards = body.shards.flatMap((s: unknown) =>
+      typeof s === 'object' && s !== null && typeof (s as { name?: unknown }).name === 'string' ? [(s as { name: string }).name] : [],
+    );
     return { ok: true, url, shards: new Set(shards) };
   } catch (err) {
     // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a time-out, a bad port).

@@ -14,9 +14,7 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-export type ConfigResult =
-  | { readonly ok: true; readonly config: Readonly<Config> }
-  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+export type ConfigResult = { readonly ok: true; readonly config: Readonly<Config> } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
 export class ConfigError extends Error {
   readonly code = 'PUSHRING_CONFIG_INVALID';

@@ -81,7 +81,10 @@ export async function applyConfig(target: ReloadTarget, next: Readonly<Config>):
   const { discovery } = target.config;
   if (discovery.file !== undefined) await writeFileAtomically(discovery.file, target.targets);
   metrics.reloaded('applied');
-  logger.info({ version: cluster.version, phase: cluster.phase, shards: cluster.ring.shards }, changedRing ? 'ring change applied: moving groups' : 'configuration reloaded');
+  logger.info(
+    { version: cluster.version, phase: cluster.phase, shards: cluster.ring.shards },
+    changedRing ? 'ring change applied: moving groups' : 'configuration reloaded',
+  );
   target.reconcileSoon();
   return true;
 }

@@ -45,8 +45,7 @@ export const WriteSchema = Type.Object(
     ack: Type.Union([Type.Literal('one'), Type.Literal('majority'), Type.Literal('all')], {
       default: 'one',
       description:
-        'How many replicas of the owner shard must store a push before the client hears success: one, ' +
-        'a majority (⌊R/2⌋ + 1 of R) or all of them.',
+        'How many replicas of the owner shard must store a push before the client hears success: one, ' + 'a majority (⌊R/2⌋ + 1 of R) or all of them.',
     }),
     timeoutMs: Type.Integer({
       minimum: 1,
@@ -102,7 +101,7 @@ export const LimitRuleSchema = Type.Object(
     name: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_.:*?-]{1,64}$',
-        description: 'The rule\'s name in 429 answers and in `pushring_pushes_limited_total{rule}`; unique. Absent: the `jobs` glob.',
+        description: "The rule's name in 429 answers and in `pushring_pushes_limited_total{rule}`; unique. Absent: the `jobs` glob.",
       }),
     ),
     jobs: Type.String({
@@ -113,12 +112,8 @@ export const LimitRuleSchema = Type.Object(
     pushes: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Pushes accepted per job in one window; required unless `exempt`.' }),
     ),
-    windowSeconds: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 86_400, description: 'Length of the window, in seconds; required unless `exempt`.' }),
-    ),
-    exempt: Type.Optional(
-      Type.Boolean({ description: '`true`: matching jobs are never limited (give no `pushes` or `windowSeconds` then).' }),
-    ),
+    windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'Length of the window, in seconds; required unless `exempt`.' })),
+    exempt: Type.Optional(Type.Boolean({ description: '`true`: matching jobs are never limited (give no `pushes` or `windowSeconds` then).' })),
   },
   { additionalProperties: false },
 );
@@ -171,9 +166,7 @@ const RedisNode = Type.Object(
 
 export const RedisSchema = Type.Object(
   {
-    url: Type.Optional(
-      Type.String({ minLength: 1, description: 'A standalone Redis: `redis://[:password@]host:port[/db]` or `rediss://…`.' }),
-    ),
+    url: Type.Optional(Type.String({ minLength: 1, description: 'A standalone Redis: `redis://[:password@]host:port[/db]` or `rediss://…`.' })),
     sentinels: Type.Optional(
       Type.Array(RedisNode, {
         minItems: 1,
@@ -181,9 +174,7 @@ export const RedisSchema = Type.Object(
         description: 'Redis Sentinel, instead of `url`: the sentinels, `[{ host, port }, …]`; needs `sentinelName`.',
       }),
     ),
-    sentinelName: Type.Optional(
-      Type.String({ minLength: 1, description: 'With `sentinels`: the name of the master set (for example `mymaster`).' }),
-    ),
+    sentinelName: Type.Optional(Type.String({ minLength: 1, description: 'With `sentinels`: the name of the master set (for example `mymaster`).' })),
     cluster: Type.Optional(
       Type.Array(RedisNode, {
         minItems: 1,
@@ -259,7 +250,7 @@ export const ReconcileSchema = Type.Object(
           maxAgeSeconds: Type.Integer({
             minimum: 60,
             maximum: 31_536_000,
-            description: "Groups of matching jobs whose newest `push_time_seconds` is older than this, in seconds, are deleted from every replica.",
+            description: 'Groups of matching jobs whose newest `push_time_seconds` is older than this, in seconds, are deleted from every replica.',
           }),
         },
         { additionalProperties: false },

@@ -242,7 +242,15 @@ export function goQuote(s: string): string {
 }
 
 const GO_NAMED_ESCAPES: Readonly<Record<string, string>> = {
-  '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', '"': '\\"',
+  '\x07': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+  '\\': '\\\\',
+  '"': '\\"',
 };
 
 function compareByName(a: readonly [string, string], b: readonly [string, string]): number {
@@ -287,13 +295,7 @@ function fixPrefixCase(path: string): string | undefined {
 
 /** No empty, `.` or `..` segment (a trailing slash is fine), as Go's ServeMux wants it. */
 function isCleanPath(path: string): boolean {
-  return (
-    path.indexOf('//') === -1 &&
-    path.indexOf('/./') === -1 &&
-    path.indexOf('/../') === -1 &&
-    !path.endsWith('/.') &&
-    !path.endsWith('/..')
-  );
+  return path.indexOf('//') === -1 && path.indexOf('/./') === -1 && path.indexOf('/../') === -1 && !path.endsWith('/.') && !path.endsWith('/..');
 }
 
 /** Go's path.Clean, keeping a trailing slash (ServeMux's cleanPath). */

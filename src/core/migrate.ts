@@ -119,7 +119,8 @@ export function planStrayDeletes(shard: ShardView, owners: Ownership): Migration
 export function planMoves(shards: readonly ShardView[], owners: Ownership, phase: 'copy' | 'hold'): Pick<MigrationPlan, 'actions' | 'unsettled'> {
   const byName = new Map(shards.map((s) => [s.name, s]));
   const moving = new Set<string>();
-  for (const shard of shards) for (const replica of shard.replicas) for (const canonical of replica.groups.keys()) if (isMoving(canonical, owners)) moving.add(canonical);
+  for (const shard of shards)
+    for (const replica of shard.replicas) for (const canonical of replica.groups.keys()) if (isMoving(canonical, owners)) moving.add(canonical);
   const actions: MigrationAction[] = [];
   const unsettled: string[] = [];
   for (const canonical of [...moving].sort()) {

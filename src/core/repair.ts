@@ -69,7 +69,10 @@ export function planRepairs(replicas: readonly ReplicaView[], options: RepairOpt
 
   for (const canonical of [...canonicals].sort()) {
     const holders = replicas.filter((r) => r.groups.has(canonical));
-    const newest = maxBy(holders.map((r) => r.groups.get(canonical)!), (g) => g.pushTime)!;
+    const newest = maxBy(
+      holders.map((r) => r.groups.get(canonical)!),
+      (g) => g.pushTime,
+    )!;
     const maxAge = options.maxAgeOf(newest.job);
     if (maxAge !== undefined && newest.pushTime > 0 && options.now / 1000 - newest.pushTime > maxAge) {
       for (const r of holders) actions.push({ kind: 'delete', canonical, on: r.id, reason: 'expired' });
@@ -126,7 +129,11 @@ export function newestEventOf(group: Pick<GroupCopy, 'pushTime' | 'failureTime'>
 function sortKeysDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeysDeep);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, sortKeysDeep(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, sortKeysDeep(v)]),
+    );
   }
   return value;
 }

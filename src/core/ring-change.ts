@@ -146,7 +146,14 @@ export interface FollowMemory {
   readonly fencedSince: number;
 }
 
-export const initialMemory = (now: number): FollowMemory => ({ known: undefined, publishedServedAt: now, publishedSeen: undefined, lastFollowed: now, fencedIn: false, fencedSince: 0 });
+export const initialMemory = (now: number): FollowMemory => ({
+  known: undefined,
+  publishedServedAt: now,
+  publishedSeen: undefined,
+  lastFollowed: now,
+  fencedIn: false,
+  fencedSince: 0,
+});
 
 /** What one front door knows when it follows the change. */
 export interface FollowInput {
@@ -223,7 +230,8 @@ export function decideFollow(k: FollowInput): FollowStep {
   }
 
   if (record === undefined) {
-    if (published === undefined) return keep({ writes: [{ kind: 'publish', published: { version: mine, shards: k.shards } }], routing: { mode: { kind: 'steady' }, fence: undefined } });
+    if (published === undefined)
+      return keep({ writes: [{ kind: 'publish', published: { version: mine, shards: k.shards } }], routing: { mode: { kind: 'steady' }, fence: undefined } });
     if (published.version !== mine && k.mode === 'steady') {
       const removed = undrainedRemovals(published.shards, names);
       // The ring of before the last change: a stale file while other front doors serve the ring
@@ -286,7 +294,15 @@ export function decideFollow(k: FollowInput): FollowStep {
  * The heartbeat a front door publishes. One fenced for lack of a shard groups move from writes no
  * moving group: it counts as writing both owners once it has been so for longer than the lag.
  */
-export function beatOf(k: { version: string; mode: WriteMode; dualSince: number | undefined; memory: FollowMemory; now: number; lagMs: number; until: number }): Beat {
+export function beatOf(k: {
+  version: string;
+  mode: WriteMode;
+  dualSince: number | undefined;
+  memory: FollowMemory;
+  now: number;
+  lagMs: number;
+  until: number;
+}): Beat {
   if (k.memory.fencedIn) return { version: k.version, phase: 'dual', dualReady: k.now - k.memory.fencedSince > k.lagMs, until: k.until };
   return { version: k.version, phase: k.mode, dualReady: dualReady(k.dualSince, k.now, k.lagMs), until: k.until };
 }

@@ -64,13 +64,7 @@ export function decideChangeStep(facts: SettleFacts): { step: ChangeStep; rememb
     return { step: close ? 'close' : 'wait', remember: undefined };
   }
   const settle =
-    previous !== undefined &&
-    previous.id === pass.id &&
-    previous.everyoneDual &&
-    pass.everyoneDual &&
-    pass.acted.length === 0 &&
-    whole &&
-    !facts.stillRaced;
+    previous !== undefined && previous.id === pass.id && previous.everyoneDual && pass.everyoneDual && pass.acted.length === 0 && whole && !facts.stillRaced;
   return { step: settle ? 'settle' : 'wait', remember: pass };
 }
 

@@ -63,7 +63,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     storeFailed(error, firstOfIncident) {
       metrics.limits.storeFailed(error, firstOfIncident);
       if (firstOfIncident) {
-        log.warn({ err: error.message, policy: config.limits.onStoreError }, 'Redis failed: rate limits are now local to each front door (or open) until it answers again');
+        log.warn(
+          { err: error.message, policy: config.limits.onStoreError },
+          'Redis failed: rate limits are now local to each front door (or open) until it answers again',
+        );
       }
     },
     storeRecovered() {
@@ -128,7 +131,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       await reply.type(TEXT).send('OK\n');
       return;
     }
-    await reply.code(503).type(TEXT).send(`not ready: no live replica in shard(s) ${down.join(', ')}\n`);
+    await reply
+      .code(503)
+      .type(TEXT)
+      .send(`not ready: no live replica in shard(s) ${down.join(', ')}\n`);
   });
   // Prometheus http_sd: the same target list as the file_sd file.
   app.get('/-/sd/targets', async (_req, reply) => {

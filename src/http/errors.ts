@@ -61,7 +61,8 @@ export const ERRORS = {
   },
   PUSHRING_BODY_TOO_LARGE: {
     status: 413,
-    message: (c: { limitBytes: number }) => `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
+    message: (c: { limitBytes: number }) =>
+      `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
   },
   PUSHRING_INTERNAL: {
     status: 500,

@@ -11,7 +11,10 @@ export const TEXT = 'text/plain; charset=utf-8';
 
 /** Go's http.Error: the message, a newline, plain text, nosniff. */
 export function sendGoError(reply: FastifyReply, message: string): Promise<void> | FastifyReply {
-  return reply.type(TEXT).header('x-content-type-options', 'nosniff').send(message + '\n');
+  return reply
+    .type(TEXT)
+    .header('x-content-type-options', 'nosniff')
+    .send(message + '\n');
 }
 
 export function isPushMethod(method: string): method is OutgoingRequest['method'] {
@@ -37,12 +40,7 @@ export function refusalStatus(parsed: ParseResult, method: string): number {
 }
 
 /** Answers as a Pushgateway (Go's net/http, httprouter) does, byte for byte. */
-export async function refuse(
-  reply: FastifyReply,
-  parsed: ParseResult,
-  method: string,
-  countPush: (method: string, status: number) => void,
-): Promise<void> {
+export async function refuse(reply: FastifyReply, parsed: ParseResult, method: string, countPush: (method: string, status: number) => void): Promise<void> {
   const status = refusalStatus(parsed, method);
   countPush(method, status);
   reply.code(status);

@@ -40,7 +40,14 @@ export function createThrottle(intervalMs: number): (key: unknown) => boolean {
 export function createMissedWriteLog(suspects: SuspectStore, hints: HintStore | undefined): WriteObserver {
   const missed = (backend: Backend, request: OutgoingRequest): void => {
     suspects.mark(backend.id, Date.now());
-    hints?.add(backend.id, { group: request.group, method: request.method, path: request.path, headers: request.headers, body: request.body, at: request.receivedAt });
+    hints?.add(backend.id, {
+      group: request.group,
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      body: request.body,
+      at: request.receivedAt,
+    });
   };
   return {
     replicaResult(backend, result, request) {

@@ -23,10 +23,7 @@ const CACHE_LIMIT = 10_000;
 export function createRuleMatcher(limits: LimitsConfig): RuleMatcher {
   const compiled = limits.rules.map((rule) => ({
     test: globToRegExp(rule.jobs),
-    rule:
-      rule.exempt === true
-        ? undefined
-        : { name: rule.name ?? rule.jobs, pushes: rule.pushes ?? 0, windowSeconds: rule.windowSeconds ?? 0 },
+    rule: rule.exempt === true ? undefined : { name: rule.name ?? rule.jobs, pushes: rule.pushes ?? 0, windowSeconds: rule.windowSeconds ?? 0 },
   }));
   const fallback: Rule | undefined = limits.default && { name: 'default', ...limits.default };
   const cache = new Map<string, Rule | null>();

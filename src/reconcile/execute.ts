@@ -41,7 +41,11 @@ export async function deleteGroup(backend: Backend, group: Pick<ApiGroup, 'label
  * how many failed. An action found moot (its group gone from the source since, or the source
  * suspect since) is skipped: the next pass plans again from fresh reads.
  */
-export async function carryOut<A extends Action>(actions: readonly A[], context: ExecuteContext, done: (action: A, copied?: GroupSummary) => void): Promise<number> {
+export async function carryOut<A extends Action>(
+  actions: readonly A[],
+  context: ExecuteContext,
+  done: (action: A, copied?: GroupSummary) => void,
+): Promise<number> {
   let failures = 0;
   const attempt = async (action: A, work: () => Promise<void>): Promise<void> => {
     await work().catch((err: Error) => {
@@ -85,7 +89,12 @@ export async function carryOut<A extends Action>(actions: readonly A[], context:
         context.suspects.mark(action.to, Date.now());
         await writeCopy(context.backends.get(action.to)!, group);
         const copied = summarizeGroup(group);
-        context.written.remember(action.to, action.canonical, copied.content, context.written.pushTimeOf(from, action.canonical, copied.content, copied.pushTime));
+        context.written.remember(
+          action.to,
+          action.canonical,
+          copied.content,
+          context.written.pushTimeOf(from, action.canonical, copied.content, copied.pushTime),
+        );
         done(action, copied);
       }),
     );

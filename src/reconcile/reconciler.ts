@@ -13,7 +13,17 @@
 import type { Backend } from '../backends/client.js';
 import type { Cluster, Shard } from '../backends/cluster.js';
 import type { ReconcileConfig } from '../config/schema.js';
-import { findMisplaced, keepMoving, memoizeOwnership, planMoves, planStrayDeletes, type MigrationAction, type MigrationPhase, type Ownership, type ShardView } from '../core/migrate.js';
+import {
+  findMisplaced,
+  keepMoving,
+  memoizeOwnership,
+  planMoves,
+  planStrayDeletes,
+  type MigrationAction,
+  type MigrationPhase,
+  type Ownership,
+  type ShardView,
+} from '../core/migrate.js';
 import { planRepairs, type RepairAction, type ReplicaView } from '../core/repair.js';
 import { decideChangeStep, hasRacedCopy, type Acted, type ChangePass, type SettleFacts } from '../core/settle.js';
 import { signaturesOf, type CopyOn } from '../core/signatures.js';
@@ -101,7 +111,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
   const confirmations = createConfirmations();
   const written = createWritten();
-  const reader = createShardReader({ suspects, written, ...(events.restarted === undefined ? {} : { restarted: (replica: string) => events.restarted?.(replica) }) });
+  const reader = createShardReader({
+    suspects,
+    written,
+    ...(events.restarted === undefined ? {} : { restarted: (replica: string) => events.restarted?.(replica) }),
+  });
   // The previous pass of the change under way: the settle rule looks at two in a row.
   let previous: ChangePass | undefined;
 
@@ -235,7 +249,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       // while the pass ran.
       for (const id of backends.keys()) if (!touched.has(id)) suspects.clear(id, started);
 
-      const pass = from === undefined || change.id === undefined ? undefined : { id: change.id, everyoneDual: change.everyoneDual, acted: moves.map((a) => actedOf(a, copied.get(a), movingCopyOn)) };
+      const pass =
+        from === undefined || change.id === undefined
+          ? undefined
+          : { id: change.id, everyoneDual: change.everyoneDual, acted: moves.map((a) => actedOf(a, copied.get(a), movingCopyOn)) };
       const oldOwnerCopies = (canonical: string) =>
         (moving.find((s) => s.name === owners.before(canonical))?.replicas ?? []).map((r) => r.groups.get(canonical)?.families ?? new Map<string, string>());
       previous = await advanceChange(transition, events, {

@@ -169,7 +169,13 @@ export function createTransition(options: TransitionOptions): Transition {
       const [record, beats] = await Promise.all([store.readRecord(), store.readBeats()]);
       const view = viewChange(record, beats);
       if (view.id === undefined) return NO_CHANGE;
-      return { id: view.id, phase: view.phase, to: view.to, from: view.fromShards === undefined ? undefined : ringOf(view.fromShards), everyoneDual: view.everyoneDual };
+      return {
+        id: view.id,
+        phase: view.phase,
+        to: view.to,
+        from: view.fromShards === undefined ? undefined : ringOf(view.fromShards),
+        everyoneDual: view.everyoneDual,
+      };
     },
     async settle(changeId) {
       await fresh();

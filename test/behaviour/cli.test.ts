@@ -98,7 +98,9 @@ describe('pushring sd write', () => {
     const run = await runPushring(['sd', 'write', '--config', 'config/pushring.yaml', '--out', out]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toBe(`pushring sd write: cannot write ${out}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or give another --out\n`);
+    expect(run.stderr).toBe(
+      `pushring sd write: cannot write ${out}: the directory ${join(dir, 'missing')} does not exist; create it (mkdir -p ${join(dir, 'missing')}) or give another --out\n`,
+    );
   });
 
   it('asks for a destination when the configuration names none', async () => {
@@ -211,7 +213,10 @@ describe('pushring ring plan', () => {
     const dir = await tempDir('pushring-plan-');
     const old = join(dir, 'old.yaml');
     await writeFile(old, `shards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n`);
-    const ring = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }]);
+    const ring = ringOf([
+      { name: 'a', weight: 1 },
+      { name: 'b', weight: 1 },
+    ]);
     for (let i = 0; i < 60; i++) {
       const target = ring.ownerOf(`{instance="i${i}",job="plan"}`) === 'a' ? a : b;
       expect((await fetch(`${target.url}/metrics/job/plan/instance/i${i}`, { method: 'PUT', body: 'planned 1\n' })).status).toBe(200);
@@ -219,8 +224,15 @@ describe('pushring ring plan', () => {
     const grown = join(dir, 'new.yaml');
     // No front door runs at its listen address, so nothing says whether c is new or down.
     const noFrontDoor = `127.0.0.1:${await freePort()}`;
-    await writeFile(grown, `listen: "${noFrontDoor}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`);
-    const next = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
+    await writeFile(
+      grown,
+      `listen: "${noFrontDoor}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:1"], draining: false }\n`,
+    );
+    const next = ringOf([
+      { name: 'a', weight: 1 },
+      { name: 'b', weight: 1 },
+      { name: 'c', weight: 1 },
+    ]);
     const expectedMoves = Array.from({ length: 60 }, (_, i) => `{instance="i${i}",job="plan"}`).filter((k) => next.ownerOf(k) === 'c').length;
 
     // The new shard has no backend yet: the live plan reads the shards that exist, then says so.
@@ -269,9 +281,19 @@ describe('pushring ring plan before the new shard is started (the runbook)', () 
       // The new shard's Pushgateways are not started: nothing listens at its replicas.
       const [c0, c1] = [await freePort(), await freePort()];
       const grown = join(dir, 'new.yaml');
-      await writeFile(grown, `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:${c0}", "http://127.0.0.1:${c1}"] }\n`);
-      const before = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }]);
-      const after = ringOf([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]);
+      await writeFile(
+        grown,
+        `listen: "${listen}"\nshards:\n  - { name: a, replicas: ["${a.url}"] }\n  - { name: b, replicas: ["${b.url}"] }\n  - { name: c, replicas: ["http://127.0.0.1:${c0}", "http://127.0.0.1:${c1}"] }\n`,
+      );
+      const before = ringOf([
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1 },
+      ]);
+      const after = ringOf([
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 1 },
+        { name: 'c', weight: 1 },
+      ]);
       const movesTo = (from: string): number => keys.filter((k) => before.ownerOf(k) === from && after.ownerOf(k) === 'c').length;
       const moved = movesTo('a') + movesTo('b');
       expect(moved).toBeGreaterThan(0);
@@ -295,7 +317,9 @@ describe('pushring ring plan before the new shard is started (the runbook)', () 
       const down = await runPushring(['ring', 'plan', '--config', grown]);
       expect(down.code).toBe(1);
       expect(down.stdout).toBe('');
-      expect(down.stderr).toContain(`no replica of shard b answered; use --from <old file> to plan from placement alone. It is in the ring in force (as ${url}/-/status reports it), so its groups are unknown`);
+      expect(down.stderr).toContain(
+        `no replica of shard b answered; use --from <old file> to plan from placement alone. It is in the ring in force (as ${url}/-/status reports it), so its groups are unknown`,
+      );
       expect(down.stderr).not.toContain('shard c');
     } finally {
       server.kill('SIGTERM');
@@ -328,7 +352,10 @@ describe('pushring serve', () => {
     const dir = await tempDir('pushring-serve-sd-');
     const targets = join(dir, 'missing', 'pushring-targets.json');
     const config = join(dir, 'pushring.yaml');
-    await writeFile(config, `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - name: a\n    replicas: ["http://127.0.0.1:1"]\ndiscovery:\n  file: ${targets}\n`);
+    await writeFile(
+      config,
+      `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - name: a\n    replicas: ["http://127.0.0.1:1"]\ndiscovery:\n  file: ${targets}\n`,
+    );
     const run = await runPushring(['serve', '--config', config]);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(

@@ -225,7 +225,8 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
     const { same } = groupsBySharing();
     // Which of the two clashing samples the Pushgateway calls "collected before" follows its
     // gathering order, which varies between runs of the Pushgateway itself.
-    const clash = (body: string): string => body.replace(/collected metric "shared_name" \{.*\} is not a [A-Z]+/, 'collected metric "shared_name" {…} is not a …');
+    const clash = (body: string): string =>
+      body.replace(/collected metric "shared_name" \{.*\} is not a [A-Z]+/, 'collected metric "shared_name" {…} is not a …');
     await expectSameBehaviour(
       [
         text(same[0], '# TYPE shared_name gauge\nshared_name 1\n'),

@@ -46,7 +46,16 @@ for (const [mode, args] of [
     let backend: Backend;
     beforeAll(async () => {
       [source, target] = await Promise.all([startPushgateway({ args: [...args] }), startPushgateway({ args: [...args] })]);
-      backend = new Backend({ shard: 's0', replica: '1', url: target.url, connections: 2, connectTimeoutMs: 2_000, timeoutMs: 5_000, probeTimeoutMs: 1_000, upAfterProbes: 1 });
+      backend = new Backend({
+        shard: 's0',
+        replica: '1',
+        url: target.url,
+        connections: 2,
+        connectTimeoutMs: 2_000,
+        timeoutMs: 5_000,
+        probeTimeoutMs: 1_000,
+        upAfterProbes: 1,
+      });
     });
     afterAll(async () => {
       await backend?.close();

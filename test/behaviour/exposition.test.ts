@@ -57,7 +57,14 @@ describe('encodeGroup', () => {
     const labels = { ...GROUP, path: 'C:\\temp\\"quoted"\nnext line', emoji: 'ünïcødé ✓ 日本' };
     const model: ApiGroup = {
       labels: GROUP,
-      a_gauge: { type: 'GAUGE', help: 'help with \\ backslash\nand newline', metrics: [{ labels, value: '-1.5e-300' }, { labels: GROUP, value: 'NaN' }] },
+      a_gauge: {
+        type: 'GAUGE',
+        help: 'help with \\ backslash\nand newline',
+        metrics: [
+          { labels, value: '-1.5e-300' },
+          { labels: GROUP, value: 'NaN' },
+        ],
+      },
       a_counter: { type: 'COUNTER', metrics: [{ labels: GROUP, value: '+Inf' }] },
       an_untyped: { type: 'UNTYPED', help: 'untyped', metrics: [{ labels: GROUP, value: '-Inf' }] },
       a_summary: {
@@ -94,20 +101,22 @@ describe('encodeGroup', () => {
         });
       }
       if (type === 'HISTOGRAM') {
-        return fc.record({
-          labels: metricLabels,
-          bounds: fc.uniqueArray(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }), { maxLength: 4 }),
-          counts: fc.array(count, { minLength: 5, maxLength: 5 }),
-          sum: value,
-        }).map(({ labels, bounds, counts, sum }) => {
-          // Cumulative counts: non-decreasing over sorted bounds, +Inf holding the total.
-          const sorted = [...bounds].sort((a, b) => a - b);
-          let running = 0;
-          const buckets: Record<string, string> = {};
-          sorted.forEach((b, i) => (buckets[String(b)] = String((running += counts[i]!))));
-          buckets['+Inf'] = String((running += counts[4]!));
-          return { labels, buckets, count: String(running), sum };
-        });
+        return fc
+          .record({
+            labels: metricLabels,
+            bounds: fc.uniqueArray(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }), { maxLength: 4 }),
+            counts: fc.array(count, { minLength: 5, maxLength: 5 }),
+            sum: value,
+          })
+          .map(({ labels, bounds, counts, sum }) => {
+            // Cumulative counts: non-decreasing over sorted bounds, +Inf holding the total.
+            const sorted = [...bounds].sort((a, b) => a - b);
+            let running = 0;
+            const buckets: Record<string, string> = {};
+            sorted.forEach((b, i) => (buckets[String(b)] = String((running += counts[i]!))));
+            buckets['+Inf'] = String((running += counts[4]!));
+            return { labels, buckets, count: String(running), sum };
+          });
       }
       return fc.record({ labels: metricLabels, value });
     };
@@ -119,7 +128,12 @@ describe('encodeGroup', () => {
         metrics: fc.uniqueArray(metricOf(type), {
           minLength: 1,
           maxLength: 3,
-          selector: (m) => JSON.stringify(Object.entries(m.labels ?? {}).filter(([, v]) => v !== '').sort()),
+          selector: (m) =>
+            JSON.stringify(
+              Object.entries(m.labels ?? {})
+                .filter(([, v]) => v !== '')
+                .sort(),
+            ),
         }),
       }),
     );

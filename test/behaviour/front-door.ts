@@ -41,7 +41,9 @@ export async function startFrontDoor(opts: {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
   for (let s = 0; s < opts.shards; s++) {
-    backends.push(await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [], persistence: opts.persistence ?? false }))));
+    backends.push(
+      await Promise.all(Array.from({ length: replicas }, () => startPushgateway({ args: opts.pushgatewayArgs ?? [], persistence: opts.persistence ?? false }))),
+    );
   }
   const config = validated({
     listen: '127.0.0.1:0',

@@ -11,13 +11,29 @@ import { createMemoryHintStore, type Hint, type HintStore } from '../../src/reco
 import { createWritten } from '../../src/reconcile/written.js';
 import { freePort } from '../helpers/processes.js';
 
-const hint = (group: string, body: string, at: number): Hint => ({ group, method: 'PUT', path: `/metrics/job/${group}`, headers: [], body: Buffer.from(`${body}\n`), at });
+const hint = (group: string, body: string, at: number): Hint => ({
+  group,
+  method: 'PUT',
+  path: `/metrics/job/${group}`,
+  headers: [],
+  body: Buffer.from(`${body}\n`),
+  at,
+});
 const noEvents = { queued: () => undefined, dropped: () => undefined };
 
 describe('hinted handoff', () => {
-  it('keeps a failed replay\'s leftovers ahead of hints queued meanwhile, so an old PUT never replaces a newer one', async () => {
+  it("keeps a failed replay's leftovers ahead of hints queued meanwhile, so an old PUT never replaces a newer one", async () => {
     const port = await freePort();
-    const backend = new Backend({ shard: 'a', replica: '0', url: `http://127.0.0.1:${port}`, connections: 1, connectTimeoutMs: 500, timeoutMs: 1_000, probeTimeoutMs: 500, upAfterProbes: 1 });
+    const backend = new Backend({
+      shard: 'a',
+      replica: '0',
+      url: `http://127.0.0.1:${port}`,
+      connections: 1,
+      connectTimeoutMs: 500,
+      timeoutMs: 1_000,
+      probeTimeoutMs: 500,
+      upAfterProbes: 1,
+    });
     const store = createMemoryHintStore({ maxPerReplica: 100, maxBytes: 1 << 20 }, noEvents);
     store.add('a/0', hint('g', 'old 1', 1));
     // A front door queues a newer push of the same group while the replay runs: right after the

@@ -97,7 +97,10 @@ describe('limits shared by two front door processes through Redis', () => {
   });
 
   async function startTwoFrontDoors(limits: string): Promise<string[]> {
-    backends.push(await startPushgateway({ args: ['--push.disable-consistency-check'] }), await startPushgateway({ args: ['--push.disable-consistency-check'] }));
+    backends.push(
+      await startPushgateway({ args: ['--push.disable-consistency-check'] }),
+      await startPushgateway({ args: ['--push.disable-consistency-check'] }),
+    );
     const dir = await tempDir('pushring-limits-');
     const keyPrefix = `two-doors-${Date.now()}:`;
     const urls: string[] = [];

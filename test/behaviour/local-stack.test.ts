@@ -66,7 +66,12 @@ async function waitUntilUp(stack: LocalStack): Promise<void> {
   const exited = new AbortController();
   void stack.process.exited.then(() => exited.abort());
   try {
-    await waitFor(async () => stack.output().includes('pushring is up.'), { what: 'the local stack to be up', timeoutMs: 45_000, intervalMs: 100, signal: exited.signal });
+    await waitFor(async () => stack.output().includes('pushring is up.'), {
+      what: 'the local stack to be up',
+      timeoutMs: 45_000,
+      intervalMs: 100,
+      signal: exited.signal,
+    });
   } catch (err) {
     throw new Error(`${(err as Error).message}; its output:\n${stack.output()}`);
   }
@@ -103,7 +108,9 @@ async function listening(port: number): Promise<boolean> {
 async function expectAllGone(stack: LocalStack, ports: readonly number[]): Promise<void> {
   for (const port of ports) expect(await listening(port), `port ${port} still answers`).toBe(false);
   // The script waits for its children; a grandchild (the log tee) may take a moment to be reaped.
-  await waitFor(async () => processGroup(stack.process.pid).length === 0, { what: `every process of the local stack to be gone (left: ${processGroup(stack.process.pid).join(', ')})` });
+  await waitFor(async () => processGroup(stack.process.pid).length === 0, {
+    what: `every process of the local stack to be gone (left: ${processGroup(stack.process.pid).join(', ')})`,
+  });
 }
 
 async function groupsOn(port: number): Promise<Array<Record<string, string>>> {
@@ -121,8 +128,14 @@ describe('npm run local', () => {
     // Both replicas of the owner shard, and nothing on the other shard.
     const onA = held.slice(0, 2).map((g) => g.length);
     const onB = held.slice(2).map((g) => g.length);
-    expect([onA, onB].sort()).toEqual([[0, 0], [1, 1]]);
-    expect(held.flat()).toEqual([{ instance: 'x', job: 'local' }, { instance: 'x', job: 'local' }]);
+    expect([onA, onB].sort()).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
+    expect(held.flat()).toEqual([
+      { instance: 'x', job: 'local' },
+      { instance: 'x', job: 'local' },
+    ]);
     // Four Pushgateways and the front door (with its log tee), and the script itself.
     expect(processGroup(stack.process.pid).length).toBeGreaterThanOrEqual(6);
 
@@ -141,7 +154,9 @@ describe('npm run local', () => {
     expect(pid).toBeDefined();
     process.kill(pid!, 'SIGKILL');
     expect(await stack.process.exited).toBe(1);
-    expect(stack.output()).toContain(`local-stack: the Pushgateway of shard b, replica 0 (127.0.0.1:${victim}) exited (status 137): stopping the rest; its log (${stack.dir}/logs/pushgateway-${victim}.log) says:`);
+    expect(stack.output()).toContain(
+      `local-stack: the Pushgateway of shard b, replica 0 (127.0.0.1:${victim}) exited (status 137): stopping the rest; its log (${stack.dir}/logs/pushgateway-${victim}.log) says:`,
+    );
     expect(stack.output()).toContain('local-stack: stopping 4 process(es)');
     await expectAllGone(stack, [stack.frontDoor, ...stack.pushgateways]);
   });
@@ -173,7 +188,9 @@ describe('npm run local', () => {
       },
     });
     expect(await stack.process.exited).toBe(1);
-    expect(stack.output()).toContain(`local-stack: Prometheus (127.0.0.1:${stack.prometheus}) exited during start-up (status 2); its log (${stack.dir}/logs/prometheus.log) says:`);
+    expect(stack.output()).toContain(
+      `local-stack: Prometheus (127.0.0.1:${stack.prometheus}) exited during start-up (status 2); its log (${stack.dir}/logs/prometheus.log) says:`,
+    );
     expect(stack.output()).toMatch(/^ {4}.*not a directory/m);
     expect(stack.output()).toContain('local-stack: stopping 5 process(es)');
     await expectAllGone(stack, [stack.frontDoor, ...stack.pushgateways, stack.prometheus]);
@@ -188,7 +205,9 @@ interface ActiveTarget {
 describe('the local stack follows the ring', () => {
   it('points the front door, with the default settings, at the targets file its Prometheus reads', async () => {
     const pushring = parse(await readFile('config/pushring.yaml', 'utf8')) as { discovery?: { file?: string } };
-    const prometheus = parse(await readFile('config/prometheus.yml', 'utf8')) as { scrape_configs: Array<{ job_name: string; file_sd_configs?: Array<{ files: string[] }> }> };
+    const prometheus = parse(await readFile('config/prometheus.yml', 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; file_sd_configs?: Array<{ files: string[] }> }>;
+    };
     const files = prometheus.scrape_configs.find((job) => job.job_name === 'pushgateway')?.file_sd_configs?.flatMap((sd) => sd.files);
     // The script runs the front door from the root and Prometheus on a copy in .local/prometheus/.
     expect(files?.map((f) => resolve('.local/prometheus', f))).toEqual([resolve(pushring.discovery?.file ?? '(no discovery.file)')]);
@@ -213,7 +232,10 @@ describe('the local stack follows the ring', () => {
     const [a0, a1, b0, b1] = stack.pushgateways.map((p) => `127.0.0.1:${p}`);
     const before = [`a/0 ${a0}`, `a/1 ${a1}`, `b/0 ${b0}`, `b/1 ${b1}`];
     expect(await inFile()).toEqual(before);
-    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(before), { what: 'Prometheus to scrape the four replicas of the ring', timeoutMs: 30_000 });
+    await waitFor(async () => JSON.stringify(await scraped()) === JSON.stringify(before), {
+      what: 'Prometheus to scrape the four replicas of the ring',
+      timeoutMs: 30_000,
+    });
 
     // The runbook: start the new shard's Pushgateways, then put the new ring in place.
     const [c0, c1] = [await startPushgateway(), await startPushgateway()];

@@ -30,7 +30,11 @@ async function testPrometheusConfig(frontDoorUrl: string): Promise<{ yaml: strin
   const config = parse(await readFile('config/prometheus.yml', 'utf8')) as {
     global: Record<string, string>;
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; file_sd_configs?: Array<{ files: string[]; refresh_interval?: string }>; static_configs?: Array<{ targets: string[] }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      file_sd_configs?: Array<{ files: string[]; refresh_interval?: string }>;
+      static_configs?: Array<{ targets: string[] }>;
+    }>;
   };
   config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
   for (const job of config.scrape_configs) {
@@ -100,10 +104,10 @@ describe('Prometheus with pushring', () => {
     const shard = shardOfNightly();
     const s = door.config.shards.findIndex((x) => x.name === shard);
     void door.backends[s]![0]!.kill();
-    await waitFor(
-      async () => (await prometheus.query(`up{job="pushgateway",shard="${shard}",replica="0"}`))[0]?.value[1] === '0',
-      { what: `up of shard ${shard} replica 0 to go to 0`, timeoutMs: 30_000 },
-    );
+    await waitFor(async () => (await prometheus.query(`up{job="pushgateway",shard="${shard}",replica="0"}`))[0]?.value[1] === '0', {
+      what: `up of shard ${shard} replica 0 to go to 0`,
+      timeoutMs: 30_000,
+    });
     const deduped = await prometheus.query('pushring:batch_duration_seconds:max{job="nightly"}');
     expect(deduped.map((x) => x.value[1])).toEqual(['11']);
     expect((await prometheus.query(`up{job="pushgateway",shard="${shard}",replica="1"}`))[0]?.value[1]).toBe('1');
@@ -199,7 +203,8 @@ describe('what Prometheus answers across repairs, moves and discovery', () => {
     const answers: Record<string, string> = {};
     for (const record of rules.records) for (const s of await prometheus.query(`${record}{job="${job}"}`)) answers[labelsOf(s)] = s.value[1];
     const { alerts } = await prometheus.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('alerts');
-    for (const a of alerts.filter((x) => x.labels['job'] === job)) answers[`ALERT ${JSON.stringify(Object.fromEntries(Object.entries(a.labels).sort()))}`] = a.state;
+    for (const a of alerts.filter((x) => x.labels['job'] === job))
+      answers[`ALERT ${JSON.stringify(Object.fromEntries(Object.entries(a.labels).sort()))}`] = a.state;
     return answers;
   }
 
@@ -212,7 +217,8 @@ describe('what Prometheus answers across repairs, moves and discovery', () => {
       }
     }
     await waitFor(
-      async () => new Set((await prometheus.query('batch_duration_seconds{job="moving"}')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`)).size === 4,
+      async () =>
+        new Set((await prometheus.query('batch_duration_seconds{job="moving"}')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`)).size === 4,
       { what: 'Prometheus to scrape the group on both replicas of both shards', timeoutMs: 30_000 },
     );
     await waitForEvaluation(prometheus);
@@ -237,7 +243,10 @@ describe('what Prometheus answers across repairs, moves and discovery', () => {
     expect((await pushTo('POST', `/metrics/job/${job}`, 'batch_duration_seconds 4 1000\n')).status).toBe(400);
     const failedOn = (s: PromSample[]) => new Set(s.map((x) => x.metric['replica']));
     const failedQuery = `push_failure_time_seconds{job="${job}"} > push_time_seconds{job="${job}"}`;
-    await waitFor(async () => failedOn(await prometheus.query(failedQuery)).size === 2, { what: 'Prometheus to scrape the refusal on both replicas', timeoutMs: 30_000 });
+    await waitFor(async () => failedOn(await prometheus.query(failedQuery)).size === 2, {
+      what: 'Prometheus to scrape the refusal on both replicas',
+      timeoutMs: 30_000,
+    });
     await waitForEvaluation(prometheus);
     const before = await answersFor(job);
     expect(before[`pushring:last_push_failed{"job":"${job}"}`]).toBe('1');
@@ -298,7 +307,9 @@ describe('what Prometheus answers across repairs, moves and discovery', () => {
     await waitFor(
       async () => {
         const inRing = (await prometheus.query('pushring_ring_backend')).map((s) => `${s.metric['shard']}/${s.metric['replica']}`).sort();
-        return JSON.stringify(inRing) === JSON.stringify(ring) && JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0;
+        return (
+          JSON.stringify(inRing) === JSON.stringify(ring) && JSON.stringify(await scraped()) === JSON.stringify(ring) && (await differences()).length === 0
+        );
       },
       { what: "Prometheus to scrape the front door's ring and every backend of it", timeoutMs: 30_000 },
     );

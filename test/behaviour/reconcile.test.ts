@@ -118,7 +118,7 @@ describe('the reconciler', () => {
     expect(started.suspects.count()).toBe(0);
   });
 
-  it('never loses a push that lands between a repair copy\'s read and its write, when only the target stored it', async () => {
+  it("never loses a push that lands between a repair copy's read and its write, when only the target stored it", async () => {
     const started = await startWithReconciler();
     door = started.door;
     const d = door;

@@ -11,7 +11,7 @@ import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { locateGroups, send } from './front-door.js';
 
-const GROUPS = Number(process.env["PUSHRING_LIVE_GROUPS"] ?? 20_000);
+const GROUPS = Number(process.env['PUSHRING_LIVE_GROUPS'] ?? 20_000);
 const HOT = 1_000; // groups pushed again and again during the change
 const keyOf = (i: number) => `{instance="i${i}",job="live"}`;
 
@@ -50,7 +50,6 @@ async function status(url: string): Promise<{ ringVersion: string; phase: string
   return (await (await fetch(`${url}/-/status`)).json()) as { ringVersion: string; phase: string };
 }
 
-
 const ports: number[] = [];
 const pushTo = (i: number, value: number) =>
   send(doors[i % 2]!.url, { method: 'PUT', path: `/metrics/job/live/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: `live ${value}\n` });
@@ -82,7 +81,10 @@ async function restartWith(d: number, shards: ShardSpec[]): Promise<void> {
   await door.process.exited;
   await writeFile(door.file, configText(ports[d]!, shards));
   door.process = spawnDoor(door.file, d);
-  await waitFor(async () => (await fetch(`${door.url}/-/ready`).catch(() => undefined))?.ok === true, { what: `${door.url} to be ready again`, timeoutMs: 20_000 });
+  await waitFor(async () => (await fetch(`${door.url}/-/ready`).catch(() => undefined))?.ok === true, {
+    what: `${door.url} to be ready again`,
+    timeoutMs: 20_000,
+  });
 }
 
 afterAll(async () => {
@@ -130,9 +132,12 @@ describe('resizing the ring live with two front doors', () => {
         attempted.set(i, v);
         // A push to a front door that is restarting fails: it is simply not acknowledged.
         const push = pushTo(i, v)
-          .then((res) => {
-            if (res.status < 300 && Number(acked.get(i)) < v) acked.set(i, String(v));
-          }, () => undefined)
+          .then(
+            (res) => {
+              if (res.status < 300 && Number(acked.get(i)) < v) acked.set(i, String(v));
+            },
+            () => undefined,
+          )
           .finally(() => inFlight.delete(push));
         inFlight.add(push);
       }
@@ -259,10 +264,11 @@ describe('resizing the ring live with two front doors', () => {
     await restartWith(0, drained);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     await edit(doors[1]!, ports[1]!, drained);
-    await waitFor(
-      async () => (await Promise.all(backends[4]!.map((r) => r.groups()))).every((g) => g.length === 0),
-      { what: 'the drained shard to be empty', timeoutMs: 90_000, intervalMs: 500 },
-    );
+    await waitFor(async () => (await Promise.all(backends[4]!.map((r) => r.groups()))).every((g) => g.length === 0), {
+      what: 'the drained shard to be empty',
+      timeoutMs: 90_000,
+      intervalMs: 500,
+    });
     await pusher.stop();
     // Prometheus keeps scraping the drained shard until it is removed: file_sd and http_sd.
     const shardsIn = async (d: number): Promise<string[][]> => {
@@ -271,15 +277,25 @@ describe('resizing the ring live with two front doors', () => {
       const file = JSON.parse(await readFile(join(dir, `targets-${ports[d]}.json`), 'utf8')) as Array<{ labels: Record<string, string> }>;
       return [labelsOf(http), labelsOf(file)];
     };
-    for (const d of [0, 1]) expect(await shardsIn(d)).toEqual([['s0', 's1', 's2', 's3', 's4'], ['s0', 's1', 's2', 's3', 's4']]);
+    for (const d of [0, 1])
+      expect(await shardsIn(d)).toEqual([
+        ['s0', 's1', 's2', 's3', 's4'],
+        ['s0', 's1', 's2', 's3', 's4'],
+      ]);
     const four = [{ name: 's0' }, { name: 's1' }, { name: 's2' }, { name: 's3' }];
     for (const [d, door] of doors.entries()) await edit(door, ports[d]!, four);
     const finalVersion = ringOf(four.map((s) => ({ ...s, weight: 1 }))).shards.join();
     await waitFor(
-      async () => (await Promise.all(doors.map((d) => fetch(`${d.url}/-/status`).then((r) => r.json() as Promise<{ shards: unknown[] }>)))).every((s) => s.shards.length === 4),
+      async () =>
+        (await Promise.all(doors.map((d) => fetch(`${d.url}/-/status`).then((r) => r.json() as Promise<{ shards: unknown[] }>)))).every(
+          (s) => s.shards.length === 4,
+        ),
       { what: 'both front doors to drop the removed shard', timeoutMs: 20_000 },
     );
-    const fourShards = JSON.stringify([['s0', 's1', 's2', 's3'], ['s0', 's1', 's2', 's3']]);
+    const fourShards = JSON.stringify([
+      ['s0', 's1', 's2', 's3'],
+      ['s0', 's1', 's2', 's3'],
+    ]);
     await waitFor(async () => (await Promise.all([0, 1].map(shardsIn))).every((both) => JSON.stringify(both) === fourShards), {
       what: 'the targets to drop the removed shard',
       timeoutMs: 10_000,

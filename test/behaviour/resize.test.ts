@@ -32,7 +32,12 @@ function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
         await Promise.all(
           Array.from({ length: 50 }, async (_, j) => {
             const i = batch + j;
-            const res = await send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: `resized ${round}\n` });
+            const res = await send(d.url, {
+              method: 'PUT',
+              path: `/metrics/job/resize/instance/i${i}`,
+              headers: { 'content-type': 'text/plain' },
+              body: `resized ${round}\n`,
+            });
             if (res.status === 200) acked.set(i, String(round));
           }),
         );
@@ -48,7 +53,6 @@ function startPushing(d: FrontDoor): { stop(): Promise<Map<number, string>> } {
   };
 }
 
-
 /** A reload as the server does it: the change is recorded, then the ring applied. */
 const inForce = new WeakMap<FrontDoor, Readonly<Config>>();
 async function change(d: FrontDoor, transition: Transition, next: Readonly<Config>): Promise<void> {
@@ -59,7 +63,10 @@ async function change(d: FrontDoor, transition: Transition, next: Readonly<Confi
 
 function reconcilerFor(d: FrontDoor): { reconciler: Reconciler; transition: Transition } {
   const transition = createLocalTransition(d.cluster, 0);
-  return { transition, reconciler: createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), transition, migrate: true }) };
+  return {
+    transition,
+    reconciler: createReconciler({ cluster: d.cluster, config: d.config.reconcile, suspects: createSuspectStore(), transition, migrate: true }),
+  };
 }
 
 /** Runs passes (ending the dual phase when the migration settles) until nothing is misplaced. */
@@ -96,7 +103,7 @@ describe('live resizing', () => {
     expect(where).toEqual({ shards: ['s1'], value: '2' });
   });
 
-  it('answers a moving group\'s push as failed when its new shard did not store it', async () => {
+  it("answers a moving group's push as failed when its new shard did not store it", async () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
     const { transition } = reconcilerFor(d);
@@ -104,7 +111,8 @@ describe('live resizing', () => {
     const next = ringOf(grown.shards);
     const moving = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's1')!;
     const staying = Array.from({ length: 1_000 }, (_, n) => n).find((n) => next.ownerOf(keyOf(n)) === 's0')!;
-    const push = (i: number) => send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: 'resized 1\n' });
+    const push = (i: number) =>
+      send(d.url, { method: 'PUT', path: `/metrics/job/resize/instance/i${i}`, headers: { 'content-type': 'text/plain' }, body: 'resized 1\n' });
     await change(d, transition, grown);
     for (const replica of d.backends[1]!) await replica.kill();
     const refused = await push(moving);
@@ -113,7 +121,7 @@ describe('live resizing', () => {
     expect((await push(staying)).status).toBe(200);
   });
 
-  it('repairs a stale metric family on the new owner while POSTs keep changing the group\'s other families', async () => {
+  it("repairs a stale metric family on the new owner while POSTs keep changing the group's other families", async () => {
     door = await startFrontDoor({ shards: 2, drainingShards: [1] });
     const d = door;
     const { reconciler, transition } = reconcilerFor(d);

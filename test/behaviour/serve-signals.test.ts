@@ -18,7 +18,10 @@ afterAll(async () => {
   await Promise.all(backends.map((b) => b.close()));
 });
 
-async function serve(replicas: string[], extra: string[] = []): Promise<{ process: ManagedProcess; url: string; log: () => Promise<Array<Record<string, unknown>>> }> {
+async function serve(
+  replicas: string[],
+  extra: string[] = [],
+): Promise<{ process: ManagedProcess; url: string; log: () => Promise<Array<Record<string, unknown>>> }> {
   const dir = await tempDir('pushring-signals-');
   const port = await freePort();
   const config = join(dir, 'pushring.yaml');

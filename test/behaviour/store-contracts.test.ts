@@ -47,7 +47,14 @@ describe('the Redis hint store’s keys', () => {
   let queued = 0;
   const events = { queued: () => void queued++, dropped: () => undefined };
   const settled = (count: number): Promise<unknown> => waitFor(async () => queued === count, { what: `${count} hints to be queued`, timeoutMs: 5_000 });
-  const hint = (group: string, method: Hint['method'], body: string): Hint => ({ group, method, path: `/metrics/job/${group}`, headers: [], body: Buffer.from(body), at: 5 });
+  const hint = (group: string, method: Hint['method'], body: string): Hint => ({
+    group,
+    method,
+    path: `/metrics/job/${group}`,
+    headers: [],
+    body: Buffer.from(body),
+    at: 5,
+  });
 
   it('hold one entry per kept hint in the list hints:{<replica>}, which LLEN counts', async () => {
     const prefix = redis.prefix();
@@ -66,7 +73,8 @@ describe('the Redis hint store’s keys', () => {
   it('drain, in order, the hints an older front door kept as JSON in the list, also after it trimmed them', async () => {
     const prefix = redis.prefix();
     const key = `${prefix}hints:{a/0}`;
-    const legacy = (group: string, body: string): string => JSON.stringify({ g: group, m: 'POST', p: `/metrics/job/${group}`, h: [], b: Buffer.from(body).toString('base64'), t: 5 });
+    const legacy = (group: string, body: string): string =>
+      JSON.stringify({ g: group, m: 'POST', p: `/metrics/job/${group}`, h: [], b: Buffer.from(body).toString('base64'), t: 5 });
     queued = 0;
     const store = createRedisHintStore(redis.client(), prefix, 100, events);
     await redis.client().rpush(key, legacy('old', 'o1'));

@@ -230,7 +230,12 @@ describe('ring changes across front doors (Redis)', () => {
 
     await b.close(id!);
     expect(await recordOf(prefix)).toBeUndefined();
-    expect(await publishedRing(prefix)).toEqual({ version: ringVersion(configB.shards), shards: configB.shards, previous: ringVersion(d.config.shards), closed: id });
+    expect(await publishedRing(prefix)).toEqual({
+      version: ringVersion(configB.shards),
+      shards: configB.shards,
+      previous: ringVersion(d.config.shards),
+      closed: id,
+    });
     expect(await b.state()).toMatchObject({ id: undefined, phase: 'none' });
     // Nothing left to follow: both stay steady on ring B, and no new change is recorded.
     await Promise.all([a.beat(), b.beat()]);

@@ -64,7 +64,7 @@ export function describeChangeStoreContract(name: string, make: Make<[], ChangeS
       expect((await one.readRecord())?.settled).toBe(false);
     });
 
-    it('keeps one heartbeat per front door, the latest, until its time in the store\'s clock', async () => {
+    it("keeps one heartbeat per front door, the latest, until its time in the store's clock", async () => {
       const [one, two] = makeStores();
       const now = await one.now();
       const beat = (version: string, until: number): Beat => ({ version, phase: 'dual', dualReady: true, until });
@@ -76,7 +76,11 @@ export function describeChangeStoreContract(name: string, make: Make<[], ChangeS
       expect(await one.readBeats()).toEqual([beat('B', now + 60_000)]);
       // One that stops beating stops counting once its time has passed.
       await two.writeBeat('fd3', beat('C', (await two.now()) + 50));
-      await waitFor(async () => (await one.readBeats()).every((b) => b.version !== 'C'), { what: 'an expired heartbeat to stop counting', timeoutMs: 5_000, intervalMs: 10 });
+      await waitFor(async () => (await one.readBeats()).every((b) => b.version !== 'C'), {
+        what: 'an expired heartbeat to stop counting',
+        timeoutMs: 5_000,
+        intervalMs: 10,
+      });
       expect(await two.readBeats()).toEqual([beat('B', now + 60_000)]);
     });
 

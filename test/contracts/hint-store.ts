@@ -47,7 +47,11 @@ const hint = (group: string, method: Hint['method'], body: string | null = metho
 /** What identifies a hint in an assertion. */
 const show = (hints: readonly Hint[]): string[] => hints.map((h) => `${h.group} ${h.method} ${h.body?.toString() ?? '-'}`);
 
-export function describeHintStoreContract(name: string, makeStore: MakeHintStore, options: ContractOptions<[limits: { maxPerReplica: number }, events: HintEvents], HintStore> = {}): void {
+export function describeHintStoreContract(
+  name: string,
+  makeStore: MakeHintStore,
+  options: ContractOptions<[limits: { maxPerReplica: number }, events: HintEvents], HintStore> = {},
+): void {
   const roomy = { maxPerReplica: 1_000 };
 
   describe(`${name} keeps the hint-store contract`, () => {
@@ -63,7 +67,11 @@ export function describeHintStoreContract(name: string, makeStore: MakeHintStore
     });
 
     it('drains exactly what collapseHints makes of the hints added, for any sequence of pushes', async () => {
-      const push = fc.record({ group: fc.constantFrom('a', 'b', 'c', 'd'), method: fc.constantFrom<Hint['method']>('PUT', 'POST', 'DELETE'), body: fc.string({ maxLength: 8 }) });
+      const push = fc.record({
+        group: fc.constantFrom('a', 'b', 'c', 'd'),
+        method: fc.constantFrom<Hint['method']>('PUT', 'POST', 'DELETE'),
+        body: fc.string({ maxLength: 8 }),
+      });
       await fc.assert(
         fc.asyncProperty(fc.array(push, { maxLength: 25 }), async (pushes) => {
           const store = makeStore(roomy, countEvents().events);
@@ -80,7 +88,14 @@ export function describeHintStoreContract(name: string, makeStore: MakeHintStore
       const store = makeStore(roomy, countEvents().events);
       const r = replica();
       const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-      const put: Hint = { group: '{job="bin"}', method: 'PUT', path: '/metrics/job/bin/x@base64/YQ==', headers: ['content-type', 'application/vnd.google.protobuf', 'content-encoding', 'gzip'], body: binary, at: 1_712_345_678_901 };
+      const put: Hint = {
+        group: '{job="bin"}',
+        method: 'PUT',
+        path: '/metrics/job/bin/x@base64/YQ==',
+        headers: ['content-type', 'application/vnd.google.protobuf', 'content-encoding', 'gzip'],
+        body: binary,
+        at: 1_712_345_678_901,
+      };
       const del: Hint = { group: '{job="gone"}', method: 'DELETE', path: '/metrics/job/gone', headers: [], body: null, at: 7 };
       store.add(r, put);
       store.add(r, del);

@@ -66,7 +66,10 @@ export function useRedisFixture(opts: { cluster?: boolean } = {}): RedisFixture 
     await Promise.all([server?.close(), cluster?.close()]);
   });
 
-  const fresh = <A extends unknown[], S>(bind: Bind<A, S>): Make<A, S> => (...args) => bind(clients[0]!, prefix(), ...args);
+  const fresh =
+    <A extends unknown[], S>(bind: Bind<A, S>): Make<A, S> =>
+    (...args) =>
+      bind(clients[0]!, prefix(), ...args);
 
   function options<A extends unknown[], S>(bind: Bind<A, S>): ContractOptions<A, S> {
     const sharing = (): Make<A, S> => {

@@ -20,7 +20,13 @@ export function describeWindowStoreContract(name: string, makeStore: () => Windo
       const r = rule(3);
       const decisions = [];
       for (let i = 0; i < 5; i++) decisions.push(await store.consume(r, 'job'));
-      expect(decisions.map((d) => [d.allowed, d.remaining])).toEqual([[true, 2], [true, 1], [true, 0], [false, 0], [false, 0]]);
+      expect(decisions.map((d) => [d.allowed, d.remaining])).toEqual([
+        [true, 2],
+        [true, 1],
+        [true, 0],
+        [false, 0],
+        [false, 0],
+      ]);
       for (const d of decisions) {
         expect(d.rule).toBe(r);
         expect(d.resetMs).toBeGreaterThan(0);

@@ -22,7 +22,11 @@ export interface CliRun {
 /** Runs the real `pushring` bin (the compiled CLI in dist/: `npm run build` first) to its end. */
 export async function runPushring(args: readonly string[], opts: { cwd?: string } = {}): Promise<CliRun> {
   // A short-lived command: killed if it hangs, so that a stuck run cannot outlive the test.
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], signal: AbortSignal.timeout(30_000) });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? process.cwd(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    signal: AbortSignal.timeout(30_000),
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -64,9 +64,7 @@ afterAll(async () => {
 describe('process helpers', () => {
   it('resolves installed binaries and fails loudly for missing ones', () => {
     expect(requireBinary('prometheus-pushgateway')).toMatch(/\/prometheus-pushgateway$/);
-    expect(() => requireBinary('pushring-no-such-binary')).toThrow(
-      /'pushring-no-such-binary' was not found.*bash scripts\/install-test-deps\.sh/,
-    );
+    expect(() => requireBinary('pushring-no-such-binary')).toThrow(/'pushring-no-such-binary' was not found.*bash scripts\/install-test-deps\.sh/);
   });
 
   it('hands out distinct free ports', async () => {

@@ -149,10 +149,7 @@ export function requireBinary(name: string): string {
   const pkg = DEBIAN_PACKAGES[name.split('/').pop() ?? name];
   const aptHint = pkg === undefined ? '' : ` (or \`apt-get install ${pkg}\`)`;
   // Throwing rather than skipping: a silently skipped behaviour suite looks exactly like a passing one.
-  throw new Error(
-    `required test binary '${name}' was not found on PATH, /usr/sbin or /usr/bin; ` +
-      `run \`bash scripts/install-test-deps.sh\`${aptHint}`,
-  );
+  throw new Error(`required test binary '${name}' was not found on PATH, /usr/sbin or /usr/bin; ` + `run \`bash scripts/install-test-deps.sh\`${aptHint}`);
 }
 
 function describeError(err: unknown): string {
@@ -166,10 +163,7 @@ export class WaitCancelledError extends Error {
   override name = 'WaitCancelledError';
 }
 
-export async function waitFor<T>(
-  probe: (signal: AbortSignal) => Promise<T | undefined | false>,
-  opts: WaitForOptions,
-): Promise<T> {
+export async function waitFor<T>(probe: (signal: AbortSignal) => Promise<T | undefined | false>, opts: WaitForOptions): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const intervalMs = opts.intervalMs ?? 25;
   const deadline = Date.now() + timeoutMs;

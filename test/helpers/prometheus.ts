@@ -34,12 +34,7 @@ export async function startPrometheus(configYaml: string, files: Record<string, 
   const port = await freePort();
   const proc = spawnProcess(
     binary,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
     { logFile: join(dir, 'prometheus.log'), cwd: dir },
   );
   const url = `http://127.0.0.1:${port}`;

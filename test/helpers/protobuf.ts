@@ -1,8 +1,7 @@
 // A hand-written encoder for io.prometheus.client.MetricFamily (metrics.proto, proto2), so tests can
 // push the protobuf exposition format without pulling a protobuf runtime into the project.
 
-export const PROTOBUF_CONTENT_TYPE =
-  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
 export type SimpleMetricType = 'COUNTER' | 'GAUGE' | 'UNTYPED';
 

@@ -1,15 +1,6 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  freePort,
-  removeTempDir,
-  requireBinary,
-  spawnProcess,
-  tempDir,
-  waitFor,
-  WaitCancelledError,
-  type ManagedProcess,
-} from './processes.js';
+import { freePort, removeTempDir, requireBinary, spawnProcess, tempDir, waitFor, WaitCancelledError, type ManagedProcess } from './processes.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -242,8 +233,7 @@ async function launch(bin: string, args: readonly string[], port: number, logFil
     const code = await proc.exited;
     const reason = err instanceof WaitCancelledError ? `exited with code ${String(code)}` : describe(err);
     throw new Error(
-      `prometheus-pushgateway ${bin} ${args.join(' ')} did not become ready on port ${port}: ${reason}; ` +
-        `log ${logFile}:\n${await readLogTail(logFile)}`,
+      `prometheus-pushgateway ${bin} ${args.join(' ')} did not become ready on port ${port}: ${reason}; ` + `log ${logFile}:\n${await readLogTail(logFile)}`,
     );
   }
   return proc;

@@ -18,7 +18,9 @@ describe('docs/configuration.md', () => {
     const rows = (extractGeneratedBlock(doc) ?? '').split('\n').filter((line) => line.startsWith('| `'));
     expect(rows.map((row) => /^\| `([^`]+)`/.exec(row)?.[1])).toEqual(fields.map((f) => f.key));
     for (const field of fields) expect(field.description.length, field.key).toBeGreaterThan(10);
-    expect(fields.map((f) => f.key)).toEqual(expect.arrayContaining(['listen', 'shards[].replicas', 'write.ack', 'redis.keyPrefix', 'reconcile.expire[].maxAgeSeconds']));
+    expect(fields.map((f) => f.key)).toEqual(
+      expect.arrayContaining(['listen', 'shards[].replicas', 'write.ack', 'redis.keyPrefix', 'reconcile.expire[].maxAgeSeconds']),
+    );
   });
 
   it('every YAML example in it is a valid configuration', () => {
@@ -33,7 +35,10 @@ describe('docs/configuration.md', () => {
 
 describe('the table generator', () => {
   it('refuses a field without a description, naming it', () => {
-    const schema = Type.Object({ ok: Type.String({ description: 'documented' }), section: Type.Object({ bare: Type.Integer() }, { description: 'a section' }) });
+    const schema = Type.Object({
+      ok: Type.String({ description: 'documented' }),
+      section: Type.Object({ bare: Type.Integer() }, { description: 'a section' }),
+    });
     expect(() => renderConfigTable(schema)).toThrow('section.bare has no description');
   });
 
@@ -60,9 +65,21 @@ describe('the table generator', () => {
 
 describe('the links of README.md and docs/', () => {
   const root = new URL('../../', import.meta.url);
-  const files = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const files = [
+    'README.md',
+    ...readdirSync(new URL('docs/', root))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
   const slugsOf = (markdown: string): Set<string> =>
-    new Set([...markdown.matchAll(/^#+ (.+)$/gm)].map((m) => (m[1] ?? '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')));
+    new Set(
+      [...markdown.matchAll(/^#+ (.+)$/gm)].map((m) =>
+        (m[1] ?? '')
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+          .replace(/\s/g, '-'),
+      ),
+    );
 
   it.each(files)('every relative link of %s reaches a file (and heading) inside the repository', (file) => {
     const text = readFileSync(new URL(file, root), 'utf8');

@@ -60,7 +60,10 @@ write: { ack: some }
   it.each([
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, pushes: 1}]}', 'limits.rules[0]: give both pushes and windowSeconds'],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, exempt: true, pushes: 1}]}', 'limits.rules[0]: an exempt rule takes no pushes'],
-    ['shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, exempt: true}, {jobs: x, exempt: true}]}', 'limits.rules[1].name: rule name "x" is already used'],
+    [
+      'shards: [{name: a, replicas: ["http://h:1"]}]\nlimits: {rules: [{jobs: x, exempt: true}, {jobs: x, exempt: true}]}',
+      'limits.rules[1].name: rule name "x" is already used',
+    ],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {}', 'redis: give exactly one of url, sentinels'],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {url: "http://x"}', 'redis.url: "http://x" must start with redis://'],
     ['shards: [{name: a, replicas: ["http://h:1"]}]\nredis: {sentinels: [{host: s, port: 26379}]}', 'redis.sentinelName: is required with sentinels'],
@@ -75,8 +78,14 @@ write: { ack: some }
   });
 
   it.each([
-    ['shards:\n  - name: a\n   replicas: ["http://h:1"]\n', '(file): YAML syntax error at line 3, column 1: Sequence item without - indicator (line 3 reads: "   replicas: [\\"http://h:1\\"]")'],
-    ['listen: "127.0.0.1:1"\nlisten: "127.0.0.1:2"\n', '(file): YAML syntax error at line 2, column 1: Map keys must be unique (line 2 reads: "listen: \\"127.0.0.1:2\\"")'],
+    [
+      'shards:\n  - name: a\n   replicas: ["http://h:1"]\n',
+      '(file): YAML syntax error at line 3, column 1: Sequence item without - indicator (line 3 reads: "   replicas: [\\"http://h:1\\"]")',
+    ],
+    [
+      'listen: "127.0.0.1:1"\nlisten: "127.0.0.1:2"\n',
+      '(file): YAML syntax error at line 2, column 1: Map keys must be unique (line 2 reads: "listen: \\"127.0.0.1:2\\"")',
+    ],
     ['shards:\n\t- name: a\n', '(file): YAML syntax error at line 2, column 1: Tabs are not allowed as indentation (line 2 reads: "\\t- name: a")'],
     ['listen: "127.0.0.1:1\n', '(file): YAML syntax error at line 2, column 1: Missing closing "quote'],
   ])('says where a YAML syntax error is and what it is: %j', (text, expected) => {

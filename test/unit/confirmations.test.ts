@@ -12,7 +12,7 @@ describe('confirmations', () => {
     expect(second.confirm(['b'])).toBe(false);
   });
 
-  it('acts on one family seen again while the group\'s other families keep changing', () => {
+  it("acts on one family seen again while the group's other families keep changing", () => {
     const memory = createConfirmations();
     const first = memory.startPass();
     first.confirm(['stale-m1', 'm2-round-1']);

@@ -19,14 +19,25 @@ interface Service {
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const services = compose.services;
 const names = Object.keys(services);
-const mounts = (service: Service) => (service.volumes ?? []).map((v) => {
-  const [source, target] = v.split(':') as [string, string];
-  return { source, target };
-});
+const mounts = (service: Service) =>
+  (service.volumes ?? []).map((v) => {
+    const [source, target] = v.split(':') as [string, string];
+    return { source, target };
+  });
 
 describe('docker-compose.yml', () => {
   it('defines the whole stack', () => {
-    expect(names.sort()).toEqual(['lb', 'prometheus', 'pushgateway-a0', 'pushgateway-a1', 'pushgateway-b0', 'pushgateway-b1', 'pushring-1', 'pushring-2', 'redis']);
+    expect(names.sort()).toEqual([
+      'lb',
+      'prometheus',
+      'pushgateway-a0',
+      'pushgateway-a1',
+      'pushgateway-b0',
+      'pushgateway-b1',
+      'pushring-1',
+      'pushring-2',
+      'redis',
+    ]);
     expect(services['lb']!.ports).toEqual(['9191:9191']);
   });
 

@@ -13,7 +13,19 @@ describe('the error catalogue', () => {
   });
 
   it.each(codes)('%s is an error status with a one-line message that names pushring', (code) => {
-    const { status, body } = renderError(code, { shard: 'a', stored: 1, replicas: 2, required: 2, limitBytes: 1024, job: 'j', rule: 'default', pushes: 100, windowSeconds: 60, retryAfterS: 3, label: 'replica' });
+    const { status, body } = renderError(code, {
+      shard: 'a',
+      stored: 1,
+      replicas: 2,
+      required: 2,
+      limitBytes: 1024,
+      job: 'j',
+      rule: 'default',
+      pushes: 100,
+      windowSeconds: 60,
+      retryAfterS: 3,
+      label: 'replica',
+    });
     expect(status).toBeGreaterThanOrEqual(400);
     expect(body).toMatch(/^pushring: [^\n]+\n$/);
     expect(body).not.toContain('undefined');

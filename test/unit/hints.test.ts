@@ -42,7 +42,9 @@ describe('collapseHints', () => {
   });
 
   const hints = fc.array(
-    fc.record({ group: fc.constantFrom('a', 'b', 'c'), method: fc.constantFrom<Hint['method']>('PUT', 'POST', 'DELETE'), body: fc.string({ maxLength: 4 }) }).map((h) => hint(h.group, h.method, h.body)),
+    fc
+      .record({ group: fc.constantFrom('a', 'b', 'c'), method: fc.constantFrom<Hint['method']>('PUT', 'POST', 'DELETE'), body: fc.string({ maxLength: 4 }) })
+      .map((h) => hint(h.group, h.method, h.body)),
     { maxLength: 30 },
   );
 

@@ -8,7 +8,10 @@ function split(text: string, cuts: readonly number[] = []): unknown[] {
   const splitter = createJsonArraySplitter('data');
   const out: unknown[] = [];
   let from = 0;
-  for (const cut of [...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b).concat(bytes.length)) {
+  for (const cut of [...new Set(cuts)]
+    .filter((c) => c > 0 && c < bytes.length)
+    .sort((a, b) => a - b)
+    .concat(bytes.length)) {
     for (const element of splitter.push(bytes.subarray(from, cut))) out.push(JSON.parse(element));
     from = cut;
   }

@@ -17,7 +17,12 @@ function summary(results: ReplicaResult[], required: number): string {
 
 describe('requiredAcks', () => {
   it.each([
-    ['one', 2, 1], ['one', 3, 1], ['majority', 1, 1], ['majority', 2, 2], ['majority', 3, 2], ['all', 3, 3],
+    ['one', 2, 1],
+    ['one', 3, 1],
+    ['majority', 1, 1],
+    ['majority', 2, 2],
+    ['majority', 3, 2],
+    ['all', 3, 3],
   ] as const)('%s of %i replicas needs %i', (policy, replicas, required) => {
     expect(requiredAcks(policy, replicas)).toBe(required);
   });
@@ -48,10 +53,12 @@ describe('decideOutcome (the ack-policy table of README.md)', () => {
 
   it('never answers 2xx unless a replica answered 2xx', () => {
     const all = [ok, bad, down, slow, released, lost, answer(500), answer(202, '')];
-    for (const a of all) for (const b of all) for (const required of [1, 2]) {
-      const outcome = decideOutcome([a, b], required);
-      const stored = [a, b].filter((r) => 'status' in r && r.status < 300).length;
-      if (outcome.kind === 'answer' && outcome.status < 300) expect(stored).toBeGreaterThanOrEqual(required);
-    }
+    for (const a of all)
+      for (const b of all)
+        for (const required of [1, 2]) {
+          const outcome = decideOutcome([a, b], required);
+          const stored = [a, b].filter((r) => 'status' in r && r.status < 300).length;
+          if (outcome.kind === 'answer' && outcome.status < 300) expect(stored).toBeGreaterThanOrEqual(required);
+        }
   });
 });

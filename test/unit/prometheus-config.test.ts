@@ -85,13 +85,22 @@ describe('the shipped Prometheus configuration', () => {
       for (const rule of groups.flatMap((g) => g.rules)) {
         if (rule.record !== undefined) {
           const record = rule.record;
-          expect(exprs.some((e) => e.expr.includes(record) && (e.exp_samples ?? []).length > 0), `a promql_expr_test of ${record}`).toBe(true);
+          expect(
+            exprs.some((e) => e.expr.includes(record) && (e.exp_samples ?? []).length > 0),
+            `a promql_expr_test of ${record}`,
+          ).toBe(true);
         }
         if (rule.alert !== undefined) {
           const alert = rule.alert;
           const mine = cases.filter((c) => c.alertname === alert);
-          expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `a firing case of ${alert}`).toBe(true);
-          expect(mine.some((c) => (c.exp_alerts ?? []).length === 0), `a quiet case of ${alert}`).toBe(true);
+          expect(
+            mine.some((c) => (c.exp_alerts ?? []).length > 0),
+            `a firing case of ${alert}`,
+          ).toBe(true);
+          expect(
+            mine.some((c) => (c.exp_alerts ?? []).length === 0),
+            `a quiet case of ${alert}`,
+          ).toBe(true);
           expect(rule.labels?.['severity'], `severity of ${alert}`).toMatch(/^(warning|critical)$/);
           expect(Object.keys(rule.annotations ?? {}).sort(), `annotations of ${alert}`).toEqual(['description', 'summary']);
         }

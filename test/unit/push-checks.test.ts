@@ -40,7 +40,8 @@ describe('checkReservedLabels', () => {
 });
 
 describe('checkRateLimit', () => {
-  const limits = (extra: Record<string, unknown> = {}) => validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits: { default: { pushes: 2, windowSeconds: 60 }, ...extra } }).limits;
+  const limits = (extra: Record<string, unknown> = {}) =>
+    validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits: { default: { pushes: 2, windowSeconds: 60 }, ...extra } }).limits;
 
   it('lets pushes through up to the limit, then refuses with Retry-After and the rate-limit headers, synchronously in memory', () => {
     const check = checkRateLimit(createLimiter(limits(), undefined, quiet)!);
@@ -61,7 +62,9 @@ describe('checkRateLimit', () => {
       const check = checkRateLimit(createLimiter(limits({ limitDeletes }), undefined, quiet)!);
       const key = keyOf('/metrics/job/cleanup');
       const answers = [0, 1, 2].map(() => check(key, request('DELETE')));
-      expect(answers.map((a) => (a as Refusal | undefined)?.code)).toEqual(limitDeletes ? [undefined, undefined, 'PUSHRING_RATE_LIMITED'] : [undefined, undefined, undefined]);
+      expect(answers.map((a) => (a as Refusal | undefined)?.code)).toEqual(
+        limitDeletes ? [undefined, undefined, 'PUSHRING_RATE_LIMITED'] : [undefined, undefined, undefined],
+      );
     }
   });
 
@@ -98,7 +101,9 @@ describe('checkFence', () => {
     const check = checkFence(fakeCluster([grown]));
     for (const key of keys) {
       const there = grown.ownerOf(key.canonical);
-      expect(check(key, PUT), key.canonical).toEqual(there === ring.ownerOf(key.canonical) ? undefined : { code: 'PUSHRING_RING_BEHIND', context: { shard: there } });
+      expect(check(key, PUT), key.canonical).toEqual(
+        there === ring.ownerOf(key.canonical) ? undefined : { code: 'PUSHRING_RING_BEHIND', context: { shard: there } },
+      );
     }
   });
 
@@ -110,7 +115,9 @@ describe('checkFence', () => {
 
 describe('refusals render as the catalogue says', () => {
   it('a reserved label refusal is a 400 naming the label', () => {
-    const refusal = checkReservedLabels({ shardLabel: 'shard', replicaLabel: 'replica' })(keyOf('/metrics/job/j/shard/x'), PUT) as Refusal & { code: 'PUSHRING_RESERVED_LABEL' };
+    const refusal = checkReservedLabels({ shardLabel: 'shard', replicaLabel: 'replica' })(keyOf('/metrics/job/j/shard/x'), PUT) as Refusal & {
+      code: 'PUSHRING_RESERVED_LABEL';
+    };
     const { status, body } = renderError(refusal.code, refusal.context);
     expect(status).toBe(400);
     expect(body).toContain('the grouping label "shard" is reserved');

@@ -11,8 +11,23 @@ const HOUR = 3_600_000;
 
 function report(deferred = 0): PassReport {
   return {
-    shards: 1, groupsSeen: 0, copied: 0, deletedAway: 0, expired: 0, failed: 0, unreachable: [], outOfSync: 0, durationMs: 0,
-    actions: [], phase: 'none', misplaced: 0, unsettled: 0, moved: 0, straysDeleted: 0, deferred, migration: [],
+    shards: 1,
+    groupsSeen: 0,
+    copied: 0,
+    deletedAway: 0,
+    expired: 0,
+    failed: 0,
+    unreachable: [],
+    outOfSync: 0,
+    durationMs: 0,
+    actions: [],
+    phase: 'none',
+    misplaced: 0,
+    unsettled: 0,
+    moved: 0,
+    straysDeleted: 0,
+    deferred,
+    migration: [],
   };
 }
 

@@ -100,9 +100,13 @@ describe('planRepairs', () => {
 
   it('between trusted replicas, copies from the one with the newest event, a refusal included', () => {
     // Both stored the push at T-100 (stamped microseconds apart); replica 1 missed the refusal.
-    expect(plan([replica('0', [failed('a', '1', T - 100, T - 50)]), replica('1', [failed('a', '1', T - 99.999, 0)])])).toEqual(['copy {job="a"} 0->1 (differs)']);
+    expect(plan([replica('0', [failed('a', '1', T - 100, T - 50)]), replica('1', [failed('a', '1', T - 99.999, 0)])])).toEqual([
+      'copy {job="a"} 0->1 (differs)',
+    ]);
     // Both saw the refusal; replica 0 missed the successful push after it.
-    expect(plan([replica('0', [failed('a', '1', T - 100, T - 50)]), replica('1', [failed('a', '2', T - 10, T - 50)])])).toEqual(['copy {job="a"} 1->0 (differs)']);
+    expect(plan([replica('0', [failed('a', '1', T - 100, T - 50)]), replica('1', [failed('a', '2', T - 10, T - 50)])])).toEqual([
+      'copy {job="a"} 1->0 (differs)',
+    ]);
   });
 
   it('refills a restarted replica with a group that only a refused push created', () => {

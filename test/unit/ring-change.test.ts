@@ -96,16 +96,26 @@ const followRows: FollowRow[] = [
   {
     rule: 'on the ring before the last change, the published ring just seen for the first time: fenced (its servers may not have beaten yet)',
     input: { published: published({ previous: 'B' }), memory: memory({ publishedSeen: undefined, publishedServedAt: NOW - 10 * ROLLBACK }) },
-    expect: { routing: { mode: { kind: 'steady' }, fence: [A] }, memory: { publishedSeen: 'A', publishedServedAt: NOW }, warning: /older than the ring in force/ },
+    expect: {
+      routing: { mode: { kind: 'steady' }, fence: [A] },
+      memory: { publishedSeen: 'A', publishedServedAt: NOW },
+      warning: /older than the ring in force/,
+    },
   },
   {
     rule: 'on the ring before the last change, and no front door served the ring in force for the rollback time: a rollback, the change back starts',
-    input: { published: published({ previous: 'B', closed: 'x1' }), memory: memory({ publishedSeen: 'A', publishedServedAt: NOW - ROLLBACK - 1, lastFollowed: NOW - 500 }) },
+    input: {
+      published: published({ previous: 'B', closed: 'x1' }),
+      memory: memory({ publishedSeen: 'A', publishedServedAt: NOW - ROLLBACK - 1, lastFollowed: NOW - 500 }),
+    },
     expect: { writes: [{ kind: 'create', fromShards: A, toShards: B, base: 'x1' }], again: true },
   },
   {
     rule: 'heartbeats missing because this front door was away prove nothing: no rollback after a gap in its own steps',
-    input: { published: published({ previous: 'B' }), memory: memory({ publishedSeen: 'A', publishedServedAt: NOW - ROLLBACK - 1, lastFollowed: NOW - 4 * HEARTBEAT }) },
+    input: {
+      published: published({ previous: 'B' }),
+      memory: memory({ publishedSeen: 'A', publishedServedAt: NOW - ROLLBACK - 1, lastFollowed: NOW - 4 * HEARTBEAT }),
+    },
     expect: { routing: { mode: { kind: 'steady' }, fence: [A] }, memory: { publishedServedAt: NOW }, warning: /older than the ring in force/ },
   },
   {
@@ -135,12 +145,24 @@ const followRows: FollowRow[] = [
   },
   {
     rule: 'fenced in a change already: the fence keeps the time it began',
-    input: { mine: 'C', shards: C, record: record({ to: 'C', toShards: C }), published: published(), memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }) },
+    input: {
+      mine: 'C',
+      shards: C,
+      record: record({ to: 'C', toShards: C }),
+      published: published(),
+      memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }),
+    },
     expect: { memory: { fencedIn: true, fencedSince: NOW - 5_000 }, warning: /from which groups are still moving/ },
   },
   {
     rule: 'fenced in a change that has settled: the fence lifts (the old owners no longer count)',
-    input: { mine: 'C', shards: C, record: record({ to: 'C', toShards: C, settled: true }), published: published(), memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }) },
+    input: {
+      mine: 'C',
+      shards: C,
+      record: record({ to: 'C', toShards: C, settled: true }),
+      published: published(),
+      memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }),
+    },
     expect: { routing: steady, memory: { fencedIn: false } },
   },
   {
@@ -211,12 +233,42 @@ describe('the change as the reconciler sees it', () => {
   it.each([
     { rule: 'no record: no change', rec: undefined, beats: [], phase: 'none', everyoneDual: false },
     { rule: 'recorded, not settled: copy', rec: record(), beats: [beat()], phase: 'copy', everyoneDual: true },
-    { rule: 'a front door not dual long enough holds everyone-dual back', rec: record(), beats: [beat(), beat({ dualReady: false })], phase: 'copy', everyoneDual: false },
+    {
+      rule: 'a front door not dual long enough holds everyone-dual back',
+      rec: record(),
+      beats: [beat(), beat({ dualReady: false })],
+      phase: 'copy',
+      everyoneDual: false,
+    },
     { rule: 'a front door dual on another ring holds everyone-dual back', rec: record(), beats: [beat({ version: 'C' })], phase: 'copy', everyoneDual: false },
-    { rule: 'a front door steady on the old ring holds everyone-dual back', rec: record(), beats: [beat({ version: 'A', phase: 'steady', dualReady: false })], phase: 'copy', everyoneDual: false },
-    { rule: 'settled, some front door still dual: hold', rec: record({ settled: true }), beats: [beat(), beat({ phase: 'steady' })], phase: 'hold', everyoneDual: false },
-    { rule: 'settled, every front door steady on the new ring: delete', rec: record({ settled: true }), beats: [beat({ phase: 'steady' })], phase: 'delete', everyoneDual: false },
-    { rule: 'settled, a front door steady on the old ring: hold', rec: record({ settled: true }), beats: [beat({ phase: 'steady' }), beat({ version: 'A', phase: 'steady' })], phase: 'hold', everyoneDual: false },
+    {
+      rule: 'a front door steady on the old ring holds everyone-dual back',
+      rec: record(),
+      beats: [beat({ version: 'A', phase: 'steady', dualReady: false })],
+      phase: 'copy',
+      everyoneDual: false,
+    },
+    {
+      rule: 'settled, some front door still dual: hold',
+      rec: record({ settled: true }),
+      beats: [beat(), beat({ phase: 'steady' })],
+      phase: 'hold',
+      everyoneDual: false,
+    },
+    {
+      rule: 'settled, every front door steady on the new ring: delete',
+      rec: record({ settled: true }),
+      beats: [beat({ phase: 'steady' })],
+      phase: 'delete',
+      everyoneDual: false,
+    },
+    {
+      rule: 'settled, a front door steady on the old ring: hold',
+      rec: record({ settled: true }),
+      beats: [beat({ phase: 'steady' }), beat({ version: 'A', phase: 'steady' })],
+      phase: 'hold',
+      everyoneDual: false,
+    },
   ] as const)('$rule', ({ rec, beats, phase, everyoneDual }) => {
     const view = viewChange(rec, beats);
     expect(view.phase).toBe(phase);
@@ -246,11 +298,31 @@ describe('decideBegin: a reload to a new ring', () => {
       k: { record: undefined, published: published({ closed: 'x0' }), to: 'B', previous: C, next: B },
       want: { create: { fromShards: A, toShards: B, base: 'x0' } },
     },
-    { rule: 'nothing recorded or published: from the ring it served', k: { record: undefined, published: undefined, to: 'B', previous: A, next: B }, want: { create: { fromShards: A, toShards: B, base: undefined } } },
-    { rule: 'the ring already in force (it was behind): caught up, nothing moves', k: { record: undefined, published: published({ version: 'B' }), to: 'B', previous: A, next: B }, want: { answer: { catchUp: true } } },
-    { rule: 'another change under way: refused until it completes', k: { record: record({ to: 'C' }), published: published(), to: 'B', previous: A, next: B }, want: { answer: { refused: expect.stringContaining('to C is still being applied') }, known: record({ to: 'C' }) } },
-    { rule: 'joining the change under way to the same ring: from its authority', k: { record: record(), published: published(), to: 'B', previous: C, next: B }, want: { answer: { from: A }, known: record() } },
-    { rule: 'the change to the same ring has settled: caught up', k: { record: record({ settled: true }), published: published(), to: 'B', previous: A, next: B }, want: { answer: { catchUp: true }, known: record({ settled: true }) } },
+    {
+      rule: 'nothing recorded or published: from the ring it served',
+      k: { record: undefined, published: undefined, to: 'B', previous: A, next: B },
+      want: { create: { fromShards: A, toShards: B, base: undefined } },
+    },
+    {
+      rule: 'the ring already in force (it was behind): caught up, nothing moves',
+      k: { record: undefined, published: published({ version: 'B' }), to: 'B', previous: A, next: B },
+      want: { answer: { catchUp: true } },
+    },
+    {
+      rule: 'another change under way: refused until it completes',
+      k: { record: record({ to: 'C' }), published: published(), to: 'B', previous: A, next: B },
+      want: { answer: { refused: expect.stringContaining('to C is still being applied') }, known: record({ to: 'C' }) },
+    },
+    {
+      rule: 'joining the change under way to the same ring: from its authority',
+      k: { record: record(), published: published(), to: 'B', previous: C, next: B },
+      want: { answer: { from: A }, known: record() },
+    },
+    {
+      rule: 'the change to the same ring has settled: caught up',
+      k: { record: record({ settled: true }), published: published(), to: 'B', previous: A, next: B },
+      want: { answer: { catchUp: true }, known: record({ settled: true }) },
+    },
   ])('$rule', ({ k, want }) => {
     expect(decideBegin(k)).toEqual(want);
   });
@@ -266,10 +338,22 @@ describe('heartbeats', () => {
   const base = { version: 'B', now: NOW, lagMs: 2_000, until: NOW + 3_000, memory: memory() };
   it.each([
     { rule: 'steady', k: { ...base, mode: 'steady', dualSince: undefined }, want: { phase: 'steady', dualReady: false } },
-    { rule: 'dual for less than the lag: not ready (pushes routed the old way may still land)', k: { ...base, mode: 'dual', dualSince: NOW - 2_000 }, want: { phase: 'dual', dualReady: false } },
+    {
+      rule: 'dual for less than the lag: not ready (pushes routed the old way may still land)',
+      k: { ...base, mode: 'dual', dualSince: NOW - 2_000 },
+      want: { phase: 'dual', dualReady: false },
+    },
     { rule: 'dual for longer than the lag: ready', k: { ...base, mode: 'dual', dualSince: NOW - 2_001 }, want: { phase: 'dual', dualReady: true } },
-    { rule: 'fenced in a change counts as dual once fenced for longer than the lag', k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 2_001 }) }, want: { phase: 'dual', dualReady: true } },
-    { rule: 'fenced in a change for less than the lag: dual, not ready', k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 10 }) }, want: { phase: 'dual', dualReady: false } },
+    {
+      rule: 'fenced in a change counts as dual once fenced for longer than the lag',
+      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 2_001 }) },
+      want: { phase: 'dual', dualReady: true },
+    },
+    {
+      rule: 'fenced in a change for less than the lag: dual, not ready',
+      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 10 }) },
+      want: { phase: 'dual', dualReady: false },
+    },
   ] as const)('$rule', ({ k, want }) => {
     expect(beatOf(k)).toEqual({ version: 'B', until: NOW + 3_000, ...want });
   });
@@ -283,10 +367,12 @@ describe('heartbeats', () => {
 describe('properties over arbitrary states', () => {
   const rings = { A, B, C } as const;
   const version = fc.constantFrom('A', 'B', 'C');
-  const arbRecord = fc.record({ id: fc.constantFrom('x1', 'x2'), from: version, to: version, settled: fc.boolean(), base: fc.constantFrom('x0', 'x1') }).map(
-    (r): ChangeRecord => ({ ...r, fromShards: rings[r.from], toShards: rings[r.to] }),
-  );
-  const arbPublished = fc.record({ version, previous: version, closed: fc.constantFrom('x0', 'x1') }).map((p): Published => ({ ...p, shards: rings[p.version] }));
+  const arbRecord = fc
+    .record({ id: fc.constantFrom('x1', 'x2'), from: version, to: version, settled: fc.boolean(), base: fc.constantFrom('x0', 'x1') })
+    .map((r): ChangeRecord => ({ ...r, fromShards: rings[r.from], toShards: rings[r.to] }));
+  const arbPublished = fc
+    .record({ version, previous: version, closed: fc.constantFrom('x0', 'x1') })
+    .map((p): Published => ({ ...p, shards: rings[p.version] }));
   const arbInput = fc.record({
     mine: version,
     mode: fc.constantFrom('steady' as const, 'dual' as const),
@@ -298,7 +384,7 @@ describe('properties over arbitrary states', () => {
     since: fc.integer({ min: 0, max: 2 * ROLLBACK }),
   });
 
-  it('writes both owners only while a change to its own ring is under way, from that change\'s authority, and never while fenced', () => {
+  it("writes both owners only while a change to its own ring is under way, from that change's authority, and never while fenced", () => {
     fc.assert(
       fc.property(arbInput, (i) => {
         const step = follow({ ...i, shards: rings[i.mine], memory: memory({ known: i.known, fencedIn: i.fencedIn, publishedServedAt: NOW - i.since }) });

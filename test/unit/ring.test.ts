@@ -94,29 +94,38 @@ describe('ring changes move keys only to or from the shard that changed', () => 
 
   it('removing a shard moves only the keys it owned', () => {
     fc.assert(
-      fc.property(shardSets.filter((s) => s.length >= 2), fc.nat(), (names, pick) => {
-        const removed = names[pick % names.length]!;
-        const before = createRing(equal(...names));
-        const after = createRing(equal(...names.filter((n) => n !== removed)));
-        for (const key of sample.slice(0, 500)) {
-          if (before.ownerOf(key) !== removed) expect(after.ownerOf(key)).toBe(before.ownerOf(key));
-        }
-      }),
+      fc.property(
+        shardSets.filter((s) => s.length >= 2),
+        fc.nat(),
+        (names, pick) => {
+          const removed = names[pick % names.length]!;
+          const before = createRing(equal(...names));
+          const after = createRing(equal(...names.filter((n) => n !== removed)));
+          for (const key of sample.slice(0, 500)) {
+            if (before.ownerOf(key) !== removed) expect(after.ownerOf(key)).toBe(before.ownerOf(key));
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   it('re-weighting a shard moves keys only between it and the others', () => {
     fc.assert(
-      fc.property(shardSets.filter((s) => s.length >= 2), fc.nat(), fc.integer({ min: 1, max: 5 }), (names, pick, weight) => {
-        const changed = names[pick % names.length]!;
-        const before = createRing(equal(...names));
-        const after = createRing(names.map((name) => ({ name, weight: name === changed ? weight : 1 })));
-        for (const key of sample.slice(0, 500)) {
-          const [was, now] = [before.ownerOf(key), after.ownerOf(key)];
-          if (was !== now) expect([was, now]).toContain(changed);
-        }
-      }),
+      fc.property(
+        shardSets.filter((s) => s.length >= 2),
+        fc.nat(),
+        fc.integer({ min: 1, max: 5 }),
+        (names, pick, weight) => {
+          const changed = names[pick % names.length]!;
+          const before = createRing(equal(...names));
+          const after = createRing(names.map((name) => ({ name, weight: name === changed ? weight : 1 })));
+          for (const key of sample.slice(0, 500)) {
+            const [was, now] = [before.ownerOf(key), after.ownerOf(key)];
+            if (was !== now) expect([was, now]).toContain(changed);
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });

@@ -13,7 +13,8 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-const config = (shards: Array<{ name: string; replicas: string[]; draining?: boolean }>) => validated({ listen: '127.0.0.1:0', shards, log: { level: 'silent' } });
+const config = (shards: Array<{ name: string; replicas: string[]; draining?: boolean }>) =>
+  validated({ listen: '127.0.0.1:0', shards, log: { level: 'silent' } });
 
 /** The series of one metric, as `name{labels} value` lines. */
 async function seriesOf(metrics: ReturnType<typeof createSelfMetrics>, name: string): Promise<string[]> {
@@ -54,7 +55,12 @@ describe('the ring in the self-metrics', () => {
   });
 
   it('pushring_replica_up drops a replica the ring no longer holds', async () => {
-    cluster = createCluster(config([{ name: 'a', replicas: ['http://127.0.0.1:9101'] }, { name: 'b', replicas: ['http://127.0.0.1:9103'] }]));
+    cluster = createCluster(
+      config([
+        { name: 'a', replicas: ['http://127.0.0.1:9101'] },
+        { name: 'b', replicas: ['http://127.0.0.1:9103'] },
+      ]),
+    );
     const metrics = createSelfMetrics(cluster);
     expect(await seriesOf(metrics, 'pushring_replica_up')).toHaveLength(2);
     cluster.applyRing(config([{ name: 'a', replicas: ['http://127.0.0.1:9101'] }]));

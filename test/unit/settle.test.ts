@@ -53,7 +53,10 @@ describe('decideChangeStep: closing', () => {
     ['the change is still in the copy phase', { ...DONE, phase: 'copy' }],
     ['the change is in the hold phase', { ...DONE, phase: 'hold' }],
     ['this reconciler carries no change out', { ...DONE, pass: undefined }],
-    ...(Object.keys(COMPLETE) as Array<keyof Completeness>).map((field): [string, SettleFacts] => [`the pass is incomplete (${field})`, { ...DONE, complete: incomplete(field) }]),
+    ...(Object.keys(COMPLETE) as Array<keyof Completeness>).map((field): [string, SettleFacts] => [
+      `the pass is incomplete (${field})`,
+      { ...DONE, complete: incomplete(field) },
+    ]),
   ];
   it.each(rows)('does not close when %s', (_clause, facts) => {
     expect(decideChangeStep(facts).step).not.toBe('close');
@@ -75,7 +78,12 @@ describe('hasRacedCopy', () => {
   const rows: Array<[what: string, raced: boolean, acted: Acted[], opts: Parameters<typeof run>[1]]> = [
     ['nothing was moved', false, [], { target: { m: '1' }, authority: [{ m: '2' }] }],
     ['a moved group is settled now', false, [copy({ m: '1' })], { unsettled: [], target: { m: '1' }, authority: [{ m: '2' }] }],
-    ['a family is still as copied on the target and the old owner holds something else', true, [copy({ m: '1' })], { target: { m: '1' }, authority: [{ m: '2' }] }],
+    [
+      'a family is still as copied on the target and the old owner holds something else',
+      true,
+      [copy({ m: '1' })],
+      { target: { m: '1' }, authority: [{ m: '2' }] },
+    ],
     ['one old-owner replica holds something else for it', true, [copy({ m: '1' })], { target: { m: '1' }, authority: [{ m: '1' }, { m: '2' }] }],
     ['the old owner lost the family the copy carried', true, [copy({ m: '1', n: '1' })], { target: { m: '1', n: '1' }, authority: [{ m: '1' }] }],
     ['the family changed on the target since (a newer push)', false, [copy({ m: '1' })], { target: { m: '3' }, authority: [{ m: '2' }] }],

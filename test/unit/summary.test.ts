@@ -45,7 +45,7 @@ describe('signaturesOf', () => {
   const a = (families: Record<string, string>) => summarizeGroup(group('a', families));
   const copy = { kind: 'copy', canonical: '{job="a"}', from: 'x/0', to: 'y/0' } as const;
 
-  it('names a stale family the same way while the group\'s other families change', () => {
+  it("names a stale family the same way while the group's other families change", () => {
     const first = signaturesOf(copy, on({ 'x/0': a({ m1: '1', m2: '5' }), 'y/0': a({ m1: '0', m2: '4' }) }))!;
     const second = signaturesOf(copy, on({ 'x/0': a({ m1: '1', m2: '6' }), 'y/0': a({ m1: '0', m2: '6' }) }))!;
     expect(first).toHaveLength(2);

@@ -28,7 +28,7 @@ describe('written', () => {
     expect(written.pushTimeOf('s0/1', G, 'digest', 130)).toBe(130);
   });
 
-  it('takes a replay\'s stamp as read back: a later read with another stamp is a newer push', () => {
+  it("takes a replay's stamp as read back: a later read with another stamp is a newer push", () => {
     const written = createWritten();
     written.remember('s0/0', G, 'digest', 100, 120);
     expect(written.pushTimeOf('s0/0', G, 'digest', 125)).toBe(125);
