@@ -70,12 +70,12 @@ export async function applyConfig(target: ReloadTarget, next: Readonly<Config>):
   if (needsRestart.length > 0) logger.warn({ settings: needsRestart }, 'these settings change only at the next restart');
   cluster.applyRing(next);
   // Caught up: nothing moves. Otherwise the change goes from the ring in force (this front door
-  // may have served an older one): the state machine says which from the record just made.
+  // may have served an older one). In force with the ring, before anything is awaited; then a
+  // step of the state machine over the record just made confirms it (a failed one: the next).
   if (begun !== undefined) {
-    await transition.beat().catch(() => {
-      const routing = routingAfterBegin(begun);
-      if (routing !== undefined) cluster.follow(routing);
-    });
+    const routing = routingAfterBegin(begun, new Set(next.shards.map((s) => s.name)));
+    if (routing !== undefined) cluster.follow(routing);
+    await transition.beat().catch(() => undefined);
   }
   target.useConfig(next);
   const { discovery } = target.config;

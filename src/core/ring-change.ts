@@ -313,11 +313,14 @@ export function dualReady(dualSince: number | undefined, now: number, lagMs: num
 }
 
 /**
- * The routing a reload's answer implies, for when the store cannot be read again right after it
- * (the next successful step corrects it, a fence included): catch up writes the ring alone, a
- * change under way writes both owners from its authority.
+ * The routing a reload's answer implies, put in force with the new ring (a step of decideFollow
+ * follows at once and confirms it): catch up writes the ring alone; a change under way writes
+ * both owners from its authority, unless the new configuration (shard names `known`) lacks an
+ * undrained shard groups move from, which fences them as decideFollow does.
  */
-export function routingAfterBegin(begun: Begun): Routing | undefined {
+export function routingAfterBegin(begun: Begun, known: ReadonlySet<string>): Routing | undefined {
   if ('refused' in begun) return undefined;
-  return { mode: 'catchUp' in begun ? { kind: 'steady' } : { kind: 'dual', from: begun.from }, fence: undefined };
+  if ('catchUp' in begun) return { mode: { kind: 'steady' }, fence: undefined };
+  if (undrainedRemovals(begun.from, known).length > 0) return { mode: { kind: 'steady' }, fence: [begun.from] };
+  return { mode: { kind: 'dual', from: begun.from }, fence: undefined };
 }

@@ -116,7 +116,11 @@ export function createTransition(options: TransitionOptions): Transition {
     const mine = cluster.version;
     const shards = cluster.shardConfigs;
     for (let step = 0; step < MAX_STEPS; step++) {
-      const [record, published, beats] = await Promise.all([store.readRecord(), store.readPublished(), store.readBeats()]);
+      // The record before the published ring: a change closes by publishing, then deleting the
+      // record, so no record means the ring read next is the one it published (keys may live on
+      // different Redis Cluster nodes, where parallel reads keep no order).
+      const record = await store.readRecord();
+      const [published, beats] = await Promise.all([store.readPublished(), store.readBeats()]);
       const decision = decideFollow({
         now: Date.now(),
         mine,
@@ -137,6 +141,7 @@ export function createTransition(options: TransitionOptions): Transition {
       if (decision.routing !== undefined && cluster.version === mine) cluster.follow(decision.routing);
       return;
     }
+    warn(`the ring change record kept changing under this front door for ${MAX_STEPS} steps; it keeps what it does until the next heartbeat`);
   };
 
   const beat = async (): Promise<void> => {
@@ -157,13 +162,18 @@ export function createTransition(options: TransitionOptions): Transition {
         }, heartbeatMs)
       : undefined;
   timer?.unref();
+  /** A beat that starts after this call: one in flight may have read the store before a change. */
+  const beatAfresh = async (): Promise<void> => {
+    await beating?.catch(() => undefined);
+    await beatOnce();
+  };
   const fresh = async (): Promise<void> => {
-    if (options.beatBeforeReading === true) await beatOnce();
+    if (options.beatBeforeReading === true) await beatAfresh();
   };
 
   return {
-    beat: beatOnce,
-    start: beatOnce,
+    beat: beatAfresh,
+    start: beatAfresh,
     async state() {
       await fresh();
       const [record, beats] = await Promise.all([store.readRecord(), store.readBeats()]);
@@ -183,7 +193,7 @@ export function createTransition(options: TransitionOptions): Transition {
       const settled = settleRecord(record, beats, changeId);
       if (settled === undefined) return false;
       await store.writeRecord(settled, false);
-      await beatOnce();
+      await beatAfresh();
       return true;
     },
     async close(changeId) {

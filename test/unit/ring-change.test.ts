@@ -327,10 +327,13 @@ describe('decideBegin: a reload to a new ring', () => {
     expect(decideBegin(k)).toEqual(want);
   });
 
-  it('a reload answer that cannot be followed up at once still writes from the authority', () => {
-    expect(routingAfterBegin({ refused: 'x' })).toBeUndefined();
-    expect(routingAfterBegin({ catchUp: true })).toEqual(steady);
-    expect(routingAfterBegin({ from: A })).toEqual({ mode: { kind: 'dual', from: A }, fence: undefined });
+  it('a reload answer is put in force with the ring: from the authority, or fenced like a step would', () => {
+    const names = new Set(['a', 'b', 'c']);
+    expect(routingAfterBegin({ refused: 'x' }, names)).toBeUndefined();
+    expect(routingAfterBegin({ catchUp: true }, names)).toEqual(steady);
+    expect(routingAfterBegin({ from: A }, names)).toEqual({ mode: { kind: 'dual', from: A }, fence: undefined });
+    // A new file lacking an undrained shard groups move from: fenced, as decideFollow would.
+    expect(routingAfterBegin({ from: A }, new Set(['a', 'c']))).toEqual({ mode: { kind: 'steady' }, fence: [A] });
   });
 });
 
