@@ -162,6 +162,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
   const redisReady = async (timeoutMs = (redisConfig?.connectTimeoutMs ?? 0) * 2): Promise<boolean> =>
     redis === undefined || (await waitForRedisReady(redis, timeoutMs));
 
+  /** The suspect marks in Redis have been read once (at start, or by a pass). */
+  let marksRead = true;
   return {
     get config() {
       return config;
@@ -191,7 +193,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
       }
       // Marks left by front doors gone (one that died, say): the reconcile loop acts on them soon.
-      await suspects.refresh?.().catch(() => undefined);
+      // Unread (Redis not answering yet), they may exist: the loop asks again soon until a pass ran.
+      marksRead = await (suspects.refresh?.().then(() => true) ?? Promise.resolve(true)).catch(() => false);
       if (config.discovery.file !== undefined) {
         const changed = await writeFileAtomically(config.discovery.file, targets);
         logger.info({ file: config.discovery.file, changed }, 'file_sd targets written');
@@ -219,8 +222,11 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         lease: refreshingWhenRefused(lease, suspects),
         intervalMs: config.reconcile.intervalSeconds * 1000,
         ...(redis === undefined ? {} : { leaseRenewMs: leaseTtlMs / 3 }),
-        repairsPending: () => suspects.count() > 0,
-        onPass: (report) => metrics.passDone(report),
+        repairsPending: () => !marksRead || suspects.count() > 0,
+        onPass: (report) => {
+          marksRead = true;
+          metrics.passDone(report);
+        },
         log: logger,
       });
       loop = started;
