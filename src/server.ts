@@ -47,7 +47,7 @@ export async function startServer(
     try {
       await app.close();
     } finally {
-      watcher?.stop();
+      await watcher?.stop();
       await runtime.close();
     }
   };

@@ -24,7 +24,8 @@ export interface ConfigWatchEvents {
 export interface ConfigWatcher {
   /** Reads the file now (also what the watch and the timer do). */
   check(): Promise<void>;
-  stop(): void;
+  /** Stops watching; settles once a check (and the reload it started) in flight is done. */
+  stop(): Promise<void>;
 }
 
 export function watchConfig(file: string, initialText: string, intervalMs: number, events: ConfigWatchEvents): ConfigWatcher {
@@ -79,10 +80,12 @@ export function watchConfig(file: string, initialText: string, intervalMs: numbe
   timer.unref();
   return {
     check,
-    stop() {
+    async stop() {
       stopped = true;
       clearInterval(timer);
       watcher?.close();
+      // A reload in flight would otherwise apply a ring, beat and write file_sd after close.
+      await checking?.catch(() => undefined);
     },
   };
 }

@@ -12,7 +12,7 @@ const yaml = (shards: string[]) => `shards:\n${shards.map((s, i) => `  - { name:
 let watcher: ConfigWatcher | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
-  watcher?.stop();
+  await watcher?.stop();
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
