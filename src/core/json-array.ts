@@ -51,15 +51,22 @@ export function createJsonArraySplitter(key: string): JsonArraySplitter {
         open = false;
         start = -1;
       };
+      // The next quote at or after the byte read (chunk.length: none), looked up once per quote:
+      // bytes before an escaped quote, or to the end of a chunk a string runs past, are read one
+      // by one without searching again (which made long escaped strings quadratic).
+      let quoteAt = -1;
       for (let i = 0; i < chunk.length; i++) {
         const byte = chunk[i]!;
         if (inString) {
           // Most bytes are inside strings: jump to the closing quote unless an escape may precede it.
           if (!escaped && keyBytes === undefined) {
-            const quote = chunk.indexOf(QUOTE, i);
-            if (quote !== -1 && (quote === i || chunk[quote - 1] !== BACKSLASH)) {
+            if (quoteAt < i) {
+              quoteAt = chunk.indexOf(QUOTE, i);
+              if (quoteAt === -1) quoteAt = chunk.length;
+            }
+            if (quoteAt < chunk.length && (quoteAt === i || chunk[quoteAt - 1] !== BACKSLASH)) {
               inString = false;
-              i = quote;
+              i = quoteAt;
               continue;
             }
           }
