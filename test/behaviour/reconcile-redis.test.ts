@@ -2,55 +2,14 @@
  * Self-healing across front doors, with a real redis-server: hints and suspect marks outlive
  * the front door that recorded them, and one reconciler runs at a time.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
-import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
+import { startPushgateway, type Group } from '../helpers/pushgateway.js';
+import { useServeDoors } from '../helpers/serve-doors.js';
 
-let redis: RedisServer;
-let client: Redis;
-const backends: Pushgateway[] = [];
-const doors: ManagedProcess[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const d of doors.splice(0)) {
-    d.kill();
-    await d.exited;
-  }
-  await Promise.all(backends.splice(0).map((b) => b.close()));
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.close();
-});
-
-async function startDoor(prefix: string, intervalSeconds: number): Promise<string> {
-  const dir = await tempDir('pushring-heal-');
-  const port = await freePort();
-  const file = join(dir, 'pushring.yaml');
-  await writeFile(
-    file,
-    [
-      `listen: "127.0.0.1:${port}"`,
-      'log: { level: warn }',
-      `redis: { url: "${redis.url}", keyPrefix: "${prefix}" }`,
-      'health: { intervalMs: 200, timeoutMs: 300 }',
-      `reconcile: { intervalSeconds: ${intervalSeconds} }`,
-      'shards:',
-      `  - { name: a, replicas: ["${backends[0]!.url}", "${backends[1]!.url}"] }`,
-    ].join('\n'),
-  );
-  doors.push(spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'serve.log') }));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
-  return url;
-}
+const doors = useServeDoors();
+const { backends } = doors;
+const startDoor = async (prefix: string, intervalSeconds: number): Promise<string> => (await doors.start(prefix, intervalSeconds)).url;
 
 const put = (url: string, job: string, value: number) => fetch(`${url}/metrics/job/${job}`, { method: 'PUT', body: `healed ${value}\n` });
 const valuesOf = (groups: Group[]) => Object.fromEntries(groups.map((g) => [g.labels['job'], String(g.metrics['healed']?.metrics[0]?.['value'])]));
@@ -60,14 +19,13 @@ describe('self-healing with Redis', () => {
   it('hints and suspect marks survive the front door that recorded them', async () => {
     backends.push(await startPushgateway(), await startPushgateway());
     const prefix = `heal-${Date.now()}:`;
-    const first = await startDoor(prefix, 0);
+    const { url: first, process: stopping } = await doors.start(prefix, 0);
     for (let i = 0; i < 5; i++) expect((await put(first, `g${i}`, 1)).status).toBe(200);
     await backends[0]!.kill();
     for (let i = 0; i < 5; i++) expect((await put(first, `g${i}`, 2)).status).toBe(200);
     expect((await put(first, 'late', 1)).status).toBe(200);
-    await waitFor(async () => (await client.llen(`${prefix}hints:{a/0}`)) === 6, { what: 'the missed writes to be kept in Redis' });
-    expect(await client.hget(`${prefix}{suspects}:since`, 'a/0')).not.toBeNull();
-    const stopping = doors.pop()!;
+    await waitFor(async () => (await doors.client().llen(`${prefix}hints:{a/0}`)) === 6, { what: 'the missed writes to be kept in Redis' });
+    expect(await doors.client().hget(`${prefix}{suspects}:since`, 'a/0')).not.toBeNull();
     stopping.kill('SIGTERM');
     expect(await stopping.exited).toBe(0);
 
@@ -79,9 +37,9 @@ describe('self-healing with Redis', () => {
       timeoutMs: 20_000,
     });
     expect(valuesOf(await backends[0]!.groups())).toEqual({ g0: '2', g1: '2', g2: '2', g3: '2', g4: '2', late: '1' });
-    expect(await client.llen(`${prefix}hints:{a/0}`)).toBe(0);
+    expect(await doors.client().llen(`${prefix}hints:{a/0}`)).toBe(0);
     expect(await metric(second, /pushring_hints_total\{event="superseded"\} (\d+)/)).toBe(6);
-    await waitFor(async () => (await client.hget(`${prefix}{suspects}:since`, 'a/0')) === null, { what: 'the replica to be trusted again' });
+    await waitFor(async () => (await doors.client().hget(`${prefix}{suspects}:since`, 'a/0')) === null, { what: 'the replica to be trusted again' });
   });
 
   it('runs one reconciler at a time across front doors', async () => {
@@ -103,7 +61,7 @@ describe('self-healing with Redis', () => {
     for (let i = 0; i < 3; i++) expect((await put(other, `g${i}`, 1)).status).toBe(200);
     await waitFor(async () => (await metric(other, /pushring_replicas_suspect (\d+)/)) === 1, { what: 'the other door to hold a/0 suspect' });
     await backends[0]!.restart();
-    await waitFor(async () => (await client.hget(`${prefix}{suspects}:since`, 'a/0')) === null, { what: 'the holder to clear a/0', timeoutMs: 20_000 });
+    await waitFor(async () => (await doors.client().hget(`${prefix}{suspects}:since`, 'a/0')) === null, { what: 'the holder to clear a/0', timeoutMs: 20_000 });
     await waitFor(async () => (await metric(other, /pushring_replicas_suspect (\d+)/)) === 0, { what: 'the other door to forget a/0', timeoutMs: 20_000 });
     expect(await metric(other, /pushring_reconcile_passes_total (\d+)/)).toBe(0);
   });

@@ -3,59 +3,17 @@
  * promptly, not a reconcile interval later: real redis-server, real Pushgateways, real `serve`
  * processes with an interval of an hour.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
-import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
+import { startPushgateway, type Group } from '../helpers/pushgateway.js';
+import { useServeDoors } from '../helpers/serve-doors.js';
 
 /** Far longer than any test here: a repair seen within it was not the interval's doing. */
 const INTERVAL_SECONDS = 3600;
 
-let redis: RedisServer;
-let client: Redis;
-const backends: Pushgateway[] = [];
-const doors: ManagedProcess[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const d of doors.splice(0)) {
-    d.kill();
-    await d.exited;
-  }
-  await Promise.all(backends.splice(0).map((b) => b.close()));
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.close();
-});
-
-async function startDoor(prefix: string, intervalSeconds: number): Promise<{ url: string; process: ManagedProcess }> {
-  const dir = await tempDir('pushring-restart-');
-  const port = await freePort();
-  const file = join(dir, 'pushring.yaml');
-  await writeFile(
-    file,
-    [
-      `listen: "127.0.0.1:${port}"`,
-      'log: { level: warn }',
-      `redis: { url: "${redis.url}", keyPrefix: "${prefix}" }`,
-      'health: { intervalMs: 200, timeoutMs: 300 }',
-      `reconcile: { intervalSeconds: ${intervalSeconds} }`,
-      'shards:',
-      `  - { name: a, replicas: ["${backends[0]!.url}", "${backends[1]!.url}"] }`,
-    ].join('\n'),
-  );
-  const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'serve.log') });
-  doors.push(door);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
-  return { url, process: door };
-}
+const doors = useServeDoors();
+const { backends } = doors;
+const startDoor = (prefix: string, intervalSeconds: number) => doors.start(prefix, intervalSeconds);
 
 const put = (url: string, job: string, value: number) => fetch(`${url}/metrics/job/${job}`, { method: 'PUT', body: `restarted ${value}\n` });
 const valuesOf = (groups: Group[]) => Object.fromEntries(groups.map((g) => [g.labels['job'], String(g.metrics['restarted']?.metrics[0]?.['value'])]));
@@ -73,9 +31,10 @@ async function missWritesThenDie(prefix: string, firstInterval: number, holdingL
   for (const job of jobs(15)) expect((await put(first.url, job, 1)).status).toBe(200);
   await backends[0]!.kill('SIGTERM');
   for (const job of jobs(30)) expect((await put(first.url, job, 2)).status).toBe(200);
-  await waitFor(async () => (await client.llen(`${prefix}hints:{a/0}`)) === 30, { what: 'the 30 missed writes to be kept in Redis' });
-  expect(await client.hget(`${prefix}{suspects}:since`, 'a/0')).not.toBeNull();
-  if (holdingLease) await waitFor(async () => (await client.get(`${prefix}reconcile-lease`)) !== null, { what: 'the first front door to hold the lease' });
+  await waitFor(async () => (await doors.client().llen(`${prefix}hints:{a/0}`)) === 30, { what: 'the 30 missed writes to be kept in Redis' });
+  expect(await doors.client().hget(`${prefix}{suspects}:since`, 'a/0')).not.toBeNull();
+  if (holdingLease)
+    await waitFor(async () => (await doors.client().get(`${prefix}reconcile-lease`)) !== null, { what: 'the first front door to hold the lease' });
   first.process.kill('SIGKILL');
   await first.process.exited;
   await backends[0]!.restart();
@@ -98,7 +57,7 @@ describe('a front door started after one that died', () => {
     await missWritesThenDie(prefix, INTERVAL_SECONDS);
     await startDoor(prefix, INTERVAL_SECONDS);
     await expectRepairedPromptly();
-    expect(await client.llen(`${prefix}hints:{a/0}`)).toBe(0);
+    expect(await doors.client().llen(`${prefix}hints:{a/0}`)).toBe(0);
   });
 
   // The lease the dead front door held lives out its time-to-live first.
