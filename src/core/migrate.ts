@@ -161,6 +161,7 @@ export function planMoves(shards: readonly ShardView[], owners: Ownership, phase
   return { actions, unsettled };
 }
 
-function sortActions(actions: MigrationAction[]): MigrationAction[] {
+/** In the order of their groups' canonical keys (reports list moves so). */
+export function sortActions(actions: MigrationAction[]): MigrationAction[] {
   return actions.sort((a, b) => (a.canonical < b.canonical ? -1 : a.canonical > b.canonical ? 1 : 0));
 }

@@ -19,6 +19,7 @@ import {
   memoizeOwnership,
   planMoves,
   planStrayDeletes,
+  sortActions,
   type MigrationAction,
   type MigrationPhase,
   type Ownership,
@@ -234,7 +235,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         misplaced: misplaced.size,
         unsettled: plan.unsettled.length,
         deferred,
-        migration: phase === 'delete' ? sortByGroup(strays) : dryRun ? plan.actions : moves,
+        migration: phase === 'delete' ? sortActions(strays) : dryRun ? plan.actions : moves,
       });
       if (dryRun) return report();
 
@@ -291,8 +292,4 @@ function copyOnViews(views: readonly ReplicaView[]): CopyOn {
 function actedOf(action: MigrationAction, copied: GroupSummary | undefined, copyOn: CopyOn): Acted {
   if (action.kind === 'delete') return { on: action.on, canonical: action.canonical };
   return { on: action.to, canonical: action.canonical, copied: (copied ?? copyOn(action.from, action.canonical))?.families ?? new Map<string, string>() };
-}
-
-function sortByGroup(actions: MigrationAction[]): MigrationAction[] {
-  return actions.sort((a, b) => (a.canonical < b.canonical ? -1 : a.canonical > b.canonical ? 1 : 0));
 }

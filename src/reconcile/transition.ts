@@ -14,11 +14,12 @@ import {
   decideBegin,
   decideFollow,
   initialMemory,
+  NO_CHANGE_VIEW,
   ROLLBACK_AFTER_MS,
   settleRecord,
   viewChange,
   type Begun,
-  type ChangePhase,
+  type ChangeView,
   type ChangeRecord,
   type FollowMemory,
   type StoreWrite,
@@ -28,20 +29,16 @@ import { createMemoryChangeStore, createRedisChangeStore, type ChangeStore } fro
 
 export type { Begun, ChangeRecord } from '../core/ring-change.js';
 
-/** The change under way as the reconciler carries it out. */
-export interface TransitionState {
-  /** Identifies the change under way; undefined when there is none. */
-  readonly id: string | undefined;
-  readonly phase: ChangePhase;
-  /** The version the change goes to. */
-  readonly to: string | undefined;
-  /** The ring it comes from. */
-  readonly from: Ring | undefined;
-  /** Every live front door has loaded the new ring and writes both owners. */
-  readonly everyoneDual: boolean;
-}
+/** The change under way as the reconciler carries it out: core's view, with the ring it comes from built. */
+export type TransitionState = Omit<ChangeView, 'fromShards'> & { readonly from: Ring | undefined };
 
-export const NO_CHANGE: TransitionState = { id: undefined, phase: 'none', to: undefined, from: undefined, everyoneDual: false };
+export const NO_CHANGE: TransitionState = {
+  id: NO_CHANGE_VIEW.id,
+  phase: NO_CHANGE_VIEW.phase,
+  to: NO_CHANGE_VIEW.to,
+  from: undefined,
+  everyoneDual: NO_CHANGE_VIEW.everyoneDual,
+};
 
 export interface Transition {
   state(): Promise<TransitionState>;
