@@ -83,8 +83,8 @@ export function createCluster(config: Readonly<Config>): Cluster {
 
   let state = build(config, byKey, makeBackend);
   let previous: Ring | undefined;
-  /** The shards `previous` was built from. */
-  let previousKey = '';
+  /** The version of `previous` (its owners and weights: replica URLs do not place groups). */
+  let previousVersion = '';
   let dualSince = 0;
   let fence: readonly Ring[] | undefined;
   /** The shards `fence` was built from, to rebuild it only when they change. */
@@ -127,7 +127,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
       const old = state;
       state = build(next, byKey, makeBackend);
       // The oldest ring still written to stays the previous one until the transition ends.
-      if (old.version !== state.version && previous === undefined) [previous, previousKey, dualSince] = [old.ring, JSON.stringify(old.configs), Date.now()];
+      if (old.version !== state.version && previous === undefined) [previous, previousVersion, dualSince] = [old.ring, old.version, Date.now()];
       const kept = new Set(state.backends);
       for (const [key, backend] of byKey) {
         if (kept.has(backend)) continue;
@@ -142,8 +142,8 @@ export function createCluster(config: Readonly<Config>): Cluster {
       if (mode?.kind === 'dual') {
         // The authority is the ring the change comes from, which may not be the one this front
         // door served before (it may have been behind). Switching it starts the lag afresh.
-        const key = JSON.stringify(mode.from);
-        if (previous === undefined || key !== previousKey) [previous, previousKey, dualSince] = [ringOf(mode.from), key, Date.now()];
+        const version = ringVersion(mode.from);
+        if (previous === undefined || version !== previousVersion) [previous, previousVersion, dualSince] = [ringOf(mode.from), version, Date.now()];
       }
       const by = JSON.stringify(routing.fence ?? null);
       if (by !== fencedBy) [fence, fencedBy] = [routing.fence?.map((shards) => ringOf(shards)), by];
