@@ -1,0 +1,166 @@
+/**
+ * The body step of the push pipeline (push.ts): gunzip within bounds, parse, and judge the push
+ * before it is written (docs/judging.md).
+ *
+ * - `front-door`: the push is judged against the index of every group (core/judge.ts through an
+ *   IndexJudge) and recorded there before the write; a write no backend stored is undone. A
+ *   refused push is recorded as a checked Pushgateway records it (its push_failure_time_seconds),
+ *   by sending the backends a push they refuse — unless that record would itself be inconsistent
+ *   (a poison push): then nothing is stored anywhere. A judged, stored PUT or POST is answered 200,
+ *   as a checked Pushgateway answers (unchecked ones answer 202).
+ * - `backends`: the backends judge; only the pushes that would poison a checked Pushgateway are
+ *   refused here.
+ *
+ * In both modes the body is parsed, so no body a Pushgateway would choke on (a 16 GiB protobuf
+ * length prefix, a gzip bomb) reaches one, and the original bytes are what the backends get.
+ */
+import type { JudgeConfig } from '../config/schema.js';
+import { REFUSED_PUSH_BODY } from '../core/exposition.js';
+import type { GroupingKey } from '../core/grouping-key.js';
+import type { IndexChange } from '../core/index-table.js';
+import type { GroupWrite, Verdict, WriteMethod } from '../core/judge.js';
+import { parsePushBody } from '../core/parse-push-body.js';
+import type { BodyLimits, PushedFamily } from '../core/push-body.js';
+import type { WriteOutcome } from '../write/outcome.js';
+import { inflateBody } from './inflate.js';
+import type { PushRequest, Refusal } from './push.js';
+
+/** The index's side of judging (judge/judge-service.ts): one judgement, and committing its follow-ups. */
+export interface IndexJudge {
+  /** Rejects with an error whose `code` is JUDGE_STORE_UNAVAILABLE when the index cannot be reached. */
+  judge(write: GroupWrite): Promise<Verdict | { readonly ok: false; readonly kind: 'busy' }>;
+  /** Commits a verdict's `undo` or a refusal's `failure`; false when the index moved on meanwhile. */
+  commit(change: IndexChange): Promise<boolean>;
+  /** Resolves once the index holds what the backends held at start (at most `timeoutMs`); false on time-out. */
+  ready(timeoutMs: number): Promise<boolean>;
+}
+
+/** What the body step decided. */
+export type Judged =
+  /** Write it; `settle` turns the write's outcome into the answer (and undoes the record if nothing stored it). */
+  | { readonly kind: 'write'; readonly settle: ((outcome: WriteOutcome) => Promise<WriteOutcome>) | undefined }
+  /** One of pushring's own errors. */
+  | { readonly kind: 'refused'; readonly refusal: Refusal }
+  /**
+   * The Pushgateway's own answer (`body` as it sends it). `markFailed`: first send the backends
+   * the refused push that makes them record this one's failure, as a checked Pushgateway does.
+   */
+  | { readonly kind: 'pushgateway'; readonly status: number; readonly body: string; readonly markFailed: boolean };
+
+export interface BodyJudge {
+  judge(key: GroupingKey, method: WriteMethod, request: PushRequest): Promise<Judged> | Judged;
+}
+
+const WRITE: Judged = Object.freeze({ kind: 'write', settle: undefined });
+const EMPTY = Buffer.alloc(0);
+const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) }) satisfies { kind: 'body'; families: readonly PushedFamily[] };
+
+/** The refused push sent to mark a group's failure (see copy-group.ts), and its header. */
+export const MARK_FAILED_BODY = Buffer.from(REFUSED_PUSH_BODY);
+export const MARK_FAILED_HEADERS: readonly string[] = ['content-type', 'text/plain; version=0.0.4'];
+
+export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefined): BodyJudge {
+  const limits: BodyLimits = {
+    maxFamilies: config.maxFamilies,
+    maxSeries: config.maxSeriesPerPush,
+    maxLabelsPerSeries: config.maxLabelsPerSeries,
+    maxStringBytes: config.maxStringBytes,
+  };
+  const limitKeys: Record<keyof BodyLimits, string> = {
+    maxFamilies: 'maxFamilies',
+    maxSeries: 'maxSeriesPerPush',
+    maxLabelsPerSeries: 'maxLabelsPerSeries',
+    maxStringBytes: 'maxStringBytes',
+  };
+
+  /** The families of a PUT or POST (none for a DELETE), or the answer that stops the push. */
+  const readBody = (request: PushRequest, method: WriteMethod): { readonly kind: 'body'; readonly families: readonly PushedFamily[] } | Judged => {
+    const raw: Buffer = request.body instanceof Buffer ? (request.body as Buffer) : EMPTY;
+    const encoding = request.headers['content-encoding'];
+    // A Pushgateway gunzips every request, DELETE too, and refuses a bad gzip body.
+    const inflated = inflateBody(raw, typeof encoding === 'string' ? encoding : undefined, config.maxInflatedBytes);
+    if (!inflated.ok) {
+      if (inflated.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: inflated.message, markFailed: false };
+      return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
+    }
+    if (method === 'DELETE') return NO_FAMILIES;
+    const contentType = request.headers['content-type'];
+    const parsed = parsePushBody(inflated.body, typeof contentType === 'string' ? contentType : undefined, limits);
+    if (parsed.ok) return { kind: 'body', families: parsed.families };
+    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: parsed.message, markFailed: false };
+    return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: limitKeys[parsed.limit], max: parsed.max } } };
+  };
+
+  if (config.mode === 'backends' || index === undefined) {
+    return {
+      judge(key, method, request) {
+        const body = readBody(request, method);
+        if (body.kind !== 'body') return body;
+        const poison = poisonOf(key, body.families);
+        return poison === undefined ? WRITE : { kind: 'refused', refusal: { code: 'PUSHRING_POISON_PUSH', context: { reason: poison } } };
+      },
+    };
+  }
+
+  return {
+    async judge(key, method, request) {
+      const body = readBody(request, method);
+      if (body.kind !== 'body') return body;
+      if (!(await index.ready(config.startTimeoutMs))) return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_STARTING', context: undefined } };
+      const write: GroupWrite = { group: key.canonical, labels: key.labels, method, families: body.families };
+      let verdict: Awaited<ReturnType<IndexJudge['judge']>>;
+      try {
+        verdict = await index.judge(write);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'JUDGE_STORE_UNAVAILABLE')
+          return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_UNAVAILABLE', context: undefined } };
+        throw err;
+      }
+      if (verdict.ok) {
+        const { undo } = verdict;
+        return { kind: 'write', settle: (outcome) => settleJudged(outcome, method, undo, index) };
+      }
+      switch (verdict.kind) {
+        case 'busy':
+          return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
+        case 'full':
+          return { kind: 'refused', refusal: { code: 'PUSHRING_INDEX_FULL', context: { maxSeries: verdict.maxSeries } } };
+        case 'inconsistent': {
+          const markFailed = verdict.failure !== undefined && (await index.commit(verdict.failure));
+          return { kind: 'pushgateway', status: 400, body: verdict.message, markFailed };
+        }
+      }
+    },
+  };
+}
+
+const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const;
+
+/** A stored PUT/POST is answered as a checked Pushgateway answers; a write nobody stored is taken back from the index. */
+async function settleJudged(outcome: WriteOutcome, method: WriteMethod, undo: IndexChange, index: IndexJudge): Promise<WriteOutcome> {
+  const stored = outcome.kind === 'answer' && outcome.status < 300;
+  if (!stored) {
+    // A later write to the group has its own record: undo expects ours, so it leaves theirs.
+    await index.commit(undo).catch(() => false);
+    return outcome;
+  }
+  return method === 'DELETE' ? outcome : { ...outcome, ...STORED_200 };
+}
+
+/**
+ * What poisons a checked Pushgateway 1.5.1 whatever else it holds (docs/judging.md): it stores a
+ * refused push's failure time even when that record itself is inconsistent.
+ */
+function poisonOf(key: GroupingKey, families: readonly PushedFamily[]): string | undefined {
+  for (const [name, value] of key.labels) {
+    if (name === 'instance' && value === '') {
+      return 'the grouping label "instance" is empty: the group then has the same push_time_seconds series as the group without it';
+    }
+  }
+  for (const family of families) {
+    if (family.name === 'push_failure_time_seconds') {
+      return 'the push carries push_failure_time_seconds, a family the Pushgateway keeps for each group itself';
+    }
+  }
+  return undefined;
+}
