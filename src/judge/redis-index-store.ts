@@ -137,12 +137,11 @@ function encodeCommit(key: string, change: IndexChange): string[] {
 const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
 
 /**
- * The index in the hash `<prefix>{judge}`, or `<prefix>{judge:<table>}` for a table of its own
- * (one per shard, say, to spread shards over Redis Cluster's nodes). One key per table, so each
- * script runs whole on one node.
+ * The index in the hash `<prefix>{judge}`: one index for the whole ring (docs/judging.md), one
+ * key, so each script runs whole on one Redis Cluster node.
  */
-export function createRedisIndexStore(client: Redis | Cluster, keyPrefix: string, options: { table?: string } = {}): IndexStore {
-  const key = options.table === undefined ? `${keyPrefix}{judge}` : `${keyPrefix}{judge:${options.table}}`;
+export function createRedisIndexStore(client: Redis | Cluster, keyPrefix: string): IndexStore {
+  const key = `${keyPrefix}{judge}`;
   const unavailable = (what: string, err: unknown): IndexStoreError =>
     new IndexStoreError(`the judge's index in Redis could not be ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 
