@@ -15,7 +15,8 @@ import type { SuspectStore } from '../reconcile/suspects.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
-import { createBodyJudge, type IndexJudge } from './judging.js';
+import { createStartingJudge, type IndexJudge } from '../judge/index-judge.js';
+import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
@@ -35,7 +36,7 @@ export interface AppOptions {
   readonly metrics?: SelfMetrics;
   /** The http_sd document in force (it follows ring changes); default: from `config`. */
   readonly targets?: () => string;
-  /** The index pushes are judged against (judge.mode `front-door`); absent: only poison pushes are refused. */
+  /** The index pushes are judged against with judge.mode `front-door` (the runtime's); absent: one in memory, built from the backends. */
   readonly judge?: IndexJudge;
 }
 
@@ -105,7 +106,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     cluster,
     ack: config.write.ack,
     checks,
-    judge: createBodyJudge(config.judge, options.judge),
+    judge: createBodyJudge(
+      config.judge,
+      config.judge.mode === 'backends' ? undefined : (options.judge ?? createStartingJudge(config.judge, () => cluster.backends)),
+    ),
     observer: combineObservers(...observers),
     countPush,
     log,

@@ -17,23 +17,15 @@
 import type { JudgeConfig } from '../config/schema.js';
 import { REFUSED_PUSH_BODY } from '../core/exposition.js';
 import type { GroupingKey } from '../core/grouping-key.js';
-import type { IndexChange } from '../core/index-table.js';
-import type { GroupWrite, Verdict, WriteMethod } from '../core/judge.js';
+import type { GroupWrite, WriteMethod } from '../core/judge.js';
 import { parsePushBody } from '../core/parse-push-body.js';
 import type { BodyLimits, PushedFamily } from '../core/push-body.js';
+import type { IndexJudge } from '../judge/index-judge.js';
+import type { Accepted, Judgement } from '../judge/judge-service.js';
 import type { WriteOutcome } from '../write/outcome.js';
+import { isIndexStoreUnavailable } from '../judge/index-store.js';
 import { inflateBody } from './inflate.js';
 import type { PushRequest, Refusal } from './push.js';
-
-/** The index's side of judging (judge/judge-service.ts): one judgement, and committing its follow-ups. */
-export interface IndexJudge {
-  /** Rejects with an error whose `code` is JUDGE_STORE_UNAVAILABLE when the index cannot be reached. */
-  judge(write: GroupWrite): Promise<Verdict | { readonly ok: false; readonly kind: 'busy' }>;
-  /** Commits a verdict's `undo` or a refusal's `failure`; false when the index moved on meanwhile. */
-  commit(change: IndexChange): Promise<boolean>;
-  /** Resolves once the index holds what the backends held at start (at most `timeoutMs`); false on time-out. */
-  ready(timeoutMs: number): Promise<boolean>;
-}
 
 /** What the body step decided. */
 export type Judged =
@@ -52,6 +44,7 @@ export interface BodyJudge {
 }
 
 const WRITE: Judged = Object.freeze({ kind: 'write', settle: undefined });
+const UNAVAILABLE: Judged = Object.freeze({ kind: 'refused', refusal: Object.freeze({ code: 'PUSHRING_JUDGE_UNAVAILABLE', context: undefined }) } as const);
 const EMPTY = Buffer.alloc(0);
 const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) }) satisfies { kind: 'body'; families: readonly PushedFamily[] };
 
@@ -108,17 +101,16 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
       if (body.kind !== 'body') return body;
       if (!(await index.ready(config.startTimeoutMs))) return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_STARTING', context: undefined } };
       const write: GroupWrite = { group: key.canonical, labels: key.labels, method, families: body.families };
-      let verdict: Awaited<ReturnType<IndexJudge['judge']>>;
+      let verdict: Judgement;
       try {
         verdict = await index.judge(write);
       } catch (err) {
-        if ((err as { code?: unknown }).code === 'JUDGE_STORE_UNAVAILABLE')
-          return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_UNAVAILABLE', context: undefined } };
+        if (isIndexStoreUnavailable(err)) return UNAVAILABLE;
         throw err;
       }
       if (verdict.ok) {
-        const { undo } = verdict;
-        return { kind: 'write', settle: (outcome) => settleJudged(outcome, method, undo, index) };
+        const accepted = verdict;
+        return { kind: 'write', settle: (outcome) => settleJudged(outcome, method, accepted, index) };
       }
       switch (verdict.kind) {
         case 'busy':
@@ -126,8 +118,17 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
         case 'full':
           return { kind: 'refused', refusal: { code: 'PUSHRING_INDEX_FULL', context: { maxSeries: verdict.maxSeries } } };
         case 'inconsistent': {
-          const markFailed = verdict.failure !== undefined && (await index.commit(verdict.failure));
-          return { kind: 'pushgateway', status: 400, body: verdict.message, markFailed };
+          let recorded;
+          try {
+            recorded = await index.recordFailure(write, verdict);
+          } catch (err) {
+            if (isIndexStoreUnavailable(err)) return UNAVAILABLE;
+            throw err;
+          }
+          if (recorded === 'busy') return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
+          // 'poison': even the Pushgateway's record of the refusal would be inconsistent, so nothing
+          // is stored anywhere; 'stale': the index moved on meanwhile, and the refusal stands unrecorded.
+          return { kind: 'pushgateway', status: 400, body: verdict.message, markFailed: recorded === 'recorded' };
         }
       }
     },
@@ -137,11 +138,13 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
 const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const;
 
 /** A stored PUT/POST is answered as a checked Pushgateway answers; a write nobody stored is taken back from the index. */
-async function settleJudged(outcome: WriteOutcome, method: WriteMethod, undo: IndexChange, index: IndexJudge): Promise<WriteOutcome> {
+async function settleJudged(outcome: WriteOutcome, method: WriteMethod, accepted: Accepted, index: IndexJudge): Promise<WriteOutcome> {
   const stored = outcome.kind === 'answer' && outcome.status < 300;
   if (!stored) {
-    // A later write to the group has its own record: undo expects ours, so it leaves theirs.
-    await index.commit(undo).catch(() => false);
+    // A later write to the group has its own record: undo expects ours, so it leaves theirs. An
+    // undo that fails leaves the index ahead of the backends, which only refuses more; the
+    // reconciler's drift check mends it.
+    await index.undo(accepted).catch(() => false);
     return outcome;
   }
   return method === 'DELETE' ? outcome : { ...outcome, ...STORED_200 };
