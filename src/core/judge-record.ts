@@ -2,10 +2,10 @@
  * The judge's index layout (docs/judging.md): the names of its fields and the encoding of a group's
  * record. One index for the whole ring, so no field mentions a shard.
  *
- *   g:<group>          the group's record: its families, each with type, missing value fields and series
+ *   g:<group>          the group's record: its families, each with its type and series
  *   s:<name>{<labels>} a series (its labels once the group's are applied) -> the group holding it
- *   t<c>:<name>        how many groups hold a family <name> of type <c>
- *   l<c>:<name>        how many groups hold a family <name> with a metric missing the value field of type <c>
+ *   t<c>:<name>        how many groups hold a family <name> of type <c> (c: c g s u h)
+ *   f<c>:<name>        how many of those hold metrics in it (a family without metrics comes from protobuf)
  *   n:<name>           how many groups hold a family <name> of any type
  *   #series            how many series the index holds
  *
@@ -29,16 +29,8 @@ export const VALUE_OF_TYPE: Readonly<Record<MetricType, number>> = {
   GAUGE_HISTOGRAM: 0,
 };
 
-/** The types whose family wants a value field, with that field's bit. */
-export const CHECKED_TYPES: ReadonlyArray<readonly [MetricType, number]> = [
-  ['COUNTER', VALUE_COUNTER],
-  ['GAUGE', VALUE_GAUGE],
-  ['SUMMARY', VALUE_SUMMARY],
-  ['UNTYPED', VALUE_UNTYPED],
-  ['HISTOGRAM', VALUE_HISTOGRAM],
-];
-
-export const ALL_VALUES = VALUE_COUNTER | VALUE_GAUGE | VALUE_SUMMARY | VALUE_UNTYPED | VALUE_HISTOGRAM;
+/** The types whose family wants a value field (GAUGE_HISTOGRAM is refused, never recorded). */
+export const CHECKED_TYPES: readonly MetricType[] = ['COUNTER', 'GAUGE', 'SUMMARY', 'UNTYPED', 'HISTOGRAM'];
 
 const TYPE_CODE: Readonly<Record<MetricType, string>> = { COUNTER: 'c', GAUGE: 'g', SUMMARY: 's', UNTYPED: 'u', HISTOGRAM: 'h', GAUGE_HISTOGRAM: 'x' };
 const TYPE_OF_CODE: Readonly<Record<string, MetricType>> = { c: 'COUNTER', g: 'GAUGE', s: 'SUMMARY', u: 'UNTYPED', h: 'HISTOGRAM', x: 'GAUGE_HISTOGRAM' };
@@ -51,9 +43,9 @@ export function typeField(name: string, type: MetricType): string {
   return 't' + TYPE_CODE[type] + ':' + name;
 }
 
-/** Holders of `name` with a metric missing the value field `type` wants. */
-export function lackField(name: string, type: MetricType): string {
-  return 'l' + TYPE_CODE[type] + ':' + name;
+/** Holders of a family `name` of `type` that has metrics. */
+export function filledField(name: string, type: MetricType): string {
+  return 'f' + TYPE_CODE[type] + ':' + name;
 }
 
 export function holdersField(name: string): string {
@@ -85,8 +77,6 @@ function escapeLabelValue(value: string): string {
 export interface RecordFamily {
   readonly name: string;
   readonly type: MetricType;
-  /** VALUE_* bits that at least one of its metrics lacks (0 for a family without metrics). */
-  readonly lack: number;
   /** Each series' full label pairs (the group's applied), sorted by name; series sorted by key. */
   readonly series: ReadonlyArray<ReadonlyArray<readonly [string, string]>>;
   /** labelsKeyOf of each series, same order. */
@@ -112,15 +102,15 @@ export function encodeRecord(labels: GroupLabels, families: readonly RecordFamil
       }
       series.push(own);
     }
-    out.push([family.name, TYPE_CODE[family.type], family.lack, series]);
+    out.push([family.name, TYPE_CODE[family.type], series]);
   }
   return JSON.stringify(out);
 }
 
 export function decodeRecord(labels: GroupLabels, record: string): RecordFamily[] {
-  const raw = JSON.parse(record) as Array<[string, string, number, string[][]]>;
+  const raw = JSON.parse(record) as Array<[string, string, string[][]]>;
   const families: RecordFamily[] = [];
-  for (const [name, code, lack, rawSeries] of raw) {
+  for (const [name, code, rawSeries] of raw) {
     const series: Array<Array<[string, string]>> = [];
     const keys: string[] = [];
     for (const flat of rawSeries) {
@@ -128,7 +118,7 @@ export function decodeRecord(labels: GroupLabels, record: string): RecordFamily[
       series.push(pairs);
       keys.push(labelsKeyOf(pairs));
     }
-    families.push({ name, type: TYPE_OF_CODE[code]!, lack, series, keys });
+    families.push({ name, type: TYPE_OF_CODE[code]!, series, keys });
   }
   return families;
 }

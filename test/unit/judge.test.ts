@@ -321,9 +321,16 @@ const ROWS: Row[] = [
     expect: { refused: 'collected metric "foo" { label:<name:"instance" value:"" > label:<name:"job" value:"a" > counter:<> } is not a GAUGE' },
   },
   {
-    rule: 'metrics carrying both fields fit families of either type',
-    source: 'checkMetricConsistency (only the family type field is required)',
+    rule: 'a metric with another value field besides its own is taken to carry its own only',
+    source: 'checkMetricConsistency accepts it; /api/v1/metrics (makeEncodableMetrics) cannot show it',
     before: [put(A, pb('foo', G, [metric({}, VALUE_GAUGE | VALUE_COUNTER)]))],
+    push: put(B, pb('foo', C, [metric({}, VALUE_GAUGE | VALUE_COUNTER)])),
+    expect: { refused: 'is not a GAUGE' },
+  },
+  {
+    rule: 'a metric with another value field besides its own, alone',
+    source: 'checkMetricConsistency (only the family type field is required)',
+    before: [],
     push: put(B, pb('foo', C, [metric({}, VALUE_GAUGE | VALUE_COUNTER)])),
     expect: 'ok',
   },
@@ -686,10 +693,12 @@ function isConsistentStore(store: Store): boolean {
     const types = typesOf(name);
     if (types.has('GAUGE_HISTOGRAM')) return false;
     if (own !== undefined && (types.size > 1 || families.some((f) => !own.presentAtStart && f.help !== own.help))) return false;
+    // Any family first in Go's order gives the merged family its type; every metric is taken to carry its own type's field only.
+    if (types.size > 1 && families.some((f) => f.metrics.length > 0)) return false;
     for (const f of families) {
       if (name === 'push_failure_time_seconds' && f.metrics.length === 0) return false;
       for (const m of f.metrics) {
-        for (const t of types) if (checked.includes(t) && (m.values & VALUE_OF_TYPE[t]) === 0) return false;
+        if (!checked.includes(f.type) || (m.values & VALUE_OF_TYPE[f.type]) === 0) return false;
         for (let i = 0; i < m.labels.length; i++) {
           const [ln, lv] = m.labels[i]!;
           if (i > 0 && m.labels[i - 1]![0] === ln) return false;
