@@ -69,18 +69,16 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
   /** The families of a PUT or POST (none for a DELETE), or the answer that stops the push. */
   const readBody = (request: PushRequest, method: WriteMethod): { readonly kind: 'body'; readonly families: readonly PushedFamily[] } | Judged => {
     const raw: Buffer = request.body instanceof Buffer ? (request.body as Buffer) : EMPTY;
-    const encoding = request.headers['content-encoding'];
     // A Pushgateway gunzips every request, DELETE too, and refuses a bad gzip body.
-    const inflated = inflateBody(raw, typeof encoding === 'string' ? encoding : undefined, config.maxInflatedBytes);
+    const inflated = inflateBody(raw, headerOf(request, 'content-encoding'), config.maxInflatedBytes);
     if (!inflated.ok) {
-      if (inflated.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: inflated.message, markFailed: false };
+      if (inflated.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(inflated.message), markFailed: false };
       return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
     }
     if (method === 'DELETE') return NO_FAMILIES;
-    const contentType = request.headers['content-type'];
-    const parsed = parsePushBody(inflated.body, typeof contentType === 'string' ? contentType : undefined, limits);
+    const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits);
     if (parsed.ok) return { kind: 'body', families: parsed.families };
-    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: parsed.message, markFailed: false };
+    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(parsed.message), markFailed: false };
     return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: limitKeys[parsed.limit], max: parsed.max } } };
   };
 
@@ -128,11 +126,32 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
           if (recorded === 'busy') return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
           // 'poison': even the Pushgateway's record of the refusal would be inconsistent, so nothing
           // is stored anywhere; 'stale': the index moved on meanwhile, and the refusal stands unrecorded.
-          return { kind: 'pushgateway', status: 400, body: verdict.message, markFailed: recorded === 'recorded' };
+          return { kind: 'pushgateway', status: 400, body: goErrorBody(verdict.message), markFailed: recorded === 'recorded' };
         }
       }
     },
   };
+}
+
+/** Go's http.Error(w, message, …) body: the message and a newline. */
+function goErrorBody(message: string): string {
+  return message.endsWith('\n') ? message : message + '\n';
+}
+
+/**
+ * A request header as Go's Header.Get reads it: the first value given, from the raw headers
+ * (Node joins repeated ones, and the push route replaces Content-Type for Fastify's parser).
+ */
+function headerOf(request: PushRequest, name: string): string | undefined {
+  const raw = request.raw?.rawHeaders;
+  if (raw === undefined) {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
 }
 
 const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const;

@@ -28,6 +28,8 @@ export interface PushRequest {
   readonly headers: IncomingHttpHeaders;
   /** The body as received (a Buffer); what reaches the backends, byte for byte. */
   readonly body: unknown;
+  /** The headers as the client sent them (`headers` has a Content-Type of Fastify's). */
+  readonly raw?: { readonly rawHeaders: readonly string[] };
 }
 
 /** A check's answer to a push it stops: one of pushring's errors, and headers to send with it. */
