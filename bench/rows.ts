@@ -1,8 +1,9 @@
 /** One measured setup of the push scenarios, and how the bench prints it. */
 
 export interface Row {
-  section: 'push';
-  /** A letter naming the row, or ''. */
+  /** `push` (the setups at --groups) or `judging` (issue 12's rows at each --judge-groups size). */
+  section: 'push' | 'judging';
+  /** `(a)`…`(d)` in the judging section, '' in the push section. */
   label: string;
   setup: string;
   /** The Pushgateways' flags: `default` (checked) or `no-consistency-check`. */
@@ -23,9 +24,9 @@ export interface Row {
   failure: string | undefined;
 }
 
-/** What `--only` matches: `<setup> <flags>`. */
+/** What `--only` matches: `<setup> <flags>` in the push section, `judging <groups> <label> <setup> <flags>` in the other. */
 export function selectorOf(row: Pick<Row, 'section' | 'label' | 'setup' | 'flags' | 'groups'>): string {
-  return `${row.setup} ${row.flags}`;
+  return row.section === 'push' ? `${row.setup} ${row.flags}` : `judging ${row.groups} ${row.label} ${row.setup} ${row.flags}`;
 }
 
 export function failedRow(row: Pick<Row, 'section' | 'label' | 'setup' | 'flags' | 'groups'>, err: unknown): Row {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (`--scenario push`, the default):
+ * `npm run bench` (`--scenario push`, the default), in two sections:
  *
  * - pushes/s and latency of (a) one Pushgateway holding N groups (--groups), (b) pushring over 2
  *   shards x 2 replicas and (c) over 4 x 2 holding the same N groups, with default Pushgateway
@@ -8,6 +8,9 @@
  *   spread over the N groups) for a fixed time. With
  *   fast backends, pushring 2x2 also runs with a per-job limit that is never reached, counted in
  *   memory and in a real redis-server, and 4x2 with a fifth shard at rest and while it grows.
+ * - judging (judging.ts): issue 12's rows at 2,000 and 20,000 groups (--judge-groups), seeded
+ *   instead of filled: one checked Pushgateway, pushring over checked backends, pushring judging
+ *   over unchecked backends, and the same without judging.
  *
  * The front door's CPU time per push is read from /proc; after each run every backend's scrape
  * (GET /metrics) is tried. Nothing here asserts timings: it prints them.
@@ -23,10 +26,12 @@ import { ringOf } from '../src/core/ring.js';
 import { requireBinary, waitFor, removeTempDirs } from '../test/helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../test/helpers/pushgateway.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { benchJudging, formatJudgingSummary } from './judging.js';
 import { countGoodScrapes, cpuTicks, fill, runWrk, seed, startFrontDoor, waitForGroups, type FrontDoor, type WrkOptions } from './load.js';
 import { failedRow, formatRow, formatTable, selectorOf, type Row } from './rows.js';
 
 interface Options extends WrkOptions {
+  judgeGroups: number[];
   only: string | undefined;
 }
 
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
     options: {
       scenario: { type: 'string', default: 'push' },
       groups: { type: 'string' },
+      'judge-groups': { type: 'string' },
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '16' },
       quick: { type: 'boolean', default: false },
@@ -52,6 +58,7 @@ async function main(): Promise<void> {
   }
   const options: Options = {
     groups: values.quick ? 200 : Number(values.groups ?? 2000),
+    judgeGroups: (values['judge-groups'] ?? (values.quick ? '200' : '2000,20000')).split(',').map(Number),
     durationS: values.quick ? 3 : Number(values.duration),
     connections: Number(values.connections),
     only: values.only,
@@ -59,9 +66,13 @@ async function main(): Promise<void> {
   const wrk = requireBinary('wrk');
   requireBinary('prometheus-pushgateway');
   requireBinary('redis-server');
-  console.log(`pushring bench: ${options.groups} groups, wrk ${options.connections} connections x ${options.durationS}s per setup\n`);
+  console.log(
+    `pushring bench: ${options.groups} groups, then judging at ${options.judgeGroups.join(' and ')} groups; ` +
+      `wrk ${options.connections} connections x ${options.durationS}s per setup\n`,
+  );
   const rows = await benchPushes(options, wrk);
-  console.log('\n' + formatTable(rows));
+  const judging = await benchJudging({ ...options, sizes: options.judgeGroups }, wrk);
+  console.log('\n' + formatTable([...rows, ...judging]));
   const unlimited = rows.find((r) => r.setup === 'pushring 2x2' && r.flags === 'no-consistency-check' && r.failure === undefined);
   for (const limited of rows.filter((r) => r.setup.includes('limits:') && r.failure === undefined)) {
     if (unlimited !== undefined) {
@@ -73,8 +84,9 @@ async function main(): Promise<void> {
   if (atRest !== undefined && migrating !== undefined) {
     console.log(`pushes/s while growing 4 -> 5 shards vs at rest: ${(migrating.pushesPerS / atRest.pushesPerS).toFixed(2)}x`);
   }
+  for (const line of formatJudgingSummary(judging)) console.log(line);
   await mkdir('bench/results', { recursive: true });
-  await writeFile('bench/results/last.json', JSON.stringify({ options, rows }, null, 2));
+  await writeFile('bench/results/last.json', JSON.stringify({ options, rows: [...rows, ...judging] }, null, 2));
 }
 
 /** The push section: every setup at --groups, filled through its API. */
