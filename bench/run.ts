@@ -5,9 +5,10 @@
  *   shards x 2 replicas and (c) over 4 x 2 holding the same N groups, with default Pushgateway
  *   flags and with --push.disable-consistency-check; ratios against (a). Every setup is started
  *   fresh on free loopback ports, filled with N groups through its API, then driven by wrk (PUTs
- *   spread over the N groups) for a fixed time. With
- *   fast backends, pushring 2x2 also runs with a per-job limit that is never reached, counted in
- *   memory and in a real redis-server, and 4x2 with a fifth shard at rest and while it grows.
+ *   spread over the N groups) for a fixed time. With checked backends the front door leaves
+ *   judging to them (`judge.mode: backends`); with fast backends it judges (the default). With
+ *   fast backends, pushring 2x2 also runs with a per-job limit that is never reached, counted
+ *   in memory and in a real redis-server, and 4x2 with a fifth shard at rest and while it grows.
  * - judging (judging.ts): issue 12's rows at 2,000 and 20,000 groups (--judge-groups), seeded
  *   instead of filled: one checked Pushgateway, pushring over checked backends, pushring judging
  *   over unchecked backends, and the same without judging.
@@ -137,6 +138,8 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
     let target = backends[0]!.url;
     const configFor = (fifthDraining: boolean): string[] => [
       'log: { level: warn }',
+      // Checked backends judge for themselves: judging in the front door as well would only add its cost.
+      ...(flags === 'default' ? ['judge: { mode: backends }'] : []),
       // A limit far above what the run can push: the cost of counting, never a refusal.
       ...(setup.includes('limits:') ? ['limits: { default: { pushes: 1000000000, windowSeconds: 3600 } }'] : []),
       ...(setup.includes('limits:redis') ? [`redis: { url: "${redisUrl}", keyPrefix: "bench-${Date.now()}:" }`] : []),
