@@ -14,6 +14,8 @@ import { startRedis, type RedisServer } from './redis.js';
 export interface ServeDoors {
   /** A client of the suite's Redis (read what the doors keep there). */
   client(): Redis;
+  /** The suite's redis-server itself (stop it, kill it). */
+  redis(): RedisServer;
   /** The test's Pushgateways: push the two of shard `a` before starting a door. */
   readonly backends: Pushgateway[];
   /** A front door with Redis key prefix `prefix`, ready to take pushes. */
@@ -42,6 +44,7 @@ export function useServeDoors(): ServeDoors {
   });
   return {
     client: () => client!,
+    redis: () => redis!,
     backends,
     async start(prefix, intervalSeconds) {
       const dir = await tempDir('pushring-door-');
