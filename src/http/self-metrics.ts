@@ -78,6 +78,16 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
   new Gauge({
+    name: 'pushring_backend_scrape_ok',
+    help: "Whether a replica's own scrape (GET /metrics, as Prometheus reads it) answered 200 (1) or not (0) at this front door's last check; no series while the replica has not answered one (down, or not checked yet). A Pushgateway holding inconsistent groups answers 500 while /-/healthy stays 200. The alert PushringBackendScrapeBroken reads it.",
+    labelNames: ['shard', 'replica'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of cluster.backends) if (b.scrape !== 'unknown') this.set({ shard: b.shard, replica: b.replica }, b.scrape === 'ok' ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: 'pushring_shards_unavailable',
     help: 'Shards with no replica believed up; pushes for their groups fail.',
     registers: [registry],

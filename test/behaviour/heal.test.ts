@@ -1,0 +1,91 @@
+/**
+ * The safety net, with real Pushgateways run with --push.disable-consistency-check: a replica
+ * poisoned behind pushring's back (direct pushes whose groups clash) answers GET /metrics with 500
+ * while /-/healthy stays 200; pushring checks every replica's scrape, reports it, and heals it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/processes.js';
+import type { Pushgateway } from '../helpers/pushgateway.js';
+import { send, startFrontDoor, type FrontDoor } from './front-door.js';
+
+const UNCHECKED = ['--push.disable-consistency-check'];
+
+let door: FrontDoor | undefined;
+afterEach(async () => {
+  await door?.close();
+  door = undefined;
+});
+
+/** A direct push to one Pushgateway, behind pushring's back. */
+async function pushDirect(backend: Pushgateway, method: 'PUT' | 'DELETE', path: string, body?: string): Promise<void> {
+  const res = await fetch(backend.url + path, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'text/plain' } }) });
+  await res.body?.cancel();
+  expect(res.status, `${method} ${path} on ${backend.url}`).toBe(202);
+}
+
+async function scrapeStatus(backend: Pushgateway): Promise<number> {
+  const res = await fetch(`${backend.url}/metrics`);
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** Groups A (`foo` a gauge) and B (`foo` a counter), pushed in that order: B clashes with A. */
+async function poison(backend: Pushgateway): Promise<void> {
+  await pushDirect(backend, 'PUT', '/metrics/job/poison_a', '# TYPE foo gauge\nfoo 1\n');
+  // Unchecked, it answers 202 and stores later: A must be older than B.
+  await waitFor(async () => (await backend.groups()).some((g) => g.labels['job'] === 'poison_a'), { what: 'group A stored' });
+  await pushDirect(backend, 'PUT', '/metrics/job/poison_b', '# TYPE foo counter\nfoo 1\n');
+  await waitFor(async () => (await scrapeStatus(backend)) === 500, { what: `GET ${backend.url}/metrics to answer 500` });
+}
+
+/** The value of one series of the front door's own metrics, or undefined when it has none. */
+async function selfMetric(url: string, series: string): Promise<string | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .find((line) => line.startsWith(series + ' '))
+    ?.slice(series.length + 1);
+}
+
+describe('the scrape check', () => {
+  it('reports a replica whose groups clash as scrape_ok 0, still up and taking writes, and 1 again once they no longer clash', async () => {
+    door = await startFrontDoor({
+      shards: 1,
+      pushgatewayArgs: UNCHECKED,
+      config: { write: { timeoutMs: 5_000 }, health: { intervalMs: 200, timeoutMs: 2_000, scrapeIntervalMs: 200 } },
+    });
+    const d = door;
+    const [poisoned, twin] = d.backends[0]!;
+    const ok = (replica: string) => `pushring_backend_scrape_ok{shard="s0",replica="${replica}"}`;
+    await waitFor(async () => (await selfMetric(d.url, ok('0'))) === '1' && (await selfMetric(d.url, ok('1'))) === '1', {
+      what: 'both replicas checked ok',
+    });
+
+    await poison(poisoned!);
+    await waitFor(async () => (await selfMetric(d.url, ok('0'))) === '0', { what: 'scrape_ok 0 for the poisoned replica' });
+    expect(await selfMetric(d.url, ok('1'))).toBe('1');
+    // Its /-/healthy still answers 200: up, and it takes writes.
+    expect(await selfMetric(d.url, 'pushring_replica_up{shard="s0",replica="0",url="' + poisoned!.url + '"}')).toBe('1');
+    const res = await send(d.url, { method: 'PUT', path: '/metrics/job/after', headers: { 'content-type': 'text/plain' }, body: 'bar 1\n' });
+    expect(res.status).toBeLessThan(300);
+    await waitFor(async () => (await poisoned!.groups()).some((g) => g.labels['job'] === 'after'), { what: 'a later push stored on the poisoned replica' });
+    await waitFor(async () => (await twin!.groups()).some((g) => g.labels['job'] === 'after'), { what: 'a later push stored on its twin' });
+
+    await pushDirect(poisoned!, 'DELETE', '/metrics/job/poison_b');
+    await waitFor(async () => (await selfMetric(d.url, ok('0'))) === '1', { what: 'scrape_ok 1 again' });
+  });
+
+  it('has no scrape_ok series for a replica that does not answer', async () => {
+    door = await startFrontDoor({
+      shards: 1,
+      pushgatewayArgs: UNCHECKED,
+      config: { health: { intervalMs: 200, timeoutMs: 500, scrapeIntervalMs: 200 } },
+    });
+    const d = door;
+    const series = 'pushring_backend_scrape_ok{shard="s0",replica="1"}';
+    await waitFor(async () => (await selfMetric(d.url, series)) === '1', { what: 'replica 1 checked ok' });
+    await d.backends[0]![1]!.kill();
+    await waitFor(async () => (await selfMetric(d.url, series)) === undefined, { what: 'no series for the killed replica' });
+    expect(await selfMetric(d.url, 'pushring_backend_scrape_ok{shard="s0",replica="0"}')).toBe('1');
+  });
+});
