@@ -87,6 +87,16 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       for (const b of cluster.backends) if (b.scrape !== 'unknown') this.set({ shard: b.shard, replica: b.replica }, b.scrape === 'ok' ? 1 : 0);
     },
   });
+  const heals = new Counter({
+    name: 'pushring_scrape_heals_total',
+    help: "Groups the reconciler set right on replicas whose scrape was broken: removed (deleted from the replica), copied_from_twin (replaced by the twin's consistent copy).",
+    labelNames: ['shard', 'action'] as const,
+    registers: [registry],
+    collect() {
+      // Every shard's series exist from the start, so that increase() sees the first heal.
+      for (const shard of cluster.shards.keys()) for (const action of ['removed', 'copied_from_twin']) this.inc({ shard, action }, 0);
+    },
+  });
   new Gauge({
     name: 'pushring_shards_unavailable',
     help: 'Shards with no replica believed up; pushes for their groups fail.',
@@ -206,6 +216,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       repairs.labels('moved').inc(report.moved);
       repairs.labels('stray_deleted').inc(report.straysDeleted);
       repairs.labels('failed').inc(report.failed);
+      for (const heal of report.heals ?? []) heals.inc({ shard: heal.shard, action: heal.action });
       misplaced.set(report.misplaced);
       unsettled.set(report.unsettled);
       changePhase.reset();

@@ -4,6 +4,9 @@
  * while /-/healthy stays 200; pushring checks every replica's scrape, reports it, and heals it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { StoredGroup } from '../../src/core/judge.js';
+import { VALUE_COUNTER, VALUE_GAUGE, type MetricType } from '../../src/core/push-body.js';
+import { chooseFixes, findCulprits, type FindInconsistent, type HealCandidate } from '../../src/reconcile/heal.js';
 import { waitFor } from '../helpers/processes.js';
 import type { Pushgateway } from '../helpers/pushgateway.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
@@ -87,5 +90,84 @@ describe('the scrape check', () => {
     await d.backends[0]![1]!.kill();
     await waitFor(async () => (await selfMetric(d.url, series)) === undefined, { what: 'no series for the killed replica' });
     expect(await selfMetric(d.url, 'pushring_backend_scrape_ok{shard="s0",replica="0"}')).toBe('1');
+  });
+});
+
+/**
+ * The heal's decisions, over a stand-in for the judge that knows one rule (one type per metric
+ * name): the order groups are weighed in and what is done with each culprit are the heal's own.
+ */
+describe('planning a heal', () => {
+  const typeClash: FindInconsistent = (groups) => {
+    const types = new Map<string, MetricType>();
+    const culprits: number[] = [];
+    groups.forEach((g, i) => {
+      if (g.families.some((f) => (types.get(f.name) ?? f.type) !== f.type)) return culprits.push(i);
+      for (const f of g.families) types.set(f.name, f.type);
+    });
+    return culprits;
+  };
+  const stored = (group: string, type: 'GAUGE' | 'COUNTER', name = 'foo'): StoredGroup => ({
+    group,
+    labels: [['job', group]],
+    families: [{ name, help: '', type, metrics: [{ labels: [], values: type === 'GAUGE' ? VALUE_GAUGE : VALUE_COUNTER, hasTimestamp: false }] }],
+  });
+  const held = (group: string, type: 'GAUGE' | 'COUNTER', since: number, name = 'foo'): HealCandidate => ({
+    canonical: group,
+    stored: stored(group, type, name),
+    content: `${name}:${type}`,
+    since,
+  });
+  /** The twin's copies; `other` makes a copy's content differ from this replica's with the same family. */
+  type Twin = Record<string, { type: 'GAUGE' | 'COUNTER'; name?: string; other?: true }>;
+  const plan = (groups: HealCandidate[], twin: Twin | undefined) => {
+    const content =
+      twin === undefined ? undefined : new Map(Object.entries(twin).map(([g, v]) => [g, `${v.name ?? 'foo'}:${v.type}${v.other ? ' (other values)' : ''}`]));
+    const { kept, culprits } = findCulprits(groups, content, typeClash);
+    const versions = new Map(
+      culprits
+        .filter((c) => twin?.[c.canonical] !== undefined && content?.get(c.canonical) !== c.content)
+        .map((c) => [c.canonical, stored(c.canonical, twin![c.canonical]!.type, twin![c.canonical]!.name)]),
+    );
+    const fixes = chooseFixes(kept, culprits, content === undefined ? undefined : { content, versions }, typeClash);
+    return fixes.map((f) => `${f.kind} ${f.canonical}: ${f.why.split('; ')[1]}`);
+  };
+
+  it.each<[string, HealCandidate[], Twin | undefined, string[]]>([
+    ['the later of two clashing groups goes, no twin read', [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2)], undefined, ['remove b: no twin could be read']],
+    ['by push time, whatever the listing order', [held('b', 'COUNTER', 1), held('a', 'GAUGE', 2)], {}, ['remove a: the twin does not hold it']],
+    [
+      'a group the twin holds alike is kept over an older one only this replica holds',
+      [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2)],
+      { b: { type: 'COUNTER' } },
+      ['remove a: the twin does not hold it'],
+    ],
+    [
+      "the twin's consistent copy replaces the culprit",
+      [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2)],
+      { a: { type: 'GAUGE' }, b: { type: 'GAUGE', name: 'bar' } },
+      ["copy b: the twin's copy is consistent with them"],
+    ],
+    [
+      "the twin's copy clashing too is no help",
+      [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2)],
+      { b: { type: 'COUNTER', other: true } },
+      ["remove b: the twin's copy is inconsistent with them too"],
+    ],
+    [
+      'a twin poisoned alike: the later group goes from both',
+      [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2)],
+      { a: { type: 'GAUGE' }, b: { type: 'COUNTER' } },
+      ['remove b: the twin holds the same copy'],
+    ],
+    [
+      "two twin copies that clash with each other: the first one's culprit is replaced, the other removed",
+      [held('a', 'GAUGE', 1), held('b', 'COUNTER', 2), held('c', 'COUNTER', 3)],
+      { b: { type: 'GAUGE', name: 'bar' }, c: { type: 'COUNTER', name: 'bar' } },
+      ["copy b: the twin's copy is consistent with them", "remove c: the twin's copy is inconsistent with them too"],
+    ],
+    ['nothing clashes: nothing to do', [held('a', 'GAUGE', 1), held('b', 'GAUGE', 2)], {}, []],
+  ])('%s', (_name, groups, twin, expected) => {
+    expect(plan(groups, twin)).toEqual(expected);
   });
 });
