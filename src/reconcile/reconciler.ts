@@ -174,7 +174,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         actions: [],
         failed: 1,
         healed: false,
-        reason: `the heal failed: ${err.message}`,
+        reason: `the heal failed (${err.message}); ${backend.scrapeReason}`,
       }));
       actions.push(...outcome.actions);
       failed += outcome.failed;

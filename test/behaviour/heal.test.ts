@@ -3,12 +3,16 @@
  * poisoned behind pushring's back (direct pushes whose groups clash) answers GET /metrics with 500
  * while /-/healthy stays 200; pushring checks every replica's scrape, reports it, and heals it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredGroup } from '../../src/core/judge.js';
 import { VALUE_COUNTER, VALUE_GAUGE, type MetricType } from '../../src/core/push-body.js';
 import { chooseFixes, findCulprits, type FindInconsistent, type HealCandidate } from '../../src/reconcile/heal.js';
-import { waitFor } from '../helpers/processes.js';
-import type { Pushgateway } from '../helpers/pushgateway.js';
+import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
+import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 const UNCHECKED = ['--push.disable-consistency-check'];
@@ -90,6 +94,89 @@ describe('the scrape check', () => {
     await d.backends[0]![1]!.kill();
     await waitFor(async () => (await selfMetric(d.url, series)) === undefined, { what: 'no series for the killed replica' });
     expect(await selfMetric(d.url, 'pushring_backend_scrape_ok{shard="s0",replica="0"}')).toBe('1');
+  });
+});
+
+/**
+ * Healing, through a real `pushring serve` (its scrape checks, its reconcile loop with an interval
+ * of an hour, so that only a broken scrape brings a pass on) over a real redis-server: the lease
+ * decides which front door heals.
+ */
+describe('healing a broken scrape', () => {
+  let redis: RedisServer | undefined;
+  let client: Redis | undefined;
+  const started: Array<ManagedProcess | Pushgateway> = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+  });
+  afterEach(async () => {
+    for (const p of started.splice(0)) {
+      if ('close' in p) await p.close();
+      else {
+        p.kill();
+        await p.exited;
+      }
+    }
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.close();
+  });
+
+  const startBackends = async (firstArgs: string[] = []): Promise<[Pushgateway, Pushgateway]> => {
+    const pair = await Promise.all([startPushgateway({ args: [...UNCHECKED, ...firstArgs] }), startPushgateway({ args: UNCHECKED })]);
+    started.push(...pair);
+    return pair;
+  };
+
+  /** A front door over shard `a` of the two backends; its log is JSON lines. */
+  const startServe = async (prefix: string, [r0, r1]: [Pushgateway, Pushgateway]): Promise<{ url: string; log: () => Promise<object[]> }> => {
+    const dir = await tempDir('pushring-heal-');
+    const port = await freePort();
+    const file = join(dir, 'pushring.yaml');
+    await writeFile(
+      file,
+      [
+        `listen: "127.0.0.1:${port}"`,
+        'log: { level: info }',
+        `redis: { url: "${redis!.url}", keyPrefix: "${prefix}" }`,
+        'write: { timeoutMs: 5000 }',
+        'health: { intervalMs: 200, timeoutMs: 2000, scrapeIntervalMs: 200 }',
+        'reconcile: { intervalSeconds: 3600 }',
+        'shards:',
+        `  - { name: a, replicas: ["${r0.url}", "${r1.url}"] }`,
+      ].join('\n'),
+    );
+    const logFile = join(dir, 'serve.log');
+    const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile });
+    started.push(door);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
+    const log = async (): Promise<object[]> =>
+      (await readFile(logFile, 'utf8'))
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as object);
+    return { url, log };
+  };
+
+  const heals = (url: string, action: string) => selfMetric(url, `pushring_scrape_heals_total{shard="a",action="${action}"}`);
+
+  it('tries a replica it cannot help three times, then leaves it to the alert', async () => {
+    // Its scrape is elsewhere: GET /metrics answers 404, as it does to Prometheus, and no group clashes.
+    const backends = await startBackends(['--web.telemetry-path=/elsewhere']);
+    const door = await startServe('heal3:', backends);
+    const unhealed = async () => (await door.log()).filter((line) => 'attempts' in line) as Array<{ attempts: number; retry: boolean; reason: string }>;
+    await waitFor(async () => (await unhealed()).some((line) => !line.retry), { what: 'the front door to give up', timeoutMs: 30_000 });
+    expect((await unhealed()).map((line) => [line.attempts, line.retry])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
+    expect((await unhealed())[0]!.reason).toContain('404');
+    expect(await selfMetric(door.url, 'pushring_backend_scrape_ok{shard="a",replica="0"}')).toBe('0');
+    expect(await heals(door.url, 'removed')).toBe('0');
   });
 });
 
