@@ -132,7 +132,8 @@ export async function healReplica(backend: Backend, twin: Backend | undefined, c
   for await (const group of backend.streamGroups()) held.push(candidateOf(group));
   const twinContent = twin === undefined ? undefined : await readContent(twin).catch(() => undefined);
   const { kept, culprits } = findCulprits(held, twinContent);
-  if (culprits.length === 0) return { actions: [], failed: 0, healed: (await backend.probeScrape()) === 'ok', reason: 'no group found inconsistent' };
+  if (culprits.length === 0)
+    return { actions: [], failed: 0, healed: (await backend.probeScrape()) === 'ok', reason: `no group found inconsistent; ${backend.scrapeReason}` };
 
   const differing = culprits.filter((c) => twinContent?.has(c.canonical) === true && twinContent.get(c.canonical) !== c.content);
   const texts =

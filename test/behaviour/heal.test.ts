@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredGroup } from '../../src/core/judge.js';
+import { findInconsistentGroups, type StoredGroup } from '../../src/core/judge.js';
 import { VALUE_COUNTER, VALUE_GAUGE, type MetricType } from '../../src/core/push-body.js';
 import { chooseFixes, findCulprits, type FindInconsistent, type HealCandidate } from '../../src/reconcile/heal.js';
 import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
@@ -161,7 +161,106 @@ describe('healing a broken scrape', () => {
     return { url, log };
   };
 
+  const isHealLine = (line: object): boolean => (line as { msg?: string }).msg?.startsWith('healed a replica whose scrape was broken') === true;
+  const jobsOf = async (backend: Pushgateway): Promise<string[]> => (await backend.groups()).map((g) => g.labels['job']!).sort();
   const heals = (url: string, action: string) => selfMetric(url, `pushring_scrape_heals_total{shard="a",action="${action}"}`);
+
+  it('deletes the clashing group its twin lacks, only once it holds the lease, and logs and counts it', async () => {
+    const backends = await startBackends();
+    const [r0, r1] = backends;
+    // Another front door holds the lease: it is the one to heal, not this one.
+    await client!.set('heal1:reconcile-lease', 'another front door', 'PX', 600_000);
+    const monitor = await client!.monitor();
+    let askedForLease = 0;
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'eval' && args.includes('heal1:reconcile-lease')) askedForLease++;
+    });
+    await poison(r0);
+    const door = await startServe('heal1:', backends);
+
+    await waitFor(async () => (await selfMetric(door.url, 'pushring_backend_scrape_ok{shard="a",replica="0"}')) === '0', {
+      what: 'the front door to report the broken scrape',
+    });
+    expect(await selfMetric(door.url, 'pushring_backend_scrape_ok{shard="a",replica="1"}')).toBe('1');
+    // The broken scrape brings a pass on, which asks for the lease and is refused: no heal.
+    const asked = askedForLease;
+    await waitFor(async () => askedForLease > asked, { what: 'the front door to ask for the lease' });
+    monitor.disconnect();
+    expect(await client!.get('heal1:reconcile-lease')).toBe('another front door');
+    expect(await scrapeStatus(r0)).toBe(500);
+    expect(await heals(door.url, 'removed')).toBe('0');
+
+    await client!.del('heal1:reconcile-lease');
+    await waitFor(async () => (await scrapeStatus(r0)) === 200, { what: 'the broken replica to be healed', timeoutMs: 30_000 });
+    // B, pushed after A and absent from the twin, is the group that went.
+    expect(await jobsOf(r0)).toEqual(['poison_a']);
+    await waitFor(async () => (await heals(door.url, 'removed')) === '1', { what: 'the heal counted' });
+    expect(await heals(door.url, 'copied_from_twin')).toBe('0');
+    await waitFor(async () => (await selfMetric(door.url, 'pushring_backend_scrape_ok{shard="a",replica="0"}')) === '1', {
+      what: 'the front door to report the scrape ok',
+    });
+    const logged = (await door.log()).filter(isHealLine);
+    expect(logged).toEqual([
+      expect.objectContaining({
+        shard: 'a',
+        replica: '0',
+        group: expect.stringContaining('poison_b'),
+        action: 'removed',
+        why: expect.stringContaining('the twin does not hold it'),
+      }),
+    ]);
+    // The heal came before the shard's repairs: the twin got A from it, never B.
+    await waitFor(async () => (await jobsOf(r1)).includes('poison_a'), { what: 'the twin repaired with group A' });
+    expect(await jobsOf(r1)).toEqual(['poison_a']);
+    expect(await scrapeStatus(r1)).toBe(200);
+  });
+
+  it("sets the clashing group right from its twin's consistent copy", async () => {
+    const backends = await startBackends();
+    const [r0, r1] = backends;
+    for (const b of backends) {
+      await pushDirect(b, 'PUT', '/metrics/job/poison_a', '# TYPE foo gauge\nfoo 1\n');
+      await pushDirect(b, 'PUT', '/metrics/job/poison_b', '# TYPE bar gauge\nbar 2\n');
+      await waitFor(async () => (await jobsOf(b)).length === 2, { what: `both groups on ${b.url}` });
+    }
+    // Behind pushring's back, B on replica 0 alone now holds foo as a counter: it clashes with A.
+    await pushDirect(r0, 'PUT', '/metrics/job/poison_b', '# TYPE foo counter\nfoo 1\n');
+    await waitFor(async () => (await scrapeStatus(r0)) === 500, { what: 'GET /metrics on replica 0 to answer 500' });
+    const door = await startServe('heal2:', backends);
+
+    await waitFor(async () => (await scrapeStatus(r0)) === 200, { what: 'the broken replica to be healed', timeoutMs: 30_000 });
+    const b = (await r0.groups()).find((g) => g.labels['job'] === 'poison_b');
+    expect(Object.keys(b?.metrics ?? {})).toEqual(['bar']);
+    expect(b?.metrics['bar']?.metrics[0]?.['value']).toBe('2');
+    expect(await jobsOf(r0)).toEqual(['poison_a', 'poison_b']);
+    expect(JSON.stringify(await r0.groups())).toBe(JSON.stringify(await r1.groups()));
+    await waitFor(async () => (await heals(door.url, 'copied_from_twin')) === '1', { what: 'the copy counted' });
+    expect(await heals(door.url, 'removed')).toBe('0');
+    expect((await door.log()).filter(isHealLine)).toEqual([
+      expect.objectContaining({ shard: 'a', replica: '0', group: expect.stringContaining('poison_b'), action: 'copied_from_twin' }),
+    ]);
+  });
+
+  it('deletes the later of two groups whose labels are the same once the Pushgateway adds instance=""', async () => {
+    const backends = await startBackends();
+    const [r0, r1] = backends;
+    // The known poison push: its push_time_seconds series is the other group's.
+    await pushDirect(r0, 'PUT', '/metrics/job/twice', '# TYPE foo gauge\nfoo 1\n');
+    await waitFor(async () => (await jobsOf(r0)).includes('twice'), { what: 'the first group stored' });
+    await pushDirect(r0, 'PUT', '/metrics/job/twice/instance@base64/=', '# TYPE bar gauge\nbar 1\n');
+    await waitFor(async () => (await scrapeStatus(r0)) === 500, { what: 'GET /metrics on replica 0 to answer 500' });
+    const door = await startServe('heal4:', backends);
+
+    await waitFor(async () => (await scrapeStatus(r0)) === 200, { what: 'the broken replica to be healed', timeoutMs: 30_000 });
+    expect((await r0.groups()).map((g) => g.labels)).toEqual([{ job: 'twice' }]);
+    await waitFor(async () => (await heals(door.url, 'removed')) === '1', { what: 'the heal counted' });
+    expect((await door.log()).filter(isHealLine)).toEqual([
+      expect.objectContaining({ shard: 'a', replica: '0', group: '{instance="",job="twice"}', action: 'removed' }),
+    ]);
+    await waitFor(async () => (await jobsOf(r1)).includes('twice'), { what: 'the twin repaired with the first group' });
+    expect((await r1.groups()).map((g) => g.labels)).toEqual([{ job: 'twice' }]);
+    expect(await scrapeStatus(r1)).toBe(200);
+  });
 
   it('tries a replica it cannot help three times, then leaves it to the alert', async () => {
     // Its scrape is elsewhere: GET /metrics answers 404, as it does to Prometheus, and no group clashes.
@@ -180,24 +279,46 @@ describe('healing a broken scrape', () => {
   });
 });
 
+/** A stand-in for the judge that knows one rule: one type per metric name. */
+const typeClash: FindInconsistent = (groups) => {
+  const types = new Map<string, MetricType>();
+  const culprits: number[] = [];
+  groups.forEach((g, i) => {
+    if (g.families.some((f) => (types.get(f.name) ?? f.type) !== f.type)) return culprits.push(i);
+    for (const f of g.families) types.set(f.name, f.type);
+  });
+  return culprits;
+};
+
 /**
- * The heal's decisions, over a stand-in for the judge that knows one rule (one type per metric
- * name): the order groups are weighed in and what is done with each culprit are the heal's own.
+ * The heal's decisions, over the judge and over the stand-in: the order groups are weighed in and
+ * what is done with each culprit are the heal's own, whatever finds the clashes.
  */
-describe('planning a heal', () => {
-  const typeClash: FindInconsistent = (groups) => {
-    const types = new Map<string, MetricType>();
-    const culprits: number[] = [];
-    groups.forEach((g, i) => {
-      if (g.families.some((f) => (types.get(f.name) ?? f.type) !== f.type)) return culprits.push(i);
-      for (const f of g.families) types.set(f.name, f.type);
-    });
-    return culprits;
-  };
+describe.each<[string, FindInconsistent]>([
+  ['the judge', findInconsistentGroups],
+  ['a stand-in judge', typeClash],
+])('planning a heal, over %s', (_judge, find) => {
+  // As a backend holds it (core/judge storedGroupOf): the group's labels on every metric.
   const stored = (group: string, type: 'GAUGE' | 'COUNTER', name = 'foo'): StoredGroup => ({
     group,
     labels: [['job', group]],
-    families: [{ name, help: '', type, metrics: [{ labels: [], values: type === 'GAUGE' ? VALUE_GAUGE : VALUE_COUNTER, hasTimestamp: false }] }],
+    families: [
+      {
+        name,
+        help: '',
+        type,
+        metrics: [
+          {
+            labels: [
+              ['instance', ''],
+              ['job', group],
+            ],
+            values: type === 'GAUGE' ? VALUE_GAUGE : VALUE_COUNTER,
+            hasTimestamp: false,
+          },
+        ],
+      },
+    ],
   });
   const held = (group: string, type: 'GAUGE' | 'COUNTER', since: number, name = 'foo'): HealCandidate => ({
     canonical: group,
@@ -210,13 +331,13 @@ describe('planning a heal', () => {
   const plan = (groups: HealCandidate[], twin: Twin | undefined) => {
     const content =
       twin === undefined ? undefined : new Map(Object.entries(twin).map(([g, v]) => [g, `${v.name ?? 'foo'}:${v.type}${v.other ? ' (other values)' : ''}`]));
-    const { kept, culprits } = findCulprits(groups, content, typeClash);
+    const { kept, culprits } = findCulprits(groups, content, find);
     const versions = new Map(
       culprits
         .filter((c) => twin?.[c.canonical] !== undefined && content?.get(c.canonical) !== c.content)
         .map((c) => [c.canonical, stored(c.canonical, twin![c.canonical]!.type, twin![c.canonical]!.name)]),
     );
-    const fixes = chooseFixes(kept, culprits, content === undefined ? undefined : { content, versions }, typeClash);
+    const fixes = chooseFixes(kept, culprits, content === undefined ? undefined : { content, versions }, find);
     return fixes.map((f) => `${f.kind} ${f.canonical}: ${f.why.split('; ')[1]}`);
   };
 
