@@ -1,7 +1,8 @@
 /**
- * One Pushgateway replica: a keep-alive connection pool for writes, a separate one-connection
- * pool for health probes (so that probes never queue behind a saturated write pool), and the
- * replica's health as a plain field that the write path reads and never awaits.
+ * One Pushgateway replica: a keep-alive connection pool for writes, a separate small pool for
+ * probes (so that probes never queue behind a saturated write pool), the replica's health as a
+ * plain field that the write path reads and never awaits, and the state of its own scrape
+ * (GET /metrics), which nothing on the write path reads at all.
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -66,6 +67,23 @@ export interface BackendOptions {
 
 export type HealthListener = (backend: Backend, up: boolean, reason: string) => void;
 
+/**
+ * GET /metrics as Prometheus would get it: `ok` (200), `broken` (any other answer: a Pushgateway
+ * holding inconsistent groups answers 500 while `/-/healthy` stays 200), `unknown` (not probed
+ * yet, or no answer: whether the replica is up is the health probe's business).
+ */
+export type ScrapeState = 'unknown' | 'ok' | 'broken';
+
+export type ScrapeListener = (backend: Backend, state: ScrapeState, reason: string) => void;
+
+/**
+ * Bytes of a 200 scrape read before the connection is dropped: a Pushgateway's own metrics fit,
+ * so a small one keeps its connection; a large one costs a reconnection, not a transfer.
+ */
+const SCRAPE_BODY_BUDGET = 64 * 1024;
+/** Bytes kept of a failed scrape's answer, for the log: the Pushgateway says there what clashes. */
+const SCRAPE_ERROR_BYTES = 2 * 1024;
+
 export class Backend {
   readonly shard: string;
   readonly replica: string;
@@ -74,11 +92,18 @@ export class Backend {
   readonly url: string;
   /** Read on every push; written by passive detection and by probes. */
   up = true;
+  /** Written by scrape probes only; a replica whose scrape is broken still takes writes. */
+  scrape: ScrapeState = 'unknown';
+  /** Since when (ms since the epoch) the scrape has been broken; undefined unless it is. */
+  scrapeBrokenSince: number | undefined;
+  /** What the last probe that did not find the scrape ok said, for logs. */
+  scrapeReason = '';
   private readonly basePath: string;
   private readonly pool: Pool;
   private readonly probePool: Pool;
   private readonly inFlight = new Set<ReplicaWrite>();
   private readonly listeners: HealthListener[] = [];
+  private readonly scrapeListeners: ScrapeListener[] = [];
   private readonly probeTimeoutMs: number;
   private readonly callTimeoutMs: number;
   private readonly timeoutMs: number;
@@ -108,8 +133,10 @@ export class Backend {
     // time spent queued for a connection, which undici's own time-outs do not count.
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
     this.sweeper.unref();
+    // Two connections: a slow scrape probe (a large replica gathers every group before it
+    // answers) must not hold up the health probe, which would mark the replica down.
     this.probePool = new Pool(parsed.origin, {
-      connections: 1,
+      connections: 2,
       connectTimeout: options.probeTimeoutMs,
       headersTimeout: options.probeTimeoutMs,
       bodyTimeout: options.probeTimeoutMs,
@@ -144,6 +171,40 @@ export class Backend {
     this.healthyProbes = healthy ? this.healthyProbes + 1 : 0;
     if (!healthy || this.up || this.healthyProbes >= this.upAfterProbes) this.setUp(healthy, reason);
     return healthy;
+  }
+
+  /**
+   * Probes the replica's own scrape (GET /metrics), with the time-out of call(); updates `scrape`
+   * and tells listeners on a change. A Pushgateway answers HEAD /metrics with 405, so this is a
+   * GET whose body is read only up to a small budget.
+   */
+  async probeScrape(): Promise<ScrapeState> {
+    let state: ScrapeState;
+    let reason: string;
+    try {
+      const res = await this.probePool.request({
+        method: 'GET',
+        path: this.basePath + '/metrics',
+        headersTimeout: this.callTimeoutMs,
+        bodyTimeout: this.callTimeoutMs,
+        signal: AbortSignal.timeout(this.callTimeoutMs),
+      });
+      if (res.statusCode === 200) {
+        await res.body.dump({ limit: SCRAPE_BODY_BUDGET });
+        [state, reason] = ['ok', 'GET /metrics answered 200'];
+      } else {
+        const text = await readPrefix(res.body as AsyncIterable<Buffer>, SCRAPE_ERROR_BYTES);
+        [state, reason] = ['broken', `GET /metrics answered ${res.statusCode}: ${text.trim()}`];
+      }
+    } catch (err) {
+      [state, reason] = ['unknown', `GET /metrics got no answer: ${describeError(err)}`];
+    }
+    this.setScrape(state, reason);
+    return state;
+  }
+
+  onScrapeChange(listener: ScrapeListener): void {
+    this.scrapeListeners.push(listener);
   }
 
   /**
@@ -225,6 +286,14 @@ export class Backend {
     for (const listener of this.listeners) listener(this, up, reason);
   }
 
+  private setScrape(state: ScrapeState, reason: string): void {
+    this.scrapeReason = state === 'ok' ? '' : reason;
+    if (this.scrape === state) return;
+    this.scrape = state;
+    this.scrapeBrokenSince = state === 'broken' ? Date.now() : undefined;
+    for (const listener of this.scrapeListeners) listener(this, state, reason);
+  }
+
   private release(failure: ReplicaFailure): void {
     for (const write of [...this.inFlight]) write.fail(failure, undefined);
   }
@@ -299,6 +368,19 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
     this.backend.finished(this);
     this.sink.settle(this.index, result);
   }
+}
+
+/** The first `limit` bytes of a body as text; the rest is not read (the connection is dropped). */
+async function readPrefix(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= limit) break;
+  }
+  // Leaving the loop early destroys the stream; a complete body leaves the connection reusable.
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 function classifyError(error: Error): ReplicaFailure {

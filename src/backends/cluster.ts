@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Config, ShardConfig } from '../config/schema.js';
 import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js';
 import { ringOf, type Ring } from '../core/ring.js';
-import { Backend, type HealthListener } from './client.js';
+import { Backend, type HealthListener, type ScrapeListener } from './client.js';
 
 export interface Shard {
   readonly name: string;
@@ -52,17 +52,24 @@ export interface Cluster {
   readonly fence: readonly Ring[] | undefined;
   /** Told when any replica, present or future, is found up or down. */
   onHealthChange(listener: HealthListener): void;
+  /** Told when the scrape of any replica, present or future, changes state (client.ts ScrapeState). */
+  onScrapeChange(listener: ScrapeListener): void;
+  /** health.scrapeIntervalMs of the configuration the cluster was created with (0: never probed). */
+  readonly scrapeIntervalMs: number;
   /** True when every owning shard has at least one replica believed up. */
   ready(): boolean;
   /** Owning shards with no replica believed up. */
   unavailableShards(): string[];
   /** Probes every replica once, in parallel. */
   probeAll(): Promise<void>;
+  /** Probes every replica's scrape once, in parallel. */
+  probeScrapes(): Promise<void>;
   close(): Promise<void>;
 }
 
 export function createCluster(config: Readonly<Config>): Cluster {
   const listeners: HealthListener[] = [];
+  const scrapeListeners: ScrapeListener[] = [];
   const byKey = new Map<string, Backend>();
   const makeBackend = (c: Readonly<Config>, shard: string, i: number, url: string): Backend => {
     const backend = new Backend({
@@ -77,6 +84,9 @@ export function createCluster(config: Readonly<Config>): Cluster {
     });
     backend.onHealthChange((b, up, reason) => {
       for (const listener of listeners) listener(b, up, reason);
+    });
+    backend.onScrapeChange((b, scrape, reason) => {
+      for (const listener of scrapeListeners) listener(b, scrape, reason);
     });
     return backend;
   };
@@ -151,10 +161,17 @@ export function createCluster(config: Readonly<Config>): Cluster {
     onHealthChange(listener) {
       listeners.push(listener);
     },
+    onScrapeChange(listener) {
+      scrapeListeners.push(listener);
+    },
+    scrapeIntervalMs: config.health.scrapeIntervalMs,
     ready: () => unavailable(state).length === 0,
     unavailableShards: () => unavailable(state),
     async probeAll() {
       await Promise.all(state.backends.map((b) => b.probe()));
+    },
+    async probeScrapes() {
+      await Promise.all(state.backends.map((b) => b.probeScrape()));
     },
     async close() {
       await Promise.all([...byKey.values()].map((b) => b.close()));
@@ -207,15 +224,30 @@ function unavailable(state: ClusterState): string[] {
   return [...state.shards.values()].filter((s) => owners.has(s.name) && !s.backends.some((b) => b.up)).map((s) => s.name);
 }
 
-/** Probes every replica on a fixed interval; a round still running delays the next. */
-export function startHealthChecks(cluster: Cluster, intervalMs: number): { stop(): void } {
+/**
+ * Probes every replica's `/-/healthy` every `intervalMs`, and its scrape every `scrapeIntervalMs`
+ * (the first round at once: a replica broken before this front door started is found soon), on
+ * two schedules of their own; a round still running delays the next of its kind.
+ */
+export function startHealthChecks(cluster: Cluster, intervalMs: number, scrapeIntervalMs = cluster.scrapeIntervalMs): { stop(): void } {
+  const health = repeat(() => cluster.probeAll(), intervalMs, intervalMs);
+  const scrapes = scrapeIntervalMs > 0 ? repeat(() => cluster.probeScrapes(), 0, scrapeIntervalMs) : undefined;
+  return {
+    stop() {
+      health.stop();
+      scrapes?.stop();
+    },
+  };
+}
+
+function repeat(round: () => Promise<void>, firstMs: number, intervalMs: number): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const round = async (): Promise<void> => {
-    await cluster.probeAll();
-    if (!stopped) timer = setTimeout(() => void round(), intervalMs);
+  const run = async (): Promise<void> => {
+    await round();
+    if (!stopped) timer = setTimeout(() => void run(), intervalMs);
   };
-  timer = setTimeout(() => void round(), intervalMs);
+  timer = setTimeout(() => void run(), firstMs);
   return {
     stop() {
       stopped = true;

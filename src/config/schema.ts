@@ -82,6 +82,17 @@ export const HealthSchema = Type.Object(
         'Consecutive successful probes before a replica that was down takes writes again (a replica slow on ' +
         'writes but quick on `/-/healthy` would otherwise flap).',
     }),
+    scrapeIntervalMs: Type.Integer({
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 15_000,
+      description:
+        "How often every replica's own scrape (`GET /metrics`, as Prometheus reads it) is checked, in milliseconds; " +
+        '`0` turns the check off. A Pushgateway holding inconsistent groups answers it with 500 while `/-/healthy` ' +
+        'stays 200: such a replica still takes writes, is reported in `pushring_backend_scrape_ok`, and is healed ' +
+        'by the reconciler (docs/reconciler.md#healing-a-broken-scrape). Each check is one `GET /metrics` per replica ' +
+        'per front door, with the time-out of `write.timeoutMs`.',
+    }),
   },
   { additionalProperties: false, default: {}, description: 'Active health checks of every replica, on top of the failures writes detect.' },
 );

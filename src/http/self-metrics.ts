@@ -78,6 +78,26 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
   new Gauge({
+    name: 'pushring_backend_scrape_ok',
+    help: "Whether a replica's own scrape (GET /metrics, as Prometheus reads it) answered 200 (1) or not (0) at this front door's last check; no series while the replica has not answered one (down, or not checked yet). A Pushgateway holding inconsistent groups answers 500 while /-/healthy stays 200. The alert PushringBackendScrapeBroken reads it.",
+    labelNames: ['shard', 'replica'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of cluster.backends) if (b.scrape !== 'unknown') this.set({ shard: b.shard, replica: b.replica }, b.scrape === 'ok' ? 1 : 0);
+    },
+  });
+  const heals = new Counter({
+    name: 'pushring_scrape_heals_total',
+    help: "Groups the reconciler set right on replicas whose scrape was broken: removed (deleted from the replica), copied_from_twin (replaced by the twin's consistent copy).",
+    labelNames: ['shard', 'action'] as const,
+    registers: [registry],
+    collect() {
+      // Every shard's series exist from the start, so that increase() sees the first heal.
+      for (const shard of cluster.shards.keys()) for (const action of ['removed', 'copied_from_twin']) this.inc({ shard, action }, 0);
+    },
+  });
+  new Gauge({
     name: 'pushring_shards_unavailable',
     help: 'Shards with no replica believed up; pushes for their groups fail.',
     registers: [registry],
@@ -196,6 +216,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       repairs.labels('moved').inc(report.moved);
       repairs.labels('stray_deleted').inc(report.straysDeleted);
       repairs.labels('failed').inc(report.failed);
+      for (const heal of report.heals ?? []) heals.inc({ shard: heal.shard, action: heal.action });
       misplaced.set(report.misplaced);
       unsettled.set(report.unsettled);
       changePhase.reset();

@@ -11,6 +11,10 @@
  *   when a second look finds it again), once per pass;
  * - a lease found held by another front door is asked for again soon: its holder may have died
  *   holding it, which the lease's time-to-live ends.
+ * A replica whose scrape is found broken does not wait an interval either: the pass that heals it
+ * comes soon, and while it is still broken with heals left to try (reconcile/heal.ts), the next
+ * comes HEAL_RETRY_MS later; a front door without the lease asks for it every LEASE_RETRY_MS.
+ *
  * The holder renews the lease between and during passes, so that time-to-live can be short
  * whatever the interval, and a long pass does not lose the lease to a second reconciler.
  */
@@ -24,12 +28,14 @@ export interface ReconcileLoop {
 
 export interface ReconcileLoopLog {
   info(details: object, message: string): void;
+  /** Heals and replicas left unhealed; absent: they go to `info`. */
+  warn?(details: object, message: string): void;
   debug(details: object, message: string): void;
   error(details: object, message: string): void;
 }
 
 export interface ReconcileLoopOptions {
-  readonly reconciler: Pick<Reconciler, 'pass' | 'forget'>;
+  readonly reconciler: Pick<Reconciler, 'pass' | 'forget'> & Partial<Pick<Reconciler, 'onPassDue' | 'healPending'>>;
   readonly lease: Lease;
   readonly intervalMs: number;
   /** How often the holder renews the lease; absent: only at each pass (a lease without Redis). */
@@ -45,9 +51,13 @@ const SOON_MS = 200;
 /** A second look: long enough for a push read on one replica and not yet on its twin to land. */
 const SECOND_LOOK_MS = 1_000;
 const LEASE_RETRY_MS = 5_000;
+/** A replica still broken after a heal: its Pushgateway may not have applied every write yet. */
+const HEAL_RETRY_MS = 5_000;
 
 export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop {
   const { reconciler, lease, intervalMs, repairsPending, onPass, log } = options;
+  const healPending = (): boolean => reconciler.healPending?.() ?? false;
+  const warn = (details: object, message: string): void => (log.warn === undefined ? log.info(details, message) : log.warn(details, message));
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -87,7 +97,7 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
     let next = intervalMs;
     running = (async () => {
       if (!(await hold())) {
-        if (repairsPending()) next = soon(LEASE_RETRY_MS);
+        if (repairsPending() || healPending()) next = soon(LEASE_RETRY_MS);
         return;
       }
       if (forgetDue) {
@@ -96,7 +106,9 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
       }
       const report = await reconciler.pass();
       onPass(report);
-      const { actions: _actions, ...summary } = report;
+      logHeals(report, warn, log);
+      if (healPending()) next = soon(HEAL_RETRY_MS);
+      const { actions: _actions, heals: _heals, unhealed: _unhealed, ...summary } = report;
       if (report.copied + report.deletedAway + report.expired + report.failed > 0) log.info(summary, 'reconcile pass repaired replicas');
       else log.debug(summary, 'reconcile pass: replicas in sync');
       if (report.deferred > 0 && !isSecondLook && repairsPending()) {
@@ -114,11 +126,16 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
   };
   schedule(repairsPending() ? soon(SOON_MS) : intervalMs);
 
+  const kick = (): void => {
+    if (running === undefined) schedule(soon(SOON_MS));
+    else kicked = true;
+  };
+  reconciler.onPassDue?.(() => {
+    if (!stopped) kick();
+  });
+
   return {
-    kick() {
-      if (running === undefined) schedule(soon(SOON_MS));
-      else kicked = true;
-    },
+    kick,
     async stop() {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
@@ -129,4 +146,14 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
       await lease.release();
     },
   };
+}
+
+/** One line per heal action (shard, replica, group, why), and one per replica left broken. */
+function logHeals(report: PassReport, warn: (details: object, message: string) => void, log: ReconcileLoopLog): void {
+  for (const heal of report.heals ?? [])
+    warn(heal, `healed a replica whose scrape was broken: ${heal.action === 'removed' ? 'deleted' : 'copied from its twin'} a group`);
+  for (const left of report.unhealed ?? []) {
+    if (left.retry) warn(left, 'the scrape of a replica is still broken after healing it: the next pass tries again');
+    else log.error(left, 'the scrape of a replica is still broken and the reconciler gives up healing it: see docs/reconciler.md#healing-a-broken-scrape');
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * One pass over the shards, one shard at a time: read what each replica of the shard holds
+ * One pass: first heal the replicas whose scrape is broken (reconcile/heal), then go over the
+ * shards, one shard at a time: read what each replica of the shard holds
  * (reconcile/read: summaries streamed group by group, and restarts), plan the repairs within it
  * (core/repair) and carry them out (reconcile/execute), then let go of it, keeping only what the
  * ring change under way needs of it: the summaries of its moving groups, and which groups it
@@ -7,8 +8,10 @@
  * and move the change on when it may (core/settle; docs/resizing.md).
  *
  * A pass's memory is one shard's summaries plus the moving groups'; a copy reads its source again
- * for the groups it copies. Two memories span passes: the differences seen by the previous pass
- * (reconcile/confirmations) and what this reconciler wrote (reconcile/written).
+ * for the groups it copies; a heal holds the judge's model of one replica's groups. Three
+ * memories span passes: the differences seen by the previous pass (reconcile/confirmations),
+ * what this reconciler wrote (reconcile/written), and how many heals each replica has had since
+ * its scrape was last found ok.
  */
 import type { Backend } from '../backends/client.js';
 import type { Cluster, Shard } from '../backends/cluster.js';
@@ -33,6 +36,7 @@ import { globToRegExp } from '../core/glob.js';
 import { createConfirmations, type PassConfirmations } from './confirmations.js';
 import { carryOut, type ExecuteContext } from './execute.js';
 import { handOffHints } from './handoff.js';
+import { healReplica, type HealAction } from './heal.js';
 import type { HintStore } from './hints.js';
 import { createShardReader, type ShardRead } from './read.js';
 import type { SuspectStore } from './suspects.js';
@@ -64,7 +68,30 @@ export interface PassReport {
   /** Actions for a difference seen once (repairs and moves): done if the next pass sees it again. */
   readonly deferred: number;
   readonly migration: readonly MigrationAction[];
+  /** What healing replicas whose scrape was broken did (reconcile/heal.ts); absent: nothing. */
+  readonly heals?: readonly HealAction[];
+  /** Replicas this pass tried to heal whose scrape was still broken after it. */
+  readonly unhealed?: readonly UnhealedReplica[];
 }
+
+export interface UnhealedReplica {
+  readonly shard: string;
+  readonly replica: string;
+  /** Heals tried since its scrape was last found ok, this pass's included. */
+  readonly attempts: number;
+  /** False once MAX_HEAL_ATTEMPTS are spent: no pass tries again until its scrape is found ok once. */
+  readonly retry: boolean;
+  readonly reason: string;
+}
+
+/**
+ * Heals of one replica before the reconciler gives up on it: a heal that did not help (a clash
+ * the judge does not see, writes that keep failing) is not repeated every pass for ever; the
+ * alert PushringBackendScrapeBroken stays firing for an operator.
+ */
+export const MAX_HEAL_ATTEMPTS = 3;
+/** How long a heal waits for the replica's scrape to answer 200 after its writes (they are queued). */
+const HEAL_SETTLE_MS = 5_000;
 
 export interface ReconcilerEvents {
   /** Hints replayed to a replica, or dropped because a copy from a trusted twin replaces them. */
@@ -85,6 +112,10 @@ export interface Reconciler {
    * another reconciler may have acted since (the lease moved).
    */
   forget(): void;
+  /** Told when a pass is due soon: a replica's scrape was found broken. */
+  onPassDue(listener: () => void): void;
+  /** True while a replica's scrape is broken and heals of it are left to try. */
+  healPending(): boolean;
 }
 
 export interface ReconcilerOptions {
@@ -119,6 +150,39 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   });
   // The previous pass of the change under way: the settle rule looks at two in a row.
   let previous: ChangePass | undefined;
+  // Per replica of the configuration (bounded by the ring's size): heals tried since its scrape was last ok.
+  const healAttempts = new Map<string, number>();
+  const passDue: Array<() => void> = [];
+  cluster.onScrapeChange((backend, scrape) => {
+    if (scrape === 'ok') healAttempts.delete(backend.id);
+    if (scrape === 'broken') for (const listener of passDue) listener();
+  });
+  const healDue = (backend: Backend): boolean => backend.scrape === 'broken' && (healAttempts.get(backend.id) ?? 0) < MAX_HEAL_ATTEMPTS;
+
+  /** Heals the replicas of a shard whose scrape is broken, one at a time: each one's twin may be the next one. */
+  const healShard = async (shard: Shard): Promise<{ actions: HealAction[]; unhealed: UnhealedReplica[]; failed: number }> => {
+    const actions: HealAction[] = [];
+    const unhealed: UnhealedReplica[] = [];
+    let failed = 0;
+    for (const backend of shard.backends.filter(healDue)) {
+      const attempts = (healAttempts.get(backend.id) ?? 0) + 1;
+      healAttempts.set(backend.id, attempts);
+      // A twin whose own scrape is fine first; a broken one still tells which groups the two agree on.
+      const twins = shard.backends.filter((b) => b !== backend && b.up);
+      const twin = twins.find((b) => b.scrape !== 'broken') ?? twins[0];
+      const outcome = await healReplica(backend, twin, { suspects, concurrency: config.concurrency, settleMs: HEAL_SETTLE_MS }).catch((err: Error) => ({
+        actions: [],
+        failed: 1,
+        healed: false,
+        reason: `the heal failed (${err.message}); ${backend.scrapeReason}`,
+      }));
+      actions.push(...outcome.actions);
+      failed += outcome.failed;
+      if (outcome.healed) healAttempts.delete(backend.id);
+      else unhealed.push({ shard: shard.name, replica: backend.replica, attempts, retry: attempts < MAX_HEAL_ATTEMPTS, reason: outcome.reason });
+    }
+    return { actions, unhealed, failed };
+  };
 
   /** Reads a shard; replays missed writes first where they are needed, and reads it again after. */
   const readShard = async (shard: Shard, dryRun: boolean): Promise<ShardRead> => {
@@ -133,6 +197,10 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       confirmations.forget();
       previous = undefined;
     },
+    onPassDue(listener) {
+      passDue.push(listener);
+    },
+    healPending: () => cluster.backends.some(healDue),
     async pass(passOptions = {}) {
       const started = Date.now();
       const dryRun = passOptions.dryRun === true;
@@ -162,6 +230,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       // Across shards, the moving groups alone, on their old and their new owner.
       const moving: Array<{ name: string; replicas: ReplicaView[] }> = [];
       let deferred = 0;
+      const heals: HealAction[] = [];
+      const unhealed: UnhealedReplica[] = [];
       const context = (copyOn: CopyOn): ExecuteContext => ({
         concurrency: config.concurrency,
         suspects,
@@ -179,7 +249,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         return confirmed;
       };
 
+      // The heal comes first, for every shard: a broken scrape hides every group of its replica
+      // from Prometheus, and a shard read after it heals copies nothing that clashes.
+      for (const shard of dryRun ? [] : [...cluster.shards.values()].filter((s) => s.backends.some(healDue))) {
+        const healed = await healShard(shard);
+        heals.push(...healed.actions);
+        unhealed.push(...healed.unhealed);
+        totals.failed += healed.failed;
+      }
+
       for (const shard of cluster.shards.values()) {
+        // A replica whose scrape is still broken holds groups that clash: nothing is copied from it.
+        const poisoned = new Set(shard.backends.filter((b) => b.scrape === 'broken').map((b) => b.id));
         const { views, byId, unreachable: missing } = await readShard(shard, dryRun);
         unreachable.push(...missing);
         for (const view of views) {
@@ -198,7 +279,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         // (a repair among them could spread a copy that lost a race, every other pass).
         if (phase === 'delete') planned = planned.filter((a) => owners.now(a.canonical) === shard.name);
         if (phase === 'copy') planned = planned.filter((a) => owners.now(a.canonical) !== shard.name || owners.before(a.canonical) === shard.name);
-        const confirmed = confirm(planned, copyOn, round);
+        const confirmed = confirm(planned, copyOn, round).filter((a) => a.kind !== 'copy' || !poisoned.has(a.from));
         // A dry run lists every planned action, confirmed or not: nothing is carried out.
         repairs.push(...(dryRun ? planned : confirmed));
         if (!dryRun) {
@@ -236,6 +317,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         unsettled: plan.unsettled.length,
         deferred,
         migration: phase === 'delete' ? sortActions(strays) : dryRun ? plan.actions : moves,
+        ...(heals.length === 0 ? {} : { heals }),
+        ...(unhealed.length === 0 ? {} : { unhealed }),
       });
       if (dryRun) return report();
 
