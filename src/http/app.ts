@@ -92,6 +92,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
   });
 
+  // Every front door says it, not only the lease holder that heals it.
+  cluster.onScrapeChange((b, state, reason) => {
+    if (state === 'broken')
+      log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, "replica's scrape is broken: Prometheus gets none of its groups");
+    else if (state === 'ok') log.info({ shard: b.shard, replica: b.replica, url: b.url }, "replica's scrape answers 200");
+  });
+
   // The body is forwarded byte for byte whatever its type (text, protobuf, gzip); judging reads a parsed view of it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
