@@ -17,6 +17,7 @@ import { pushLagMs } from './core/ring-change.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
 import { createSelfMetrics, type SelfMetrics } from './http/self-metrics.js';
+import { createDriftCheck } from './judge/drift-check.js';
 import { createStartingJudge, type StartingJudge } from './judge/index-judge.js';
 import { createMemoryIndexStore, type IndexStore } from './judge/index-store.js';
 import { createRedisIndexStore } from './judge/redis-index-store.js';
@@ -162,8 +163,10 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     : createLocalTransition(cluster, lagMs);
   const leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, keyPrefix, leaseTtlMs);
+  const driftCheck = judge === undefined ? undefined : createDriftCheck({ store: index, judge, lagMs });
   const reconciler = createReconciler({
     cluster,
+    ...(driftCheck === undefined ? {} : { driftCheck }),
     config: config.reconcile,
     suspects,
     hints,
@@ -174,6 +177,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
       actionFailed: (action, error) => logger.warn({ action, error }, 'repair action failed; the next pass retries it'),
       hintsReplayed: (count) => metrics.hints.replayed(count),
       hintsSuperseded: (count) => metrics.hints.superseded(count),
+      driftCheckFailed: (error) => logger.warn({ error }, 'judge: the check of the index against the backends failed; the next pass tries again'),
       migrationSettled: () => logger.info({ version: cluster.version }, 'ring change: every moved group is on its owner; writing the new owners only'),
       ...options.reconcileEvents,
     },

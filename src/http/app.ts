@@ -63,8 +63,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
   if (suspects !== undefined) observers.push(createMissedWriteLog(suspects, options.hints));
+  const indexJudge = config.judge.mode === 'backends' ? undefined : (options.judge ?? createStartingJudge(config.judge, () => cluster.backends));
   const modeWatch = createModeWatch(config.judge.mode, (b, message) => log.warn({ shard: b.shard, replica: b.replica, url: b.url }, message));
   observers.push(modeWatch);
+  metrics.watchJudge(indexJudge, () => modeWatch.mismatched());
   const limiter = createLimiter(config.limits, options.sharedLimitStore, {
     ...metrics.limits,
     storeFailed(error, firstOfIncident) {
@@ -113,10 +115,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     cluster,
     ack: config.write.ack,
     checks,
-    judge: createBodyJudge(
-      config.judge,
-      config.judge.mode === 'backends' ? undefined : (options.judge ?? createStartingJudge(config.judge, () => cluster.backends)),
-    ),
+    judge: createBodyJudge(config.judge, indexJudge, (reason) => metrics.judgeRefused(reason)),
     observer: combineObservers(...observers),
     countPush,
     log,

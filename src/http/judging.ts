@@ -23,6 +23,7 @@ import type { BodyLimits, PushedFamily } from '../core/push-body.js';
 import type { IndexJudge } from '../judge/index-judge.js';
 import type { Accepted, Judgement } from '../judge/judge-service.js';
 import type { WriteOutcome } from '../write/outcome.js';
+import type { JudgeRefusal } from './self-metrics.js';
 import { isIndexStoreUnavailable } from '../judge/index-store.js';
 import { inflateBody } from './inflate.js';
 import type { PushRequest, Refusal } from './push.js';
@@ -37,7 +38,13 @@ export type Judged =
    * The Pushgateway's own answer (`body` as it sends it). `markFailed`: first send the backends
    * the refused push that makes them record this one's failure, as a checked Pushgateway does.
    */
-  | { readonly kind: 'pushgateway'; readonly status: number; readonly body: string; readonly markFailed: boolean };
+  | {
+      readonly kind: 'pushgateway';
+      readonly status: number;
+      readonly body: string;
+      readonly markFailed: boolean;
+      readonly reason: Extract<JudgeRefusal, 'invalid_body' | 'inconsistent' | 'poison'>;
+    };
 
 export interface BodyJudge {
   judge(key: GroupingKey, method: WriteMethod, request: PushRequest): Promise<Judged> | Judged;
@@ -52,7 +59,7 @@ const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) })
 export const MARK_FAILED_BODY = Buffer.from(REFUSED_PUSH_BODY);
 export const MARK_FAILED_HEADERS: readonly string[] = ['content-type', 'text/plain; version=0.0.4'];
 
-export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefined): BodyJudge {
+export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefined, refused: (reason: JudgeRefusal) => void = () => {}): BodyJudge {
   const limits: BodyLimits = {
     maxFamilies: config.maxFamilies,
     maxSeries: config.maxSeriesPerPush,
@@ -72,28 +79,29 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
     // A Pushgateway gunzips every request, DELETE too, and refuses a bad gzip body.
     const inflated = inflateBody(raw, headerOf(request, 'content-encoding'), config.maxInflatedBytes);
     if (!inflated.ok) {
-      if (inflated.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(inflated.message), markFailed: false };
+      if (inflated.kind === 'invalid')
+        return { kind: 'pushgateway', status: 400, body: goErrorBody(inflated.message), markFailed: false, reason: 'invalid_body' };
       return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
     }
     if (method === 'DELETE') return NO_FAMILIES;
     const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits);
     if (parsed.ok) return { kind: 'body', families: parsed.families };
-    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(parsed.message), markFailed: false };
+    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(parsed.message), markFailed: false, reason: 'invalid_body' };
     return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: limitKeys[parsed.limit], max: parsed.max } } };
   };
 
   if (config.mode === 'backends' || index === undefined) {
-    return {
+    return counting(refused, {
       judge(key, method, request) {
         const body = readBody(request, method);
         if (body.kind !== 'body') return body;
         const poison = poisonOf(key, body.families);
         return poison === undefined ? WRITE : { kind: 'refused', refusal: { code: 'PUSHRING_POISON_PUSH', context: { reason: poison } } };
       },
-    };
+    });
   }
 
-  return {
+  return counting(refused, {
     async judge(key, method, request) {
       const body = readBody(request, method);
       if (body.kind !== 'body') return body;
@@ -126,9 +134,42 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
           if (recorded === 'busy') return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
           // 'poison': even the Pushgateway's record of the refusal would be inconsistent, so nothing
           // is stored anywhere; 'stale': the index moved on meanwhile, and the refusal stands unrecorded.
-          return { kind: 'pushgateway', status: 400, body: goErrorBody(verdict.message), markFailed: recorded === 'recorded' };
+          return {
+            kind: 'pushgateway',
+            status: 400,
+            body: goErrorBody(verdict.message),
+            markFailed: recorded === 'recorded',
+            reason: recorded === 'poison' ? 'poison' : 'inconsistent',
+          };
         }
       }
+    },
+  });
+}
+
+const REASON_OF: Partial<Record<Refusal['code'], JudgeRefusal>> = {
+  PUSHRING_BODY_LIMIT: 'body_limit',
+  PUSHRING_POISON_PUSH: 'poison',
+  PUSHRING_JUDGE_UNAVAILABLE: 'unavailable',
+  PUSHRING_JUDGE_BUSY: 'busy',
+  PUSHRING_JUDGE_STARTING: 'starting',
+  PUSHRING_INDEX_FULL: 'index_full',
+};
+
+/** Counts what `inner` refuses, by reason (self-metrics). */
+function counting(refused: (reason: JudgeRefusal) => void, inner: BodyJudge): BodyJudge {
+  const count = (judged: Judged): Judged => {
+    if (judged.kind === 'pushgateway') refused(judged.reason);
+    else if (judged.kind === 'refused') {
+      const reason = REASON_OF[judged.refusal.code];
+      if (reason !== undefined) refused(reason);
+    }
+    return judged;
+  };
+  return {
+    judge(key, method, request) {
+      const judged = inner.judge(key, method, request);
+      return judged instanceof Promise ? judged.then(count) : count(judged);
     },
   };
 }

@@ -26,7 +26,14 @@ export interface SelfMetrics {
   /** A configuration change was applied, refused (it could lose groups), or invalid. */
   reloaded(result: 'applied' | 'refused' | 'invalid'): void;
   countPush(method: string, status: number): void;
+  /** A push the body step refused, by why (http/judging.ts). */
+  judgeRefused(reason: JudgeRefusal): void;
+  /** The judge's index, its series counted at scrape time; and the backends running in the other judging mode. */
+  watchJudge(judge: { seriesHeld(): Promise<number> } | undefined, mismatched: () => readonly Backend[]): void;
 }
+
+/** Why the body step refused a push: bounded, fixed values. */
+export type JudgeRefusal = 'inconsistent' | 'poison' | 'invalid_body' | 'body_limit' | 'busy' | 'unavailable' | 'starting' | 'index_full';
 
 export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   const registry = new Registry();
@@ -85,6 +92,51 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     collect() {
       this.reset();
       for (const b of cluster.backends) if (b.scrape !== 'unknown') this.set({ shard: b.shard, replica: b.replica }, b.scrape === 'ok' ? 1 : 0);
+    },
+  });
+  const judgeRefusals = new Map<JudgeRefusal, number>();
+  let watchedJudge: { seriesHeld(): Promise<number> } | undefined;
+  let mismatchedBackends: () => readonly Backend[] = () => [];
+  new Counter({
+    name: 'pushring_judge_refusals_total',
+    help: 'Pushes the front door refused before any backend saw them, by reason: inconsistent (as a checked Pushgateway would), poison (one a checked Pushgateway 1.5.1 stores while refusing it), invalid_body, body_limit, busy, unavailable (the index did not answer), starting, index_full.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of judgeRefusals) this.inc({ reason }, n);
+    },
+  });
+  const drift = new Counter({
+    name: 'pushring_judge_drift_repairs_total',
+    help: "Records of the judge's index set right from the backends by the reconciler: added (a group the index lacked), replaced, removed (a group no replica holds).",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of ['added', 'replaced', 'removed']) drift.labels(kind).inc(0);
+  const driftPending = new Gauge({
+    name: 'pushring_judge_drift_pending',
+    help: 'Disagreements between the index and the backends waiting to outlast the writes in flight.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'pushring_judge_index_series',
+    help: "Series the judge's index holds for the whole ring (bounded by judge.maxSeries); absent with judge.mode backends or while the index does not answer.",
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const held = await watchedJudge?.seriesHeld().catch(() => undefined);
+      if (held !== undefined) this.set(held);
+    },
+  });
+  new Gauge({
+    name: 'pushring_backend_judging_mismatch',
+    help: 'Replicas whose answers say they run in the other judging mode than judge.mode (a checked Pushgateway answers 200, an unchecked one 202).',
+    labelNames: ['shard', 'replica'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of mismatchedBackends()) this.set({ shard: b.shard, replica: b.replica }, 1);
     },
   });
   const heals = new Counter({
@@ -206,8 +258,21 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
       replayed: (n) => hintCounter.labels('replayed').inc(n),
       superseded: (n) => hintCounter.labels('superseded').inc(n),
     },
+    judgeRefused(reason) {
+      judgeRefusals.set(reason, (judgeRefusals.get(reason) ?? 0) + 1);
+    },
+    watchJudge(judge, mismatched) {
+      watchedJudge = judge;
+      mismatchedBackends = mismatched;
+    },
     passDone(report) {
       passes.inc();
+      if (report.drift !== undefined) {
+        drift.labels('added').inc(report.drift.added);
+        drift.labels('replaced').inc(report.drift.replaced);
+        drift.labels('removed').inc(report.drift.removed);
+        driftPending.set(report.drift.pending);
+      }
       passDuration.set(report.durationMs / 1000);
       outOfSync.set(report.outOfSync);
       repairs.labels('copied').inc(report.copied);

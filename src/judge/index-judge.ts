@@ -6,7 +6,7 @@
  * replacing it is the drift check's business, which waits for writes in flight.
  */
 import type { Backend } from '../backends/client.js';
-import { storedGroupOf, type StoredGroup } from '../core/judge.js';
+import { SERIES_COUNT_FIELD, storedGroupOf, type StoredGroup } from '../core/judge.js';
 import type { JudgeConfig } from '../config/schema.js';
 import { createMemoryIndexStore, type IndexStore } from './index-store.js';
 import { createJudge, type BuildReport, type Judge } from './judge-service.js';
@@ -14,6 +14,8 @@ import { createJudge, type BuildReport, type Judge } from './judge-service.js';
 export interface IndexJudge extends Pick<Judge, 'judge' | 'recordFailure' | 'undo'> {
   /** Resolves true once the index holds what the backends held at start; false after `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
+  /** Series the index holds for the whole ring (self-metrics). */
+  seriesHeld(): Promise<number>;
 }
 
 export interface BuildEvents {
@@ -24,12 +26,12 @@ export interface BuildEvents {
   failed(error: Error): void;
 }
 
-export interface StartingJudge extends IndexJudge {
+export interface StartingJudge extends IndexJudge, Pick<Judge, 'buildIndex'> {
   /** Reads every backend into the index; the first call is what ready() waits for. */
   build(): Promise<void>;
 }
 
-export function createIndexJudge(judge: Judge, backends: () => readonly Backend[], events: BuildEvents): StartingJudge {
+export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, backends: () => readonly Backend[], events: BuildEvents): StartingJudge {
   let first: Promise<void> | undefined;
   let built = false;
   let building: Promise<void> = Promise.resolve();
@@ -72,6 +74,8 @@ export function createIndexJudge(judge: Judge, backends: () => readonly Backend[
     judge: (write) => judge.judge(write),
     recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
     undo: (accepted) => judge.undo(accepted),
+    buildIndex: (groups, options) => judge.buildIndex(groups, options),
+    seriesHeld: async () => Number((await store.read([SERIES_COUNT_FIELD]))[0] ?? '0'),
     build,
     async ready(timeoutMs) {
       if (built) return true;
@@ -98,6 +102,7 @@ export function createStartingJudge(
   backends: () => readonly Backend[],
   options: { readonly store?: IndexStore; readonly events?: BuildEvents } = {},
 ): StartingJudge {
-  const judge = createJudge({ store: options.store ?? createMemoryIndexStore(), limits: { maxSeries: config.maxSeries } });
-  return createIndexJudge(judge, backends, options.events ?? SILENT);
+  const store = options.store ?? createMemoryIndexStore();
+  const judge = createJudge({ store, limits: { maxSeries: config.maxSeries } });
+  return createIndexJudge(judge, store, backends, options.events ?? SILENT);
 }

@@ -5,6 +5,7 @@
  * groups to copy alone, when the copy is made.
  */
 import type { Backend } from '../backends/client.js';
+import type { ApiGroup } from '../core/exposition.js';
 import { groupingKeyOf, type ReplicaView } from '../core/repair.js';
 import { summarizeGroup, withPushTime, type GroupSummary } from '../core/summary.js';
 import type { SuspectStore } from './suspects.js';
@@ -18,9 +19,12 @@ export interface ReplicaRead {
   readonly groups: Map<string, GroupSummary>;
 }
 
+/** Shown every group a replica holds as it is read (the judge's drift check). */
+export type GroupObserver = (backend: Backend, group: ApiGroup) => void;
+
 /** Reads one replica; rejects when it cannot be read. `pushTimeOf` absent: push times as read. */
-export async function readReplica(backend: Backend, pushTimeOf?: PushTimeOf): Promise<ReplicaRead> {
-  const [startTime, groups] = await Promise.all([readStartTime(backend), summarizeReplica(backend, pushTimeOf)]);
+export async function readReplica(backend: Backend, pushTimeOf?: PushTimeOf, observe?: GroupObserver): Promise<ReplicaRead> {
+  const [startTime, groups] = await Promise.all([readStartTime(backend), summarizeReplica(backend, pushTimeOf, observe)]);
   return { startTime, groups };
 }
 
@@ -30,9 +34,10 @@ async function readStartTime(backend: Backend): Promise<string> {
   return (JSON.parse(status.body) as { data: { start_time: string } }).data.start_time;
 }
 
-async function summarizeReplica(backend: Backend, pushTimeOf: PushTimeOf | undefined): Promise<Map<string, GroupSummary>> {
+async function summarizeReplica(backend: Backend, pushTimeOf: PushTimeOf | undefined, observe: GroupObserver | undefined): Promise<Map<string, GroupSummary>> {
   const groups = new Map<string, GroupSummary>();
   for await (const group of backend.streamGroups()) {
+    observe?.(backend, group);
     const summary = summarizeGroup(group);
     const pushTime = pushTimeOf?.(backend.id, summary.canonical, summary.content, summary.pushTime) ?? summary.pushTime;
     groups.set(summary.canonical, pushTime === summary.pushTime ? summary : withPushTime(summary, pushTime));
@@ -66,7 +71,13 @@ export interface ShardReader {
   read(backends: readonly Backend[], dryRun?: boolean): Promise<ShardRead>;
 }
 
-export function createShardReader(options: { suspects: SuspectStore; written: Written; restarted?: (replica: string) => void }): ShardReader {
+export function createShardReader(options: {
+  suspects: SuspectStore;
+  written: Written;
+  restarted?: (replica: string) => void;
+  /** Every group read, and every replica that could not be read. */
+  observer?: { readonly see: GroupObserver; unread(backend: Backend): void };
+}): ShardReader {
   const { suspects, written } = options;
   // Per replica of the configuration: bounded by the ring's size.
   const startTimes = new Map<string, string>();
@@ -78,8 +89,10 @@ export function createShardReader(options: { suspects: SuspectStore; written: Wr
       await Promise.all(
         backends.map(async (backend) => {
           const { id } = backend;
-          const read = await readReplica(backend, written.pushTimeOf).catch(() => undefined);
+          const observer = dryRun ? undefined : options.observer;
+          const read = await readReplica(backend, written.pushTimeOf, observer?.see).catch(() => undefined);
           if (read === undefined) {
+            observer?.unread(backend);
             unreachable.push(id);
             return;
           }

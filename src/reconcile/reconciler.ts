@@ -36,6 +36,7 @@ import { globToRegExp } from '../core/glob.js';
 import { createConfirmations, type PassConfirmations } from './confirmations.js';
 import { carryOut, type ExecuteContext } from './execute.js';
 import { handOffHints } from './handoff.js';
+import type { DriftCheck, DriftReport } from '../judge/drift-check.js';
 import { healReplica, type HealAction } from './heal.js';
 import type { HintStore } from './hints.js';
 import { createShardReader, type ShardRead } from './read.js';
@@ -72,6 +73,8 @@ export interface PassReport {
   readonly heals?: readonly HealAction[];
   /** Replicas this pass tried to heal whose scrape was still broken after it. */
   readonly unhealed?: readonly UnhealedReplica[];
+  /** What the check of the judge's index against the replicas repaired; absent: no check ran. */
+  readonly drift?: DriftReport;
 }
 
 export interface UnhealedReplica {
@@ -101,6 +104,8 @@ export interface ReconcilerEvents {
   shardDone?(shard: string, actions: number): void;
   restarted?(replica: string): void;
   actionFailed?(action: RepairAction | MigrationAction, error: string): void;
+  /** The check of the judge's index could not finish (its store did not answer); the next pass tries again. */
+  driftCheckFailed?(error: string): void;
   /** In a ring transition: every moved group was found on its owner. */
   migrationSettled?(): void;
 }
@@ -131,6 +136,8 @@ export interface ReconcilerOptions {
   readonly transition?: Transition;
   /** Move groups held outside their owner (live resizing); off: only report them. */
   readonly migrate?: boolean;
+  /** The judge's index, checked against what the pass reads (judge/drift-check.ts); absent: none. */
+  readonly driftCheck?: DriftCheck;
 }
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {
@@ -143,9 +150,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
   const confirmations = createConfirmations();
   const written = createWritten();
+  const { driftCheck } = options;
   const reader = createShardReader({
     suspects,
     written,
+    ...(driftCheck === undefined ? {} : { observer: driftCheck }),
     ...(events.restarted === undefined ? {} : { restarted: (replica: string) => events.restarted?.(replica) }),
   });
   // The previous pass of the change under way: the settle rule looks at two in a row.
@@ -258,6 +267,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         totals.failed += healed.failed;
       }
 
+      if (!dryRun) driftCheck?.begin(Date.now());
       for (const shard of cluster.shards.values()) {
         // A replica whose scrape is still broken holds groups that clash: nothing is copied from it.
         const poisoned = new Set(shard.backends.filter((b) => b.scrape === 'broken').map((b) => b.id));
@@ -319,7 +329,9 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         migration: phase === 'delete' ? sortActions(strays) : dryRun ? plan.actions : moves,
         ...(heals.length === 0 ? {} : { heals }),
         ...(unhealed.length === 0 ? {} : { unhealed }),
+        ...(drift === undefined ? {} : { drift }),
       });
+      let drift: DriftReport | undefined;
       if (dryRun) return report();
 
       round.commit();
@@ -352,6 +364,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         misplaced: misplaced.size,
         stillRaced: hasRacedCopy(previous?.acted ?? [], new Set(plan.unsettled), (r, c) => movingCopyOn(r, c)?.families, oldOwnerCopies),
       });
+      // After the moves and the heal: the index is compared with what the replicas held when read.
+      if (driftCheck !== undefined) {
+        drift = await driftCheck.finish(Date.now()).catch((err: Error) => {
+          events.driftCheckFailed?.(err.message);
+          return undefined;
+        });
+      }
       return report();
     },
   };

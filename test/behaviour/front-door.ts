@@ -71,6 +71,7 @@ export async function startFrontDoor(opts: {
       recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
       undo: (accepted) => judge.undo(accepted),
       ready: (timeoutMs) => judge.ready(timeoutMs),
+      seriesHeld: () => judge.seriesHeld(),
     },
     ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }),
     ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
