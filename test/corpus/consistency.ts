@@ -414,6 +414,16 @@ export const CONSISTENCY_CASES: readonly ConsistencyCase[] = [
     rule: GATHER + ', GetMetricFamilies (predefinedHelp)',
     steps: [put('/metrics/job/a', typed('go_gc_duration_seconds', 'summary', '', 'mine'), ok)],
   },
+  {
+    name: 'a family named like a Pushgateway own one registered after start must carry its help',
+    rule: GATHER + ' (help across gatherers; predefinedHelp only holds the families present at start)',
+    steps: [
+      // The Pushgateway registers its push-size summary at its first push: make sure there was one.
+      put('/metrics/job/a', typed('bar', 'gauge'), ok),
+      put('/metrics/job/a', typed('pushgateway_http_push_size_bytes', 'summary', '', 'mine'), refused),
+      put('/metrics/job/a', typed('pushgateway_http_push_size_bytes', 'summary', '', 'HTTP request size for pushes to the Pushgateway.'), ok),
+    ],
+  },
   // --- timestamps
   {
     name: 'a timestamp refuses the push',
@@ -529,6 +539,11 @@ export const CONSISTENCY_CASES: readonly ConsistencyCase[] = [
     name: 'poison: a protobuf gauge histogram is accepted and cuts the scrape short',
     rule: SUFFIX + ' (SUMMARY and HISTOGRAM only); common v0.37.0 text_create.go (no text for GAUGE_HISTOGRAM)',
     steps: [put('/metrics/job/a', typed('bar', 'gauge'), ok), poison(put('/metrics/job/b', [pb('foo', 'GAUGE_HISTOGRAM', [{ fields: ['histogram'] }])], ok))],
+  },
+  {
+    name: 'poison: a text gauge_histogram sample is accepted and cuts the scrape short',
+    rule: 'common v0.37.0 text_parse.go readingValue (its "unexpected type" error is overwritten by the next read)',
+    steps: [put('/metrics/job/a', typed('bar', 'gauge'), ok), poison(put('/metrics/job/b', '# TYPE foo gauge_histogram\nfoo 1\n', ok))],
   },
   // --- parse errors are answered before the store is looked at
   {
