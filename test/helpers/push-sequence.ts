@@ -159,6 +159,9 @@ const BODY_LABELS: ReadonlyArray<readonly [number, ReadonlyArray<readonly [strin
   [5, [['a', '']]],
   [5, [['instance', '']]],
   [4, [['job', 'j1']]],
+  // Explicit on a summary (refused) or a histogram (accepted by 1.5.1, which breaks the scrape).
+  [2, [['le', '1']]],
+  [1, [['quantile', '0.5']]],
   [
     4,
     [
@@ -182,6 +185,11 @@ export interface FamilySpec {
   readonly help?: string;
   /** Text only: an untyped family may go without its TYPE line. */
   readonly typeLine: boolean;
+  /**
+   * A histogram sent as a gauge histogram: the 1.5.1 check lets it through and its scrape then
+   * breaks (a text sample of it is even stored without a value).
+   */
+  readonly gaugeHistogram?: true;
   readonly samples: readonly SampleSpec[];
 }
 
@@ -204,6 +212,10 @@ export function renderFamily(family: FamilySpec): string {
   const { name, type } = family;
   const lines: string[] = [];
   if (family.help !== undefined) lines.push(`# HELP ${name} ${family.help}`);
+  if (family.gaugeHistogram === true) {
+    lines.push(`# TYPE ${name} gauge_histogram`, ...family.samples.map((s) => `${name}${formatLabels(s.labels)} ${formatValue(s.value)}`));
+    return lines.join('\n') + '\n';
+  }
   if (family.typeLine || type !== 'untyped') lines.push(`# TYPE ${name} ${type}`);
   for (const sample of family.samples) {
     const ts = sample.timestampMs === undefined ? '' : ` ${sample.timestampMs}`;
@@ -233,7 +245,7 @@ export function renderFamily(family: FamilySpec): string {
 }
 
 export function toProtoFamily(family: FamilySpec): ProtoFamily {
-  const type = family.type.toUpperCase() as Uppercase<SampleType>;
+  const type = family.gaugeHistogram === true ? 'GAUGE_HISTOGRAM' : (family.type.toUpperCase() as Uppercase<SampleType>);
   const metrics = family.samples.map((s): ProtoMetric => ({
     labels: s.labels,
     fields: s.fields ?? [valueFieldOf(type)],
@@ -270,7 +282,14 @@ function generateFamily(random: Random, usual: UsualTypes, name: string, protobu
       ...(fields === undefined ? {} : { fields }),
     });
   }
-  return { name, type, typeLine: random.chance(0.5), samples, ...(help === undefined ? {} : { help }) };
+  return {
+    name,
+    type,
+    typeLine: random.chance(0.5),
+    samples,
+    ...(help === undefined ? {} : { help }),
+    ...(type === 'histogram' && random.chance(0.03) ? { gaugeHistogram: true as const } : {}),
+  };
 }
 
 function generatePath(random: Random): string {

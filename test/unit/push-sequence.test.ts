@@ -102,7 +102,9 @@ describe('generateSequence', () => {
       expect(all).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
     }
     for (const help of ['h1', 'h2']) expect(all).toContain(` ${help}\n`);
-    for (const label of ['instance="i1"', 'instance=""', 'a=""', 'zone="z1"', 'job="j1"']) expect(all).toContain(label);
+    for (const label of ['instance="i1"', 'instance=""', 'a=""', 'zone="z1"', 'job="j1"', 'le="1",le=', 'quantile="0.5",quantile='])
+      expect(all).toContain(label);
+    expect(all).toMatch(/^# TYPE \w+ gauge_histogram$/m);
     for (const path of [
       '/instance@base64/=',
       '/instance@base64/aTE',
