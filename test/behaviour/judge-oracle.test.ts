@@ -3,8 +3,9 @@
  * reference) against the pure core — parsePushBody, judgeWrite and applyChange over a Map — step
  * by step. Each step must get the same status class (and the same start of a 400's message), and
  * leave the same set of groups: the reference's /api/v1/metrics against the index's group records.
- * Where the reference gets poisoned (its scrape breaks), the core must have refused the step and
- * stored nothing (`failure` undefined); both are then reset and the sequence goes on.
+ * Where the reference gets poisoned (its scrape breaks), the core must have refused the step, and
+ * stored nothing of it (`failure` undefined) where the reference too answered 400; both are then
+ * reset and the sequence goes on.
  *
  * Inputs: the named cases of test/corpus/consistency.ts (whose recorded answers are checked
  * against the binary first) and seeded sequences of test/helpers/push-sequence.ts.
@@ -24,6 +25,7 @@ import {
   generateSequence,
   groupKeysOf,
   messageStartOf,
+  probeScrape,
   StepHistory,
   statusClassOf,
   type Disagreement,
@@ -34,6 +36,8 @@ import { rawGroups, startPushgateway, type Pushgateway } from '../helpers/pushga
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const STEPS_PER_SEED = 150;
+/** Scrapes of the reference before a refusal it did not make counts as a disagreement (see probeScrape). */
+const ORDER_PROBES = 40;
 
 // Far above anything the generator or the corpus sends: these runs are about the rules, not the bounds.
 const BODY_LIMITS: BodyLimits = { maxFamilies: 1000, maxSeries: 10_000, maxLabelsPerSeries: 64, maxStringBytes: 65_536 };
@@ -118,20 +122,27 @@ async function compareWithCore(where: string, steps: readonly PushStep[]): Promi
     history.reset();
   };
   for (const [i, step] of steps.entries()) {
-    const { answer, poisoned } = await applyToReference(reference.url, step);
+    const applied = await applyToReference(reference.url, step);
+    const { answer } = applied;
     let core: CoreAnswer;
     try {
       core = judgeInCore(table, step);
     } catch (err) {
       core = { statusClass: '5xx', message: '', storedNothing: true, shown: `threw: ${err instanceof Error ? err.message : String(err)}` };
     }
+    let { poisoned } = applied;
+    if (poisoned === undefined && statusClassOf(answer.status) === '2xx' && core.statusClass === '4xx')
+      poisoned = await probeScrape(reference.url, ORDER_PROBES);
     const referenceShown = formatAnswer(answer) + (poisoned === undefined ? '' : ` — then poisoned: ${poisoned}`);
     const disagree = (what: string): void => {
       found.push({ where, step: i, request: describeStep(step), reference: referenceShown, subject: core.shown, what, before: history.list() });
     };
     let what: string | undefined;
     if (poisoned !== undefined) {
-      if (core.statusClass !== '4xx' || !core.storedNothing) what = 'the reference was poisoned by a step the core did not refuse as a poison';
+      if (core.statusClass !== '4xx') what = 'the reference was poisoned by a step the core did not refuse';
+      // What the reference refused and stored anyway must leave no trace; what it accepted into a
+      // broken scrape the core may refuse as it refuses any push, recording the failure.
+      else if (statusClassOf(answer.status) === '4xx' && !core.storedNothing) what = 'the core recorded a failure of a push that poisoned the reference';
     } else if (core.statusClass !== statusClassOf(answer.status)) {
       what = `status class ${statusClassOf(answer.status)} against ${core.statusClass}`;
     } else if (core.statusClass === '4xx' && messageStartOf(core.message) !== messageStartOf(answer.body)) {

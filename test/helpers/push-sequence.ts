@@ -481,6 +481,20 @@ export async function checkScrape(base: string): Promise<string | undefined> {
 }
 
 /**
+ * The first of `times` scrapes that is broken, or undefined. Where two groups hold one name, Go's
+ * map order decides whose type the merged family takes, anew on every scrape: a store the check
+ * let through (a gauge histogram beside a histogram) may break one scrape in two. A refusal the
+ * reference did not make is only a disagreement once this has found nothing.
+ */
+export async function probeScrape(base: string, times: number): Promise<string | undefined> {
+  for (let i = 0; i < times; i++) {
+    const wrong = await checkScrape(base);
+    if (wrong !== undefined) return `${wrong} (scrape ${i + 1} of ${times})`;
+  }
+  return undefined;
+}
+
+/**
  * One step against a checked Pushgateway, then what it left: a checked push is applied when it is
  * answered, a DELETE only queued, so wait for it to take effect before the next read.
  */
