@@ -166,7 +166,10 @@ describe('a checked Pushgateway 1.5.1 gives the answers the corpus recorded', ()
     await reference.wipe();
     const answers: string[] = [];
     for (const { step, expect: expected, poisons } of testCase.steps) {
-      const { answer, poisoned } = await applyToReference(reference.url, step);
+      const applied = await applyToReference(reference.url, step);
+      const { answer } = applied;
+      // One scrape may miss a store that only some map orders break.
+      const poisoned = applied.poisoned ?? (poisons === true ? await probeScrape(reference.url, ORDER_PROBES) : undefined);
       answers.push(`${statusClassOf(answer.status)}${poisoned === undefined ? '' : ' poisoned'}`);
       expect(`${expected}${poisons === true ? ' poisoned' : ''}`, `${describeStep(step)}\n-> ${formatAnswer(answer)} ${poisoned ?? ''}`).toBe(answers.at(-1));
       if (poisoned !== undefined) await reference.wipe();

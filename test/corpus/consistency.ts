@@ -545,6 +545,14 @@ export const CONSISTENCY_CASES: readonly ConsistencyCase[] = [
     rule: 'common v0.37.0 text_parse.go readingValue (its "unexpected type" error is overwritten by the next read)',
     steps: [put('/metrics/job/a', typed('bar', 'gauge'), ok), poison(put('/metrics/job/b', '# TYPE foo gauge_histogram\nfoo 1\n', ok))],
   },
+  {
+    name: 'poison: a gauge histogram beside a histogram of its name breaks scrapes at random',
+    rule: 'pushgateway v1.5.1 GetMetricFamilies (the first group in Go map order gives the merged type), ' + CONSISTENCY,
+    steps: [
+      put('/metrics/job/a', typed('foo', 'histogram'), ok),
+      poison(put('/metrics/job/b', [pb('foo', 'GAUGE_HISTOGRAM', [{ fields: ['histogram'] }])], ok)),
+    ],
+  },
   // --- parse errors are answered before the store is looked at
   {
     name: 'a text parse error is refused and creates no group',
