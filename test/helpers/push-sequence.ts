@@ -31,6 +31,7 @@ export const PROTOBUF_TYPE = 'application/vnd.google.protobuf; proto=io.promethe
 // Go's mime.ParseMediaType does not care for the order of parameters nor for case.
 const PROTOBUF_TYPE_VARIANT = 'Application/vnd.google.protobuf; encoding=delimited; proto=io.prometheus.client.MetricFamily';
 const TEXT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const PROTOBUF_SHOWN = '[protobuf';
 
 export function textStep(method: 'PUT' | 'POST', path: string, text: string, contentType?: string): PushStep {
   return { method, path, body: Buffer.from(text, 'utf8'), shown: text, ...(contentType === undefined ? {} : { contentType }) };
@@ -48,8 +49,6 @@ export function protoStep(
   return { method, path, contentType: opts.contentType ?? PROTOBUF_TYPE, body, shown };
 }
 
-const PROTOBUF_SHOWN = '[protobuf';
-
 export function isProtobufStep(step: PushStep): boolean {
   return step.shown.startsWith(PROTOBUF_SHOWN);
 }
@@ -66,7 +65,6 @@ export function describeStep(step: PushStep): string {
 // ---------------------------------------------------------------------------------------------
 // The generator.
 
-/** mulberry32: small, fast, and the same stream on every platform for the same seed. */
 export interface Random {
   /** A float in [0, 1). */
   next(): number;
@@ -78,6 +76,7 @@ export interface Random {
   weighted<T>(entries: ReadonlyArray<readonly [number, T]>): T;
 }
 
+/** mulberry32: small, fast, and the same stream on every platform for the same seed. */
 export function createRandom(seed: number): Random {
   let state = seed >>> 0;
   const next = (): number => {
