@@ -35,6 +35,13 @@ export interface PushedFamily {
   /** '' when the body has none (Go's GetHelp()). */
   readonly help: string;
   readonly type: MetricType;
+  /**
+   * Set only when a protobuf body gives dto.MetricType a number none of MetricType's names has
+   * (proto2 enums are not checked when decoding): Go prints it as that decimal number, and `type`
+   * holds 'UNTYPED' as a placeholder. A checked Pushgateway 1.5.1 stores such a family, and with
+   * metrics it breaks the Pushgateway's GET /metrics: the judge must look at this first.
+   */
+  readonly unknownType?: number;
   readonly metrics: readonly PushedMetric[];
 }
 

@@ -5,6 +5,8 @@
  * new store adds its contract file there and a few lines here.
  */
 import { describe, expect, it } from 'vitest';
+import { createMemoryIndexStore, type IndexStore } from '../../src/judge/index-store.js';
+import { createRedisIndexStore } from '../../src/judge/redis-index-store.js';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
 import { createRedisStore } from '../../src/limits/redis-store.js';
 import { createMemoryHintStore, createRedisHintStore, type Hint, type HintEvents, type HintStore } from '../../src/reconcile/hints.js';
@@ -12,6 +14,7 @@ import { createMemoryChangeStore, createRedisChangeStore, type ChangeStore } fro
 import { createRedisSuspectStore, createSuspectStore } from '../../src/reconcile/suspects.js';
 import { describeChangeStoreContract } from '../contracts/change-store.js';
 import { describeHintStoreContract } from '../contracts/hint-store.js';
+import { describeIndexStoreContract } from '../contracts/index-store.js';
 import { useRedisFixture, type Bind } from '../contracts/redis-fixture.js';
 import { waitFor } from '../helpers/processes.js';
 import { describeSuspectStoreContract } from '../contracts/suspect-store.js';
@@ -37,8 +40,13 @@ describeChangeStoreContract('the memory ring-change store', () => createMemoryCh
 const redisChanges: Bind<[], ChangeStore> = (client, prefix) => createRedisChangeStore(client, prefix);
 describeChangeStoreContract('the Redis ring-change store', redis.fresh(redisChanges), redis.options(redisChanges));
 
+describeIndexStoreContract('the memory index store', createMemoryIndexStore);
+const redisIndex: Bind<[], IndexStore> = (client, prefix) => createRedisIndexStore(client, prefix);
+describeIndexStoreContract('the Redis index store', redis.fresh(redisIndex), redis.options(redisIndex));
+
 describe('on Redis Cluster', () => {
   const cluster = useRedisFixture({ cluster: true });
+  describeIndexStoreContract('the Redis index store', cluster.fresh(redisIndex), cluster.options(redisIndex));
   describeHintStoreContract('the Redis hint store', cluster.fresh(redisHints), cluster.options(redisHints));
   describeSuspectStoreContract('the Redis suspect store', cluster.fresh(redisSuspects), cluster.options(redisSuspects));
 });

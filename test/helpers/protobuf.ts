@@ -1,5 +1,6 @@
 // A hand-written encoder for io.prometheus.client.MetricFamily (metrics.proto, proto2), so tests can
-// push the protobuf exposition format without pulling a protobuf runtime into the project.
+// push the protobuf exposition format without pulling a protobuf runtime into the project. Beside
+// the simple families, it builds any message field by field (`pb`), broken ones included.
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
@@ -27,7 +28,7 @@ const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 
-function encodeVarint(value: bigint): Buffer {
+export function encodeVarint(value: bigint): Buffer {
   // int64 is encoded as its 64-bit two's complement, so negatives take the full ten bytes.
   let rest = BigInt.asUintN(64, value);
   const bytes: number[] = [];
@@ -93,3 +94,50 @@ export function encodeDelimitedMetricFamilies(families: readonly SimpleMetricFam
     }),
   );
 }
+
+// --- field by field, for summaries, histograms and broken or unusual messages ---
+
+/** A message's fields, concatenated: each argument is a field (or any raw bytes). */
+export function message(...fields: Buffer[]): Buffer {
+  return Buffer.concat(fields);
+}
+
+/** One frame of a delimited body: the message's length as a varint, then the message. */
+export function frame(...fields: Buffer[]): Buffer {
+  const body = Buffer.concat(fields);
+  return Buffer.concat([encodeVarint(BigInt(body.length)), body]);
+}
+
+export const pb = {
+  /** A length-delimited field: a string, bytes or a nested message. */
+  bytes: (field: number, ...parts: Buffer[]): Buffer => encodeLengthDelimited(field, Buffer.concat(parts)),
+  string: (field: number, value: string): Buffer => encodeString(field, value),
+  double: (field: number, value: number): Buffer => encodeDouble(field, value),
+  varint: (field: number, value: number | bigint): Buffer => Buffer.concat([encodeTag(field, WIRE_VARINT), encodeVarint(BigInt(value))]),
+  /** A key with any wire type, for fields that do not match their declaration. */
+  key: (field: number, wireType: number): Buffer => encodeTag(field, wireType),
+  raw: (hex: string): Buffer => Buffer.from(hex.replace(/\s+/g, ''), 'hex'),
+};
+
+/** MetricFamily fields. */
+export const family = {
+  name: (name: string): Buffer => pb.string(1, name),
+  help: (help: string): Buffer => pb.string(2, help),
+  type: (type: number): Buffer => pb.varint(3, type),
+  metric: (...fields: Buffer[]): Buffer => pb.bytes(4, ...fields),
+};
+
+/** Metric fields. */
+export const metric = {
+  label: (name: string, value: string): Buffer => pb.bytes(1, pb.string(1, name), pb.string(2, value)),
+  gauge: (value: number): Buffer => pb.bytes(2, pb.double(1, value)),
+  counter: (value: number): Buffer => pb.bytes(3, pb.double(1, value)),
+  summary: (count: number, sum: number, quantiles: ReadonlyArray<readonly [q: number, v: number]> = []): Buffer =>
+    pb.bytes(4, pb.varint(1, count), pb.double(2, sum), ...quantiles.map(([q, v]) => pb.bytes(3, pb.double(1, q), pb.double(2, v)))),
+  untyped: (value: number): Buffer => pb.bytes(5, pb.double(1, value)),
+  histogram: (count: number, sum: number, buckets: ReadonlyArray<readonly [upperBound: number, cumulative: number]> = []): Buffer =>
+    pb.bytes(7, pb.varint(1, count), pb.double(2, sum), ...buckets.map(([le, c]) => pb.bytes(3, pb.varint(1, c), pb.double(2, le)))),
+  timestampMs: (ms: number): Buffer => pb.varint(6, ms),
+};
+
+export const METRIC_TYPE = { COUNTER: 0, GAUGE: 1, SUMMARY: 2, UNTYPED: 3, HISTOGRAM: 4, GAUGE_HISTOGRAM: 5 } as const;
