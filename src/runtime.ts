@@ -17,6 +17,9 @@ import { pushLagMs } from './core/ring-change.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
 import { createSelfMetrics, type SelfMetrics } from './http/self-metrics.js';
+import { createStartingJudge, type StartingJudge } from './judge/index-judge.js';
+import { createMemoryIndexStore, type IndexStore } from './judge/index-store.js';
+import { createRedisIndexStore } from './judge/redis-index-store.js';
 import { createRedisClient, waitForRedisReady } from './limits/redis-client.js';
 import { createRedisStore } from './limits/redis-store.js';
 import type { WindowStore } from './limits/store.js';
@@ -65,6 +68,10 @@ export interface Runtime {
   readonly sharedRingChanges: boolean;
   readonly lease: Lease;
   readonly reconciler: Reconciler;
+  /** The index every push is judged against (Redis when configured); its table. */
+  readonly index: IndexStore;
+  /** With judge.mode `front-door`: the judge over `index`; undefined with `backends`. */
+  readonly judge: StartingJudge | undefined;
   /** True once Redis answers (at once without Redis); false after `timeoutMs` (default: twice redis.connectTimeoutMs). */
   redisReady(timeoutMs?: number): Promise<boolean>;
   /**
@@ -132,6 +139,22 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
       ? createMemoryHintStore(config.reconcile.hints, metrics.hints)
       : createRedisHintStore(redis, keyPrefix, config.reconcile.hints.maxPerReplica, metrics.hints);
   const limitStore = redis === undefined ? undefined : createRedisStore(redis, keyPrefix);
+  const index = redis === undefined ? createMemoryIndexStore() : createRedisIndexStore(redis, keyPrefix);
+  const judge =
+    config.judge.mode === 'backends'
+      ? undefined
+      : createStartingJudge(config.judge, () => cluster.backends, {
+          store: index,
+          events: {
+            backendFailed: (b, err) =>
+              logger.warn(
+                { shard: b.shard, replica: b.replica, err: err.message },
+                'judge: cannot read this replica into the index; the reconciler checks it later',
+              ),
+            built: (report) => logger.info(report, 'judge: index built from the backends'),
+            failed: (err) => logger.warn({ err: err.message }, 'judge: cannot build the index (Redis?): pushes wait until it is'),
+          },
+        });
   const lagMs = pushLagMs(config.write.timeoutMs);
   const sharedRingChanges = redis !== undefined && config.reload.liveResize;
   const transition = sharedRingChanges
@@ -182,6 +205,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     sharedRingChanges,
     lease,
     reconciler,
+    index,
+    judge,
     redisReady,
     useConfig(next) {
       config = { ...config, shards: next.shards, discovery: next.discovery };
@@ -189,6 +214,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     },
     async prepare() {
       await cluster.probeAll();
+      // Not awaited: pushes wait for it (judge.startTimeoutMs), health and readiness need not.
+      judge?.build().catch(() => undefined);
       if (!(await redisReady())) {
         logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
       }
@@ -243,6 +270,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         await (loop?.stop() ?? lease.release());
         await transition.stop();
         await limitStore?.close();
+        await index.close();
         await cluster.close();
         redis?.disconnect();
       })();

@@ -38,6 +38,7 @@ export async function startServer(
     metrics: runtime.metrics,
     targets: () => runtime.targets,
     ...(runtime.limitStore === undefined ? {} : { sharedLimitStore: runtime.limitStore }),
+    ...(runtime.judge === undefined ? {} : { judge: runtime.judge }),
   });
   let watcher: ConfigWatcher | undefined;
 

@@ -29,6 +29,8 @@ export interface ReloadTarget {
   readonly metrics: { reloaded(result: 'applied' | 'refused' | 'invalid'): void };
   useConfig(next: Readonly<Config>): void;
   reconcileSoon(): void;
+  /** With judge.mode front-door: reads the backends into the index again (a joining shard's groups). */
+  readonly judge?: { build(): Promise<void> } | undefined;
 }
 
 /**
@@ -86,6 +88,7 @@ export async function applyConfig(target: ReloadTarget, next: Readonly<Config>):
     changedRing ? 'ring change applied: moving groups' : 'configuration reloaded',
   );
   target.reconcileSoon();
+  if (changedRing) void target.judge?.build().catch(() => undefined);
   return true;
 }
 

@@ -293,6 +293,57 @@ export const DiscoverySchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'How Prometheus finds the backends (docs/prometheus.md).' },
 );
 
+export const JudgeSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('front-door'), Type.Literal('backends')], {
+      default: 'front-door',
+      description:
+        "`front-door`: pushring judges every push against an index of every group (the Pushgateway's consistency " +
+        'check, done incrementally) and its Pushgateways run with `--push.disable-consistency-check`; a judged, stored ' +
+        'push is answered 200. `backends`: each Pushgateway checks what it receives (run them with default flags); ' +
+        'pushring only refuses the pushes that would poison them. Several front doors without Redis must use ' +
+        '`backends` (docs/judging.md).',
+    }),
+    maxInflatedBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1 << 30,
+      default: 64 * 1024 * 1024,
+      description: 'Largest push body after gunzip, in bytes; a larger one (a gzip bomb) gets 413 `PUSHRING_BODY_LIMIT` and is never fully inflated.',
+    }),
+    maxFamilies: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000, description: 'Metric families in one push.' }),
+    maxSeriesPerPush: Type.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      default: 100_000,
+      description: 'Series in one push, all families together (a histogram or summary is one series).',
+    }),
+    maxLabelsPerSeries: Type.Integer({ minimum: 1, maximum: 10_000, default: 64, description: 'Labels of one series in a push body.' }),
+    maxStringBytes: Type.Integer({
+      minimum: 64,
+      maximum: 16 * 1024 * 1024,
+      default: 64 * 1024,
+      description: 'Bytes of any one metric name, label name, label value or help text in a push body.',
+    }),
+    maxSeries: Type.Integer({
+      minimum: 1_000,
+      maximum: 100_000_000,
+      default: 5_000_000,
+      description:
+        'Series the index may hold for the whole ring (its memory, or Redis memory, is bounded by this: see ' +
+        'docs/judging.md for bytes per series). A push that would pass it gets 507 `PUSHRING_INDEX_FULL`.',
+    }),
+    startTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 60_000,
+      description:
+        'With `front-door`: how long a push waits for the index to be built from the backends when the front door ' +
+        'starts, in milliseconds, before it is answered 503 `PUSHRING_JUDGE_STARTING`.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Who judges pushes, and the bounds every push body must keep (docs/judging.md).' },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.String({
@@ -305,6 +356,7 @@ export const ConfigSchema = Type.Object(
       description: 'The ring: the shards groups are placed on by consistent hashing of their grouping key.',
     }),
     write: WriteSchema,
+    judge: JudgeSchema,
     health: HealthSchema,
     limits: LimitsSchema,
     discovery: DiscoverySchema,
@@ -342,3 +394,4 @@ export type LimitsConfig = Config['limits'];
 export type DiscoveryConfig = Config['discovery'];
 export type ReconcileConfig = Config['reconcile'];
 export type RedisConfig = NonNullable<Config['redis']>;
+export type JudgeConfig = Config['judge'];

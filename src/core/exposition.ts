@@ -29,6 +29,12 @@ export interface ApiMetric {
   readonly sum?: string;
 }
 
+/**
+ * A push every Pushgateway refuses before looking at anything else in it, checked or not: its
+ * sample has a timestamp. It records a failed push for the group (push_failure_time_seconds).
+ */
+export const REFUSED_PUSH_BODY = 'pushring_failed_push 1 1\n';
+
 /** Families the Pushgateway maintains itself; a re-push must not carry them. */
 export const PUSHGATEWAY_FAMILIES: ReadonlySet<string> = new Set(['push_time_seconds', 'push_failure_time_seconds']);
 

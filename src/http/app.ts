@@ -15,6 +15,9 @@ import type { SuspectStore } from '../reconcile/suspects.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
+import { createStartingJudge, type IndexJudge } from '../judge/index-judge.js';
+import { createBodyJudge } from './judging.js';
+import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 
@@ -33,6 +36,8 @@ export interface AppOptions {
   readonly metrics?: SelfMetrics;
   /** The http_sd document in force (it follows ring changes); default: from `config`. */
   readonly targets?: () => string;
+  /** The index pushes are judged against with judge.mode `front-door` (the runtime's); absent: one in memory, built from the backends. */
+  readonly judge?: IndexJudge;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -58,6 +63,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
   if (suspects !== undefined) observers.push(createMissedWriteLog(suspects, options.hints));
+  const modeWatch = createModeWatch(config.judge.mode, (b, message) => log.warn({ shard: b.shard, replica: b.replica, url: b.url }, message));
+  observers.push(modeWatch);
   const limiter = createLimiter(config.limits, options.sharedLimitStore, {
     ...metrics.limits,
     storeFailed(error, firstOfIncident) {
@@ -85,7 +92,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     else log.warn({ shard: b.shard, replica: b.replica, url: b.url, reason }, 'replica is down; writes skip it until a health probe succeeds');
   });
 
-  // The body is forwarded byte for byte whatever its type (text, protobuf, gzip): never parsed.
+  // The body is forwarded byte for byte whatever its type (text, protobuf, gzip); judging reads a parsed view of it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -99,6 +106,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     cluster,
     ack: config.write.ack,
     checks,
+    judge: createBodyJudge(
+      config.judge,
+      config.judge.mode === 'backends' ? undefined : (options.judge ?? createStartingJudge(config.judge, () => cluster.backends)),
+    ),
     observer: combineObservers(...observers),
     countPush,
     log,

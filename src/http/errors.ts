@@ -64,6 +64,37 @@ export const ERRORS = {
     message: (c: { limitBytes: number }) =>
       `pushring: the push body is larger than the ${c.limitBytes}-byte limit (write.maxBodyBytes). Split the push or raise the limit.`,
   },
+  PUSHRING_BODY_LIMIT: {
+    status: 413,
+    message: (c: { limit: string; max: number }) =>
+      `pushring: the push body passes the bound judge.${c.limit} (${c.max}); nothing was stored. Split the push, or the operator raises judge.${c.limit}.`,
+  },
+  PUSHRING_JUDGE_UNAVAILABLE: {
+    status: 503,
+    message: () =>
+      'pushring: the index that judges pushes (Redis) did not answer in time; the push was not stored. Retry later; operators: see the front door log and Redis.',
+  },
+  PUSHRING_JUDGE_BUSY: {
+    status: 503,
+    message: (c: { group: string }) =>
+      `pushring: pushes to ${c.group} or to the same metric names kept changing the index while this one was judged; it was not stored. Retry it.`,
+  },
+  PUSHRING_JUDGE_STARTING: {
+    status: 503,
+    message: () =>
+      'pushring: this front door is still reading the groups its backends hold, to judge pushes against them; the push was not stored. Retry in a few seconds.',
+  },
+  PUSHRING_INDEX_FULL: {
+    status: 507,
+    message: (c: { maxSeries: number }) =>
+      `pushring: the ring holds ${c.maxSeries} series, the bound of judge.maxSeries; the push would add more and was not stored. Delete groups no longer needed, or the operator raises judge.maxSeries.`,
+  },
+  PUSHRING_POISON_PUSH: {
+    status: 400,
+    goError: true,
+    message: (c: { reason: string }) =>
+      `pushring: ${c.reason}; a checked Pushgateway stores such a push even while refusing it, and then fails its scrape. Nothing was stored.`,
+  },
   PUSHRING_INTERNAL: {
     status: 500,
     message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',

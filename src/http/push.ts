@@ -1,7 +1,8 @@
 /**
  * The push route as a pipeline: parse the grouping path, run the checks in order (each lets the
- * push through or answers it), write the group (write/group-write.ts), answer. A new rule is a
- * new check in the list app.ts hands to createPushHandler.
+ * push through or answers it), read and judge the body (judging.ts), write the group
+ * (write/group-write.ts), answer. A new rule is a new check in the list app.ts hands to
+ * createPushHandler.
  *
  * The hot path (DESIGN.md): per push, nothing is allocated here but the request to the replicas;
  * a check that decides synchronously is not awaited.
@@ -18,14 +19,17 @@ import { writeGroup } from '../write/group-write.js';
 import { forwardedHeaders } from '../write/headers.js';
 import type { WriteOutcome } from '../write/outcome.js';
 import { ERRORS, sendError, type ErrorCode, type ErrorContext } from './errors.js';
-import { isPushMethod, refuse } from './go-compat.js';
+import { TEXT, isPushMethod, refuse } from './go-compat.js';
+import { MARK_FAILED_BODY, MARK_FAILED_HEADERS, type BodyJudge } from './judging.js';
 
 /** What a check may look at besides the grouping key (a FastifyRequest is one). */
 export interface PushRequest {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
-  /** The body as received (a Buffer), never parsed. */
+  /** The body as received (a Buffer); what reaches the backends, byte for byte. */
   readonly body: unknown;
+  /** The headers as the client sent them (`headers` has a Content-Type of Fastify's). */
+  readonly raw?: { readonly rawHeaders: readonly string[] };
 }
 
 /** A check's answer to a push it stops: one of pushring's errors, and headers to send with it. */
@@ -107,6 +111,8 @@ export interface PushHandlerOptions {
   readonly ack: AckPolicy;
   /** In order; the first refusal answers the push. */
   readonly checks: readonly Check[];
+  /** Reads the body and judges the push, after the checks and before the write. */
+  readonly judge: BodyJudge;
   readonly observer: WriteObserver;
   readonly countPush: (method: string, status: number) => void;
   readonly log: FastifyBaseLogger;
@@ -116,7 +122,7 @@ export interface PushHandlerOptions {
 
 /** The handler of every method on a push path. */
 export function createPushHandler(options: PushHandlerOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const { cluster, ack, checks, observer, countPush, log, shouldLog } = options;
+  const { cluster, ack, checks, judge, observer, countPush, log, shouldLog } = options;
 
   const sendRefusal = async (reply: FastifyReply, method: string, refusal: Refusal): Promise<void> => {
     countPush(method, ERRORS[refusal.code].status);
@@ -157,9 +163,33 @@ export function createPushHandler(options: PushHandlerOptions): (request: Fastif
         return;
       }
     }
+    const judged = await judge.judge(key, method, request);
+    if (judged.kind === 'refused') {
+      await sendRefusal(reply, method, judged.refusal);
+      return;
+    }
+    const receivedAt = Date.now();
+    if (judged.kind === 'pushgateway') {
+      if (judged.markFailed) {
+        // As a checked Pushgateway records a push it refuses, before it answers.
+        const mark = {
+          group: key.canonical,
+          method: 'POST',
+          path: request.url,
+          headers: MARK_FAILED_HEADERS as string[],
+          body: MARK_FAILED_BODY,
+          receivedAt,
+        } as const;
+        await writeGroup(cluster, ack, mark, observer);
+      }
+      countPush(method, judged.status);
+      await reply.code(judged.status).type(TEXT).header('x-content-type-options', 'nosniff').send(judged.body);
+      return;
+    }
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
     const body = request.body instanceof Buffer ? request.body : null;
-    const outgoing = { group: key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt: Date.now() };
-    await answer(reply, method, await writeGroup(cluster, ack, outgoing, observer));
+    const outgoing = { group: key.canonical, method, path: request.url, headers: forwardedHeaders(request.raw.rawHeaders), body, receivedAt };
+    const outcome = await writeGroup(cluster, ack, outgoing, observer);
+    await answer(reply, method, judged.settle === undefined ? outcome : await judged.settle(outcome));
   };
 }

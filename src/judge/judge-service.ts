@@ -7,7 +7,7 @@
  */
 import { isEmptyChange, type FieldValue, type IndexChange } from '../core/index-table.js';
 import * as rules from '../core/judge.js';
-import type { GroupWrite, JudgeLimits, StoredGroup, Verdict } from '../core/judge.js';
+import { GROUP_FIELD_PREFIX, type GroupWrite, type JudgeLimits, type StoredGroup, type Verdict } from '../core/judge.js';
 import type { IndexStore } from './index-store.js';
 
 /** Reads, judgements and commits one write may take before it gives up (another front door keeps winning). */
@@ -74,8 +74,13 @@ export interface Judge {
    * was recorded meanwhile: `undo` expects what `change` left, so it never undoes another write.
    */
   undo(accepted: Accepted): Promise<boolean>;
-  /** Makes the index hold every group (a backend's /api/v1/metrics), in order; a group that conflicts with those before it is counted and left out. */
-  buildIndex(groups: AsyncIterable<StoredGroup>): Promise<BuildReport>;
+  /**
+   * Makes the index hold every group (a backend's /api/v1/metrics), in order; a group that
+   * conflicts with those before it is counted and left out. `onlyAbsent`: a group the index
+   * already holds is left as it is — while pushes flow, the index may be ahead of what a backend
+   * was read to hold, and only the drift check (which waits for writes in flight) may replace it.
+   */
+  buildIndex(groups: AsyncIterable<StoredGroup>, options?: { readonly onlyAbsent?: boolean }): Promise<BuildReport>;
 }
 
 export function createJudge(options: { store: IndexStore; limits: JudgeLimits; rules?: JudgeRules }): Judge {
@@ -104,10 +109,13 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
     return { ok: false, kind: 'busy', attempts: MAX_ATTEMPTS };
   };
 
-  const restore = async (stored: StoredGroup): Promise<'changed' | 'unchanged' | 'busy' | { conflict: string }> => {
+  const restore = async (stored: StoredGroup, onlyAbsent: boolean): Promise<'changed' | 'unchanged' | 'busy' | { conflict: string }> => {
     const fields = fieldsOfStored(stored);
+    const own = GROUP_FIELD_PREFIX + stored.group;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const restored = restoreGroup(stored, await readAll(fields));
+      const read = await readAll(fields);
+      if (onlyAbsent && read(own) !== undefined) return 'unchanged';
+      const restored = restoreGroup(stored, read);
       if (!restored.ok) return { conflict: restored.message };
       if (isEmptyChange(restored.change)) return 'unchanged';
       if (await store.commit(restored.change)) return 'changed';
@@ -131,12 +139,13 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
     async undo(accepted) {
       return record(accepted.undo);
     },
-    async buildIndex(groups) {
+    async buildIndex(groups, options) {
+      const onlyAbsent = options?.onlyAbsent ?? false;
       const counts = { groups: 0, changed: 0, conflicts: 0, busy: 0 };
       const firstConflicts: Array<{ group: string; message: string }> = [];
       for await (const stored of groups) {
         counts.groups++;
-        const outcome = await restore(stored);
+        const outcome = await restore(stored, onlyAbsent);
         if (typeof outcome === 'string') {
           if (outcome !== 'unchanged') counts[outcome]++;
           continue;

@@ -13,12 +13,9 @@
  * successfully (created by a refused push) is recreated the same way, without families.
  */
 import type { Backend } from '../backends/client.js';
-import { encodeGroup, pushRecordOf, type ApiGroup } from '../core/exposition.js';
+import { encodeGroup, pushRecordOf, REFUSED_PUSH_BODY, type ApiGroup } from '../core/exposition.js';
 import { formatGroupingPath } from '../core/grouping-key.js';
 import { groupingKeyOf } from '../core/repair.js';
-
-/** A push every Pushgateway refuses before looking at anything else in it: its sample has a timestamp. */
-const REFUSED_PUSH = 'pushring_reconciler_failed_push 1 1\n';
 
 export async function writeCopy(backend: Backend, group: ApiGroup): Promise<void> {
   const path = formatGroupingPath(groupingKeyOf(group));
@@ -34,7 +31,7 @@ export async function writeCopy(backend: Backend, group: ApiGroup): Promise<void
   }
   if (!lastPushFailed) return;
   // POST, not PUT: were a Pushgateway ever to accept it, the copied families would stay.
-  const res = await backend.call('POST', path, REFUSED_PUSH);
+  const res = await backend.call('POST', path, REFUSED_PUSH_BODY);
   // 400: refused at once (consistency check on); 202: queued, and refused when applied (off).
   if (res.status !== 400 && res.status !== 202) {
     throw new Error(`a push with a timestamp, sent to mark the copy's last push as failed, answered ${res.status}: ${res.body.trim()}`);

@@ -23,6 +23,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await Promise.all([lone.wipe(), ...door.backends.flat().map((b) => b.wipe())]);
+  door.resetIndex();
 });
 
 const text = (path: string, body: string, method = 'PUT'): RawRequest => ({
@@ -33,13 +34,20 @@ const text = (path: string, body: string, method = 'PUT'): RawRequest => ({
 });
 
 /**
+ * The judge's messages print a metric as the Pushgateway does (Go's protobuf text of dto.Metric),
+ * but without its value: pushring's index keeps no values (docs/judging.md).
+ */
+const withoutValues = (body: string): string => body.replace(/(counter|gauge|untyped):<value:[^ >]+ >/g, '$1:<>');
+
+/**
  * Sends each request to both, compares every answer, then compares what is stored.
  * `normalise` blanks what a Pushgateway itself words differently from one run to the next.
  */
 async function expectSameBehaviour(requests: RawRequest[], normalise: (body: string) => string = (b) => b): Promise<void> {
   for (const req of requests) {
     const [expected, actual] = await Promise.all([send(lone.url, req), send(door.url, req)]);
-    expect({ ...actual, body: normalise(actual.body) }, `${req.method} ${req.path}`).toEqual({ ...expected, body: normalise(expected.body) });
+    const same = (body: string): string => normalise(withoutValues(body));
+    expect({ ...actual, body: same(actual.body) }, `${req.method} ${req.path}`).toEqual({ ...expected, body: same(expected.body) });
   }
   // DELETEs are applied after their 202: poll until both sides agree (or report the difference).
   let last: unknown;
@@ -238,6 +246,15 @@ describe('pushring answers and stores exactly as a lone Pushgateway', () => {
   });
 });
 
+describe('judging against the whole ring', () => {
+  it('refuses a push inconsistent with a group of another shard, as one Pushgateway holding both would', async () => {
+    const { same, other } = groupsBySharing();
+    await expectSameBehaviour([text(same[0], '# TYPE across gauge\nacross 1\n'), text(other, '# TYPE across counter\nacross 2\n')], (body) =>
+      body.replace(/collected metric "across" \{.*\} is not a [A-Z]+/, 'collected metric "across" {…} is not a …'),
+    );
+  });
+});
+
 describe('the documented differences', () => {
   it('keeps answering after invalid base64 job names, where Pushgateway 1.5.1 stops answering', async () => {
     for (let i = 0; i < 3; i++) {
@@ -245,16 +262,5 @@ describe('the documented differences', () => {
       expect(answer).toMatchObject({ status: 400, body: 'invalid base64 encoding in job name "abc": illegal base64 data at input byte 4\n' });
     }
     expect((await send(door.url, text('/metrics/job@base64/YWJj', 'm 1\n'))).status).toBe(200);
-  });
-
-  it('checks consistency against the groups of the same shard only', async () => {
-    const { same, other } = groupsBySharing();
-    const gauge = text(same[0], '# TYPE across gauge\nacross 1\n');
-    const counter = text(other, '# TYPE across counter\nacross 2\n');
-    expect((await send(lone.url, gauge)).status).toBe(200);
-    expect((await send(lone.url, counter)).status).toBe(400);
-    expect((await send(door.url, gauge)).status).toBe(200);
-    // On another shard, so no Pushgateway holds both: accepted, and scraped from different targets.
-    expect((await send(door.url, counter)).status).toBe(200);
   });
 });

@@ -10,6 +10,7 @@ import { createCluster, startHealthChecks, type Cluster } from '../../src/backen
 import type { Config } from '../../src/config/schema.js';
 import type { Ring } from '../../src/core/ring.js';
 import { buildApp } from '../../src/http/app.js';
+import { createStartingJudge } from '../../src/judge/index-judge.js';
 import type { WindowStore } from '../../src/limits/store.js';
 import type { HintStore } from '../../src/reconcile/hints.js';
 import type { SuspectStore } from '../../src/reconcile/suspects.js';
@@ -22,6 +23,8 @@ export interface FrontDoor {
   readonly cluster: Cluster;
   /** backends[s][r]: replica r of shard s (shards named s0, s1, …). */
   readonly backends: Pushgateway[][];
+  /** Forgets the judge's index: the next push rebuilds it from the backends (after a test wiped them). */
+  resetIndex(): void;
   close(): Promise<void>;
 }
 
@@ -58,10 +61,17 @@ export async function startFrontDoor(opts: {
   });
   const cluster = createCluster(config);
   const health = startHealthChecks(cluster, config.health.intervalMs);
+  let judge = createStartingJudge(config.judge, () => cluster.backends);
   const app = buildApp({
     config,
     cluster,
     logger: false,
+    judge: {
+      judge: (write) => judge.judge(write),
+      recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
+      undo: (accepted) => judge.undo(accepted),
+      ready: (timeoutMs) => judge.ready(timeoutMs),
+    },
     ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }),
     ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
     ...(opts.hints === undefined ? {} : { hints: opts.hints }),
@@ -72,6 +82,9 @@ export async function startFrontDoor(opts: {
     config,
     cluster,
     backends,
+    resetIndex() {
+      judge = createStartingJudge(config.judge, () => cluster.backends);
+    },
     async close() {
       health.stop();
       await app.close();

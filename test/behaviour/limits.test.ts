@@ -96,11 +96,10 @@ describe('limits shared by two front door processes through Redis', () => {
     await Promise.all(backends.splice(0).map((b) => b.close()));
   });
 
-  async function startTwoFrontDoors(limits: string): Promise<string[]> {
-    backends.push(
-      await startPushgateway({ args: ['--push.disable-consistency-check'] }),
-      await startPushgateway({ args: ['--push.disable-consistency-check'] }),
-    );
+  /** `judgeByBackends`: the backends judge (checked), so that Redis decides nothing but the limits. */
+  async function startTwoFrontDoors(limits: string, judgeByBackends = false): Promise<string[]> {
+    const args = judgeByBackends ? [] : ['--push.disable-consistency-check'];
+    backends.push(await startPushgateway({ args }), await startPushgateway({ args }));
     const dir = await tempDir('pushring-limits-');
     const keyPrefix = `two-doors-${Date.now()}:`;
     const urls: string[] = [];
@@ -114,6 +113,7 @@ describe('limits shared by two front door processes through Redis', () => {
           'log: { level: warn }',
           `redis: { url: "${redis.url}", keyPrefix: "${keyPrefix}" }`,
           limits,
+          ...(judgeByBackends ? ['judge: { mode: backends }'] : []),
           'shards:',
           `  - { name: a, replicas: ["${backends[0]!.url}", "${backends[1]!.url}"] }`,
         ].join('\n'),
@@ -129,21 +129,23 @@ describe('limits shared by two front door processes through Redis', () => {
     // A 10-minute window: the run takes seconds, so no window edge falls inside it.
     const urls = await startTwoFrontDoors('limits: { default: { pushes: 50, windowSeconds: 600 } }');
     const statuses = await Promise.all(Array.from({ length: 200 }, (_, i) => push({ url: urls[i % 2]! }, 'shared-job').then((r) => r.status)));
-    expect(statuses.filter((s) => s === 202)).toHaveLength(50);
+    // Judged in the front door (the index in the same Redis): a stored push is answered 200.
+    expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(150);
   });
 
   it('lets pushes through while Redis is down, then limits again once it is back', async () => {
-    const urls = await startTwoFrontDoors('limits: { default: { pushes: 5, windowSeconds: 600 }, onStoreError: open }');
+    // The limits alone: judging in the front door fails closed while its index (Redis) is away.
+    const urls = await startTwoFrontDoors('limits: { default: { pushes: 5, windowSeconds: 600 }, onStoreError: open }', true);
     const first = [];
     for (let i = 0; i < 8; i++) first.push((await push({ url: urls[i % 2]! }, 'outage-job')).status);
-    expect(first).toEqual([202, 202, 202, 202, 202, 429, 429, 429]);
+    expect(first).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
 
     await redis.kill();
     // Not one push may fail because Redis is gone (policy open: no limit meanwhile).
     const during = [];
     for (let i = 0; i < 20; i++) during.push((await push({ url: urls[i % 2]! }, 'outage-job')).status);
-    expect(during).toEqual(Array.from({ length: 20 }, () => 202));
+    expect(during).toEqual(Array.from({ length: 20 }, () => 200));
     const metrics = await (await fetch(`${urls[0]}/metrics`)).text();
     expect(metrics).toMatch(/pushring_limit_store_up 0/);
 
@@ -160,7 +162,7 @@ describe('limits shared by two front door processes through Redis', () => {
     }
     const after = [];
     for (let i = 0; i < 8; i++) after.push((await push({ url: urls[i % 2]! }, 'after-outage-2')).status);
-    expect(after).toEqual([202, 202, 202, 202, 202, 429, 429, 429]);
+    expect(after).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
   });
 });
 

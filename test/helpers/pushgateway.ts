@@ -29,6 +29,13 @@ export interface PushgatewayOptions {
   persistence?: boolean;
 }
 
+export interface RestartOptions {
+  /** Replaces the flags the gateway was started with (PushgatewayOptions.args); the helper's own defaults stay. */
+  args?: readonly string[];
+  /** SIGKILL by default; SIGTERM drains the queued writes and flushes the persistence file first. */
+  signal?: NodeJS.Signals;
+}
+
 export interface Pushgateway {
   readonly url: string;
   readonly port: number;
@@ -38,7 +45,8 @@ export interface Pushgateway {
   readonly logFile: string;
   /** SIGKILL by default; SIGTERM gives the graceful shutdown that flushes the persistence file. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  restart(): Promise<void>;
+  /** Same port, same directory (and persistence file); by default the same flags, after a SIGKILL. */
+  restart(options?: RestartOptions): Promise<void>;
   stop(): void;
   cont(): void;
   groups(): Promise<Group[]>;
@@ -245,7 +253,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   const logFile = join(dir, 'pgw.log');
   const persistence = opts.persistence ?? false;
 
-  const buildArgs = (port: number): string[] =>
+  const buildArgs = (port: number, callerArgs: readonly string[]): string[] =>
     mergeArgs(
       [
         `--web.listen-address=127.0.0.1:${port}`,
@@ -257,7 +265,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
         '--web.enable-admin-api',
         '--log.level=warn',
       ],
-      opts.args ?? [],
+      callerArgs,
     );
 
   let port = opts.port ?? (await freePort());
@@ -265,7 +273,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   // Only a port we picked ourselves may be swapped when another process wins the race for it.
   for (let attempt = 1; proc === undefined; attempt += 1) {
     try {
-      proc = await launch(bin, buildArgs(port), port, logFile);
+      proc = await launch(bin, buildArgs(port, opts.args ?? []), port, logFile);
     } catch (err) {
       if (opts.port !== undefined || attempt >= 3) {
         await removeTempDir(dir);
@@ -276,7 +284,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   }
 
   let current: ManagedProcess = proc;
-  const args = buildArgs(port);
+  let args = buildArgs(port, opts.args ?? []);
   const url = `http://127.0.0.1:${port}`;
   let closed = false;
 
@@ -298,11 +306,14 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
       return current;
     },
     kill,
-    async restart() {
+    async restart(options = {}) {
       if (closed) {
         throw new Error(`pushgateway on port ${port} is closed`);
       }
-      await kill('SIGKILL');
+      await kill(options.signal ?? 'SIGKILL');
+      if (options.args !== undefined) {
+        args = buildArgs(port, options.args);
+      }
       current = await launch(bin, args, port, logFile);
     },
     stop() {

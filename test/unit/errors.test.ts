@@ -25,6 +25,11 @@ describe('the error catalogue', () => {
       windowSeconds: 60,
       retryAfterS: 3,
       label: 'replica',
+      limit: 'maxFamilies',
+      max: 10,
+      group: '{job="j"}',
+      maxSeries: 1000,
+      reason: 'the reason',
     });
     expect(status).toBeGreaterThanOrEqual(400);
     expect(body).toMatch(/^pushring: [^\n]+\n$/);

@@ -1,0 +1,188 @@
+/**
+ * The body step of the push pipeline (push.ts): gunzip within bounds, parse, and judge the push
+ * before it is written (docs/judging.md).
+ *
+ * - `front-door`: the push is judged against the index of every group (core/judge.ts through an
+ *   IndexJudge) and recorded there before the write; a write no backend stored is undone. A
+ *   refused push is recorded as a checked Pushgateway records it (its push_failure_time_seconds),
+ *   by sending the backends a push they refuse — unless that record would itself be inconsistent
+ *   (a poison push): then nothing is stored anywhere. A judged, stored PUT or POST is answered 200,
+ *   as a checked Pushgateway answers (unchecked ones answer 202).
+ * - `backends`: the backends judge; only the pushes that would poison a checked Pushgateway are
+ *   refused here.
+ *
+ * In both modes the body is parsed, so no body a Pushgateway would choke on (a 16 GiB protobuf
+ * length prefix, a gzip bomb) reaches one, and the original bytes are what the backends get.
+ */
+import type { JudgeConfig } from '../config/schema.js';
+import { REFUSED_PUSH_BODY } from '../core/exposition.js';
+import type { GroupingKey } from '../core/grouping-key.js';
+import type { GroupWrite, WriteMethod } from '../core/judge.js';
+import { parsePushBody } from '../core/parse-push-body.js';
+import type { BodyLimits, PushedFamily } from '../core/push-body.js';
+import type { IndexJudge } from '../judge/index-judge.js';
+import type { Accepted, Judgement } from '../judge/judge-service.js';
+import type { WriteOutcome } from '../write/outcome.js';
+import { isIndexStoreUnavailable } from '../judge/index-store.js';
+import { inflateBody } from './inflate.js';
+import type { PushRequest, Refusal } from './push.js';
+
+/** What the body step decided. */
+export type Judged =
+  /** Write it; `settle` turns the write's outcome into the answer (and undoes the record if nothing stored it). */
+  | { readonly kind: 'write'; readonly settle: ((outcome: WriteOutcome) => Promise<WriteOutcome>) | undefined }
+  /** One of pushring's own errors. */
+  | { readonly kind: 'refused'; readonly refusal: Refusal }
+  /**
+   * The Pushgateway's own answer (`body` as it sends it). `markFailed`: first send the backends
+   * the refused push that makes them record this one's failure, as a checked Pushgateway does.
+   */
+  | { readonly kind: 'pushgateway'; readonly status: number; readonly body: string; readonly markFailed: boolean };
+
+export interface BodyJudge {
+  judge(key: GroupingKey, method: WriteMethod, request: PushRequest): Promise<Judged> | Judged;
+}
+
+const WRITE: Judged = Object.freeze({ kind: 'write', settle: undefined });
+const UNAVAILABLE: Judged = Object.freeze({ kind: 'refused', refusal: Object.freeze({ code: 'PUSHRING_JUDGE_UNAVAILABLE', context: undefined }) } as const);
+const EMPTY = Buffer.alloc(0);
+const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) }) satisfies { kind: 'body'; families: readonly PushedFamily[] };
+
+/** The refused push sent to mark a group's failure (see copy-group.ts), and its header. */
+export const MARK_FAILED_BODY = Buffer.from(REFUSED_PUSH_BODY);
+export const MARK_FAILED_HEADERS: readonly string[] = ['content-type', 'text/plain; version=0.0.4'];
+
+export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefined): BodyJudge {
+  const limits: BodyLimits = {
+    maxFamilies: config.maxFamilies,
+    maxSeries: config.maxSeriesPerPush,
+    maxLabelsPerSeries: config.maxLabelsPerSeries,
+    maxStringBytes: config.maxStringBytes,
+  };
+  const limitKeys: Record<keyof BodyLimits, string> = {
+    maxFamilies: 'maxFamilies',
+    maxSeries: 'maxSeriesPerPush',
+    maxLabelsPerSeries: 'maxLabelsPerSeries',
+    maxStringBytes: 'maxStringBytes',
+  };
+
+  /** The families of a PUT or POST (none for a DELETE), or the answer that stops the push. */
+  const readBody = (request: PushRequest, method: WriteMethod): { readonly kind: 'body'; readonly families: readonly PushedFamily[] } | Judged => {
+    const raw: Buffer = request.body instanceof Buffer ? (request.body as Buffer) : EMPTY;
+    // A Pushgateway gunzips every request, DELETE too, and refuses a bad gzip body.
+    const inflated = inflateBody(raw, headerOf(request, 'content-encoding'), config.maxInflatedBytes);
+    if (!inflated.ok) {
+      if (inflated.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(inflated.message), markFailed: false };
+      return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
+    }
+    if (method === 'DELETE') return NO_FAMILIES;
+    const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits);
+    if (parsed.ok) return { kind: 'body', families: parsed.families };
+    if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(parsed.message), markFailed: false };
+    return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: limitKeys[parsed.limit], max: parsed.max } } };
+  };
+
+  if (config.mode === 'backends' || index === undefined) {
+    return {
+      judge(key, method, request) {
+        const body = readBody(request, method);
+        if (body.kind !== 'body') return body;
+        const poison = poisonOf(key, body.families);
+        return poison === undefined ? WRITE : { kind: 'refused', refusal: { code: 'PUSHRING_POISON_PUSH', context: { reason: poison } } };
+      },
+    };
+  }
+
+  return {
+    async judge(key, method, request) {
+      const body = readBody(request, method);
+      if (body.kind !== 'body') return body;
+      if (!(await index.ready(config.startTimeoutMs))) return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_STARTING', context: undefined } };
+      const write: GroupWrite = { group: key.canonical, labels: key.labels, method, families: body.families };
+      let verdict: Judgement;
+      try {
+        verdict = await index.judge(write);
+      } catch (err) {
+        if (isIndexStoreUnavailable(err)) return UNAVAILABLE;
+        throw err;
+      }
+      if (verdict.ok) {
+        const accepted = verdict;
+        return { kind: 'write', settle: (outcome) => settleJudged(outcome, method, accepted, index) };
+      }
+      switch (verdict.kind) {
+        case 'busy':
+          return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
+        case 'full':
+          return { kind: 'refused', refusal: { code: 'PUSHRING_INDEX_FULL', context: { maxSeries: verdict.maxSeries } } };
+        case 'inconsistent': {
+          let recorded;
+          try {
+            recorded = await index.recordFailure(write, verdict);
+          } catch (err) {
+            if (isIndexStoreUnavailable(err)) return UNAVAILABLE;
+            throw err;
+          }
+          if (recorded === 'busy') return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
+          // 'poison': even the Pushgateway's record of the refusal would be inconsistent, so nothing
+          // is stored anywhere; 'stale': the index moved on meanwhile, and the refusal stands unrecorded.
+          return { kind: 'pushgateway', status: 400, body: goErrorBody(verdict.message), markFailed: recorded === 'recorded' };
+        }
+      }
+    },
+  };
+}
+
+/** Go's http.Error(w, message, …) body: the message and a newline. */
+function goErrorBody(message: string): string {
+  return message.endsWith('\n') ? message : message + '\n';
+}
+
+/**
+ * A request header as Go's Header.Get reads it: the first value given, from the raw headers
+ * (Node joins repeated ones, and the push route replaces Content-Type for Fastify's parser).
+ */
+function headerOf(request: PushRequest, name: string): string | undefined {
+  const raw = request.raw?.rawHeaders;
+  if (raw === undefined) {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const;
+
+/** A stored PUT/POST is answered as a checked Pushgateway answers; a write nobody stored is taken back from the index. */
+async function settleJudged(outcome: WriteOutcome, method: WriteMethod, accepted: Accepted, index: IndexJudge): Promise<WriteOutcome> {
+  const stored = outcome.kind === 'answer' && outcome.status < 300;
+  if (!stored) {
+    // A later write to the group has its own record: undo expects ours, so it leaves theirs. An
+    // undo that fails leaves the index ahead of the backends, which only refuses more; the
+    // reconciler's drift check mends it.
+    await index.undo(accepted).catch(() => false);
+    return outcome;
+  }
+  return method === 'DELETE' ? outcome : { ...outcome, ...STORED_200 };
+}
+
+/**
+ * What poisons a checked Pushgateway 1.5.1 whatever else it holds (docs/judging.md): it stores a
+ * refused push's failure time even when that record itself is inconsistent.
+ */
+function poisonOf(key: GroupingKey, families: readonly PushedFamily[]): string | undefined {
+  for (const [name, value] of key.labels) {
+    if (name === 'instance' && value === '') {
+      return 'the grouping label "instance" is empty: the group then has the same push_time_seconds series as the group without it';
+    }
+  }
+  for (const family of families) {
+    if (family.name === 'push_failure_time_seconds') {
+      return 'the push carries push_failure_time_seconds, a family the Pushgateway keeps for each group itself';
+    }
+  }
+  return undefined;
+}

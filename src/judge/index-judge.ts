@@ -1,0 +1,103 @@
+/**
+ * The judge as the push path uses it: the judge service over its store, and the index built
+ * from every backend before the first push is judged. Built again after a ring change (a shard
+ * that joins may hold groups the index has not seen). Only groups the index lacks are added: while
+ * pushes flow, a record may be ahead of what a backend was read to hold (a write in flight), and
+ * replacing it is the drift check's business, which waits for writes in flight.
+ */
+import type { Backend } from '../backends/client.js';
+import { storedGroupOf, type StoredGroup } from '../core/judge.js';
+import type { JudgeConfig } from '../config/schema.js';
+import { createMemoryIndexStore, type IndexStore } from './index-store.js';
+import { createJudge, type BuildReport, type Judge } from './judge-service.js';
+
+export interface IndexJudge extends Pick<Judge, 'judge' | 'recordFailure' | 'undo'> {
+  /** Resolves true once the index holds what the backends held at start; false after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<boolean>;
+}
+
+export interface BuildEvents {
+  /** A backend could not be read to the end; its groups are read again by the next build or checked by the reconciler. */
+  backendFailed(backend: Backend, error: Error): void;
+  built(report: BuildReport & { readonly failedBackends: number; readonly ms: number }): void;
+  /** The index itself could not be written (Redis down): pushes wait, and the next one tries again. */
+  failed(error: Error): void;
+}
+
+export interface StartingJudge extends IndexJudge {
+  /** Reads every backend into the index; the first call is what ready() waits for. */
+  build(): Promise<void>;
+}
+
+export function createIndexJudge(judge: Judge, backends: () => readonly Backend[], events: BuildEvents): StartingJudge {
+  let first: Promise<void> | undefined;
+  let built = false;
+  let building: Promise<void> = Promise.resolve();
+
+  const buildOnce = async (): Promise<void> => {
+    const started = Date.now();
+    let failedBackends = 0;
+    async function* groups(): AsyncGenerator<StoredGroup> {
+      for (const backend of backends()) {
+        try {
+          for await (const api of backend.streamGroups()) yield storedGroupOf(api);
+        } catch (err) {
+          failedBackends++;
+          events.backendFailed(backend, err as Error);
+        }
+      }
+    }
+    const report = await judge.buildIndex(groups(), { onlyAbsent: true });
+    events.built({ ...report, failedBackends, ms: Date.now() - started });
+  };
+
+  const build = (): Promise<void> => {
+    // One build at a time; a ring change during one builds again after it.
+    building = building.then(buildOnce, buildOnce);
+    if (first === undefined) {
+      first = building.then(
+        () => {
+          built = true;
+        },
+        (err: Error) => {
+          events.failed(err);
+          first = undefined;
+        },
+      );
+    }
+    return building;
+  };
+
+  return {
+    judge: (write) => judge.judge(write),
+    recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
+    undo: (accepted) => judge.undo(accepted),
+    build,
+    async ready(timeoutMs) {
+      if (built) return true;
+      if (first === undefined) void build();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      try {
+        const waited = first!;
+        return await Promise.race([waited.then(() => built), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+const SILENT: BuildEvents = { backendFailed() {}, built() {}, failed() {} };
+
+/** A judge over `store` (in memory by default) that builds its index from `backends`. */
+export function createStartingJudge(
+  config: Pick<JudgeConfig, 'maxSeries'>,
+  backends: () => readonly Backend[],
+  options: { readonly store?: IndexStore; readonly events?: BuildEvents } = {},
+): StartingJudge {
+  const judge = createJudge({ store: options.store ?? createMemoryIndexStore(), limits: { maxSeries: config.maxSeries } });
+  return createIndexJudge(judge, backends, options.events ?? SILENT);
+}
