@@ -132,6 +132,9 @@ export const CORPUS: readonly CorpusBody[] = [
   text('an unknown type', '# TYPE what_type timer\n'),
   text('a type with a trailing blank', '# TYPE trail_type counter \n'),
   text('a ligature Go does not upper-case', '# TYPE lig hiﬆogram\n'),
+  text('Windows line ends', 'crlf_value 1\r\n'),
+  text('a byte order mark', '\ufeffbom_value 1\n'),
+  text('a label set whose names change between series', 'shifting{a="1",b="2"} 1\nshifting{b="3",a="1"} 2\nshifting{c="3"} 3\n'),
 
   // --- protobuf, accepted ---
   proto(
