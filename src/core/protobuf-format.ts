@@ -114,6 +114,7 @@ class ProtobufReader {
   /** The low 32 bits of the last varint read, as Go's int32() conversion gives them. */
   private low32 = 0;
   private lastVarintStart = 0;
+  private readonly recentLabelNames: string[] = [];
 
   constructor(
     private readonly buf: Buffer,
@@ -204,7 +205,7 @@ class ProtobufReader {
         const pairEnd = this.nested(end);
         if (pairEnd < 0) return undefined;
         if (labels.length >= this.limits.maxLabelsPerSeries) return this.tooLarge('maxLabelsPerSeries');
-        const pair = this.readLabelPair(pairEnd);
+        const pair = this.readLabelPair(pairEnd, labels.length);
         if (pair === undefined) return undefined;
         labels.push(pair);
       } else if (value !== undefined && wire === WIRE_BYTES) {
@@ -221,14 +222,15 @@ class ProtobufReader {
     return { labels, values, hasTimestamp };
   }
 
-  private readLabelPair(end: number): readonly [string, string] | undefined {
+  /** A label pair, the `position`-th of its metric. */
+  private readLabelPair(end: number, position: number): readonly [string, string] | undefined {
     let name = '';
     let value = '';
     while (this.pos < end) {
       const tag = this.key(end, LABEL_PAIR.goName);
       if (tag < 0) return undefined;
       if ((tag === 1 || tag === 2) && this.wire === WIRE_BYTES) {
-        const s = this.string(end);
+        const s = this.string(end, tag === 1 ? position : -1);
         if (s === undefined) return undefined;
         if (tag === 1) name = s;
         else value = s;
@@ -304,14 +306,23 @@ class ProtobufReader {
     return tag;
   }
 
-  /** A length-delimited string within `end`; undefined on an error. */
-  private string(end: number): string | undefined {
+  /**
+   * A length-delimited string within `end`; undefined on an error. A label name (`position` ≥ 0)
+   * is taken from the names last seen at its position when it equals one: series of a family
+   * usually repeat their label names in order.
+   */
+  private string(end: number, position = -1): string | undefined {
     const length = this.varint(end);
     if (length < 0 || length > end - this.pos) return this.missing();
     if (length > this.limits.maxStringBytes) return this.tooLarge('maxStringBytes');
     const start = this.pos;
     this.pos += length;
-    return decodeGoString(this.buf, start, this.pos);
+    if (position < 0) return decodeGoString(this.buf, start, this.pos);
+    const recent = this.recentLabelNames[position];
+    if (recent !== undefined && isAsciiAt(this.buf, start, this.pos, recent)) return recent;
+    const name = decodeGoString(this.buf, start, this.pos);
+    this.recentLabelNames[position] = name;
+    return name;
   }
 
   /** The end of a length-delimited nested message within `end`, or -1 on an error. */
@@ -428,6 +439,16 @@ class ProtobufReader {
     this.failure = tooLarge(limit, this.limits);
     return undefined;
   }
+}
+
+/** bytes[start, end) are exactly the characters of `s` (which then is ASCII, or fails the compare). */
+function isAsciiAt(bytes: Buffer, start: number, end: number, s: string): boolean {
+  if (end - start !== s.length) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80 || bytes[start + i] !== c) return false;
+  }
+  return true;
 }
 
 function invalid(message: string): ParsedBody {

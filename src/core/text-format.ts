@@ -116,6 +116,8 @@ class TextParser {
   /** A summary's or histogram's labels but quantile/le, for merging its lines into one metric. */
   private signatureLabels: [string, string][] = [];
   private readonly merged = new Map<string, Metric>();
+  /** The label names last seen at each position of a label set. */
+  private readonly recentLabelNames: string[] = [];
 
   constructor(
     private readonly buf: Buffer,
@@ -237,10 +239,16 @@ class TextParser {
     const family = this.family;
     if (this.tokEnd === this.tokStart) return this.fail(`invalid label name for metric ${quoteName(family.name)}`);
     if (this.tokEnd - this.tokStart > this.limits.maxStringBytes) return this.tooLarge('maxStringBytes');
-    const name = this.tok.toString('latin1', this.tokStart, this.tokEnd);
+    const labels = this.metric.labels;
+    // Series of a family usually repeat their label names in order: reuse those strings.
+    const position = labels.length;
+    let name = this.recentLabelNames[position];
+    if (name === undefined || !this.tokenIs(name)) {
+      name = this.tok.toString('latin1', this.tokStart, this.tokEnd);
+      this.recentLabelNames[position] = name;
+    }
     this.labelName = name;
     if (name === '__name__') return this.fail('label name "__name__" is reserved');
-    const labels = this.metric.labels;
     if ((family.type === 'SUMMARY' && name === 'quantile') || (family.type === 'HISTOGRAM' && name === 'le')) {
       this.labelIndex = -1;
     } else {
@@ -266,9 +274,16 @@ class TextParser {
     const t = this.tok;
     const s = this.tokStart;
     const e = this.tokEnd;
-    if (!isValidUtf8(t, s, e)) return this.fail(`invalid label value ${quoteGoBytes(t, s, e)}`);
+    let ascii = true;
+    for (let i = s; i < e; i++) {
+      if (t[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii && !isValidUtf8(t, s, e)) return this.fail(`invalid label value ${quoteGoBytes(t, s, e)}`);
     if (e - s > this.limits.maxStringBytes) return this.tooLarge('maxStringBytes');
-    const value = decodeGoString(t, s, e);
+    const value = t.toString(ascii ? 'latin1' : 'utf8', s, e);
     const type = this.family.type;
     const name = this.labelName;
     if (type === 'SUMMARY' || type === 'HISTOGRAM') {
@@ -346,6 +361,9 @@ class TextParser {
       this.tooLarge('maxStringBytes');
       return false;
     }
+    // Lines of one family usually follow each other: the current family is checked without a string.
+    const current = this.families.size > 0 ? this.family : undefined;
+    if (current !== undefined && this.tokenIs(current.name)) return true;
     const name = this.tok.toString('latin1', this.tokStart, this.tokEnd);
     const exact = this.families.get(name);
     if (exact !== undefined) {
@@ -510,6 +528,17 @@ class TextParser {
       this.tok = grown;
     }
     this.scratch[this.tokEnd++] = byte;
+  }
+
+  /** The current token holds exactly the ASCII string `s`. */
+  private tokenIs(s: string): boolean {
+    const t = this.tok;
+    const start = this.tokStart;
+    if (this.tokEnd - start !== s.length) return false;
+    for (let i = 0; i < s.length; i++) {
+      if (t[start + i] !== s.charCodeAt(i)) return false;
+    }
+    return true;
   }
 
   private quoteToken(): string {
