@@ -84,7 +84,7 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
       return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
     }
     if (method === 'DELETE') return NO_FAMILIES;
-    const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits);
+    const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits, inflated.streamError);
     if (parsed.ok) return { kind: 'body', families: parsed.families };
     if (parsed.kind === 'invalid') return { kind: 'pushgateway', status: 400, body: goErrorBody(parsed.message), markFailed: false, reason: 'invalid_body' };
     return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: limitKeys[parsed.limit], max: parsed.max } } };
