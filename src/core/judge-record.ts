@@ -35,26 +35,37 @@ export const CHECKED_TYPES: readonly MetricType[] = ['COUNTER', 'GAUGE', 'SUMMAR
 const TYPE_CODE: Readonly<Record<MetricType, string>> = { COUNTER: 'c', GAUGE: 'g', SUMMARY: 's', UNTYPED: 'u', HISTOGRAM: 'h', GAUGE_HISTOGRAM: 'x' };
 const TYPE_OF_CODE: Readonly<Record<string, MetricType>> = { c: 'COUNTER', g: 'GAUGE', s: 'SUMMARY', u: 'UNTYPED', h: 'HISTOGRAM', x: 'GAUGE_HISTOGRAM' };
 
+/**
+ * A string V8 holds flat. A concatenation is a tree of its pieces until something reads it whole;
+ * Number() does, flattening it in place, so that an index on a Map keeps one flat copy of each
+ * field: measured, half the memory of an index of unflattened fields.
+ */
+export function flatten(s: string): string {
+  // The comparison keeps an optimizing compiler from dropping a conversion whose result is unused.
+  return Number(s) === FLATTEN_SENTINEL ? s.slice(0) : s;
+}
+const FLATTEN_SENTINEL = -0.5;
+
 export function groupField(group: string): string {
-  return GROUP_FIELD_PREFIX + group;
+  return flatten(GROUP_FIELD_PREFIX + group);
 }
 
 export function typeField(name: string, type: MetricType): string {
-  return 't' + TYPE_CODE[type] + ':' + name;
+  return flatten('t' + TYPE_CODE[type] + ':' + name);
 }
 
 /** Holders of a family `name` of `type` that has metrics. */
 export function filledField(name: string, type: MetricType): string {
-  return 'f' + TYPE_CODE[type] + ':' + name;
+  return flatten('f' + TYPE_CODE[type] + ':' + name);
 }
 
 export function holdersField(name: string): string {
-  return 'n:' + name;
+  return flatten('n:' + name);
 }
 
 /** `name` is a valid metric name (refused otherwise), so it holds no `{`: the field is unambiguous. */
 export function seriesField(name: string, labelsKey: string): string {
-  return SERIES_FIELD_PREFIX + name + '{' + labelsKey + '}';
+  return flatten(SERIES_FIELD_PREFIX + name + '{' + labelsKey + '}');
 }
 
 /** `a="x",b="y"`: sorted label pairs, values escaped as in the text format. */
@@ -104,7 +115,7 @@ export function encodeRecord(labels: GroupLabels, families: readonly RecordFamil
     }
     out.push([family.name, TYPE_CODE[family.type], series]);
   }
-  return JSON.stringify(out);
+  return flatten(JSON.stringify(out));
 }
 
 export function decodeRecord(labels: GroupLabels, record: string): RecordFamily[] {
