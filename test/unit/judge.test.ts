@@ -20,6 +20,7 @@ import {
 import { VALUE_OF_TYPE } from '../../src/core/judge-record.js';
 import { VALUE_COUNTER, VALUE_GAUGE, VALUE_SUMMARY, type MetricType, type PushedFamily, type PushedMetric } from '../../src/core/push-body.js';
 import { PUSHGATEWAY_OWN_FAMILIES } from '../../src/core/pushgateway-own.js';
+import { buildIndex } from '../../scripts/judge-measure.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building inputs as the parsers would hand them over.
@@ -602,6 +603,15 @@ describe('restoreGroup, forgetGroup, findInconsistentGroups, storedGroupOf', () 
     index.push('PUT', B, [family('foo', C, {})]);
     const restored = restoreGroup(storedGroupOf(apiGroup), (f) => index.table.get(f));
     expect(restored).toMatchObject({ ok: false });
+  });
+
+  it('the index scripts/judge-measure.ts measures is the one a rebuild from its groups gives', () => {
+    const table = buildIndex(50);
+    expect(table.get('#series')).toBe('250');
+    const records = [...table].filter(([field]) => field.startsWith(GROUP_FIELD_PREFIX));
+    expect(records).toHaveLength(50);
+    for (const [field, record] of records) applyChange(table, forgetGroup(field.slice(GROUP_FIELD_PREFIX.length), record));
+    expect(table.size).toBe(0);
   });
 
   it('findInconsistentGroups names the groups that conflict with the ones before them', () => {
