@@ -758,7 +758,12 @@ function storedFromModel(group: string, model: ModelGroup): StoredGroup {
 function rebuild(store: Store, order: readonly string[]): Map<string, string> {
   const table = new Map<string, string>();
   for (const group of order) {
-    const restored = restoreGroup(storedFromModel(group, store.get(group)!), (f) => table.get(f));
+    const stored = storedFromModel(group, store.get(group)!);
+    const allowed = new Set(fieldsOfStored(stored));
+    const restored = restoreGroup(stored, (f) => {
+      if (!allowed.has(f)) throw new Error(`restoreGroup read ${f}, which fieldsOfStored did not name`);
+      return table.get(f);
+    });
     if (!restored.ok) throw new Error(`rebuilding ${group}: ${restored.message}`);
     expect(applyChange(table, restored.change)).toBe(true);
   }
@@ -819,7 +824,15 @@ const arbWrite: fc.Arbitrary<GroupWrite> = fc
 
 /** Judges and commits one write as a front door would, keeping the model store in step. */
 function step(table: Map<string, string>, store: Store, write: GroupWrite): Verdict {
-  const verdict = judgeWrite(write, (f) => table.get(f), NO_LIMIT);
+  const allowed = new Set(fieldsOf(write));
+  const verdict = judgeWrite(
+    write,
+    (f) => {
+      if (!allowed.has(f)) throw new Error(`the judge read ${f}, which fieldsOf did not name`);
+      return table.get(f);
+    },
+    NO_LIMIT,
+  );
   if (verdict.ok) {
     expect(applyChange(table, verdict.change)).toBe(true);
     storeWrite(store, write);
