@@ -154,12 +154,12 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   next.set(PUSH_TIME, timestampFamily(PUSH_TIME, write.labels));
   if (!next.has(PUSH_FAILURE_TIME)) next.set(PUSH_FAILURE_TIME, timestampFamily(PUSH_FAILURE_TIME, write.labels));
   const state = sortState(next);
-  const toRecord = encodeRecord(write.labels, [...state.values()]);
-  if (errors.length === 0 && toRecord === record) {
+  if (errors.length === 0 && sameState(old, state)) {
     // Nothing the index holds changes (it keeps no values): nothing to check against other groups.
     const none = planChange(write.group, record, old, record, old);
     return { ok: true, change: none, undo: none };
   }
+  const toRecord = encodeRecord(write.labels, [...state.values()]);
 
   errors.push(...findConflicts(write.group, old, state, read));
   if (errors.length > 0) return refuse(write, record, old, read, errors);
@@ -483,22 +483,26 @@ function findConflicts(group: string, from: GroupState | undefined, to: GroupSta
 function planChange(group: string, fromRecord: FieldValue, from: GroupState | undefined, toRecord: FieldValue, to: GroupState | undefined): IndexChange {
   const field = groupField(group);
   if (fromRecord === toRecord) return { expect: [[field, fromRecord]], set: [], add: [] };
-  // Every series field of the group holds this one string.
+  // What a change sets is what a store keeps: flat (judge-record.ts flatten). Every series field
+  // of the group holds this one string.
   const holder = flatten(group);
-  const expect = new Map<string, FieldValue>([[field, fromRecord]]);
-  const set: Array<[string, FieldValue]> = [[field, toRecord]];
-  const deltas = new Map<string, number>();
-  const move = (counters: readonly string[], by: number): void => {
-    for (const counter of counters) deltas.set(counter, (deltas.get(counter) ?? 0) + by);
-  };
+  const expect: Array<[string, FieldValue]> = [[field, fromRecord]];
+  const set: Array<[string, FieldValue]> = [[flatten(field), toRecord === undefined ? undefined : flatten(toRecord)]];
+  const add: Array<[string, number]> = [];
+  // Only suffix conditions name other families, so only they can repeat across families.
+  let suffixFields: Set<string> | undefined;
   let growth = 0;
   for (const family of to?.values() ?? []) {
     const old = from?.get(family.name);
     if (isChanged(family, old)) {
-      for (const condition of conditionsOf(family.name, family.type, family.keys.length > 0))
-        expect.set(condition.field, holdsShare(from, condition) ? '1' : undefined);
-      if (old !== undefined) move(countersOf(old), -1);
-      move(countersOf(family), 1);
+      for (const condition of conditionsOf(family.name, family.type, family.keys.length > 0)) {
+        if (condition.suffix !== undefined) {
+          if (suffixFields?.has(condition.field) === true) continue;
+          (suffixFields ??= new Set()).add(condition.field);
+        }
+        expect.push([condition.field, holdsShare(from, condition) ? '1' : undefined]);
+      }
+      moveCounters(add, old, family);
     }
     if (old !== undefined && sameKeys(old.keys, family.keys)) continue;
     const held = new Set(old?.keys);
@@ -508,8 +512,8 @@ function planChange(group: string, fromRecord: FieldValue, from: GroupState | un
         kept.add(key);
         continue;
       }
-      const series = seriesField(family.name, key);
-      expect.set(series, undefined);
+      const series = flatten(seriesField(family.name, key));
+      expect.push([series, undefined]);
       set.push([series, holder]);
       growth++;
     }
@@ -521,14 +525,20 @@ function planChange(group: string, fromRecord: FieldValue, from: GroupState | un
   }
   for (const old of from?.values() ?? []) {
     if (to?.has(old.name) === true) continue;
-    move(countersOf(old), -1);
+    moveCounters(add, old, undefined);
     for (const key of old.keys) set.push([seriesField(old.name, key), undefined]);
     growth -= old.keys.length;
   }
-  const add: Array<[string, number]> = [];
-  for (const [counter, delta] of deltas) if (delta !== 0) add.push([counter, delta]);
   if (growth !== 0) add.push([SERIES_COUNT_FIELD, growth]);
-  return { expect: [...expect], set, add };
+  return { expect, set, add };
+}
+
+/** The counter moves of one name going from `old` to `next` (different families never share a counter). */
+function moveCounters(add: Array<[string, number]>, old: RecordFamily | undefined, next: RecordFamily | undefined): void {
+  const before = old === undefined ? [] : countersOf(old);
+  const after = next === undefined ? [] : countersOf(next);
+  for (const counter of before) if (!after.includes(counter)) add.push([counter, -1]);
+  for (const counter of after) if (!before.includes(counter)) add.push([flatten(counter), 1]);
 }
 
 /**
@@ -607,6 +617,16 @@ function seriesCount(state: GroupState | undefined): number {
   let n = 0;
   for (const family of state?.values() ?? []) n += family.keys.length;
   return n;
+}
+
+/** The same families, types and series: the same record. */
+function sameState(a: GroupState | undefined, b: GroupState): boolean {
+  if (a === undefined || a.size !== b.size) return false;
+  for (const family of b.values()) {
+    const other = a.get(family.name);
+    if (other === undefined || other.type !== family.type || !sameKeys(other.keys, family.keys)) return false;
+  }
+  return true;
 }
 
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
