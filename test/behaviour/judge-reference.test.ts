@@ -292,6 +292,15 @@ const AGREED: Case[] = [
     ],
   },
   {
+    name: 'POST replaces a family by name, type and all',
+    steps: [
+      ['PUT', A, text(g('foo', {}), g('bar', {}))],
+      ['POST', A, text(typed('foo', 'COUNTER', { x: '1' }))],
+      ['PUT', B, text(typed('foo', 'COUNTER', {}))],
+      ['PUT', B, text(g('bar', { x: '1' }))],
+    ],
+  },
+  {
     name: 'DELETE frees the name',
     steps: [
       ['PUT', A, text(g('foo', {}))],
