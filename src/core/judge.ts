@@ -62,7 +62,8 @@ export type Verdict =
   /**
    * Refused as a checked Pushgateway would: `message` is its 400 body. `failure` records what a
    * checked Pushgateway stores of a refused push (push_failure_time_seconds, creating the group if
-   * new); undefined when even that would leave the index inconsistent (a poison push): store nothing.
+   * new); undefined when even that would leave the index inconsistent (a poison push) or pass
+   * JudgeLimits.maxSeries: store nothing.
    */
   | { readonly ok: false; readonly kind: 'inconsistent'; readonly message: string; readonly failure: IndexChange | undefined }
   /** The index is full (JudgeLimits.maxSeries). */
@@ -135,7 +136,7 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
     return { ok: true, change: planChange(write.group, record, old, undefined, undefined), undo: planChange(write.group, undefined, undefined, record, old) };
   }
   // checkWriteRequest looks for timestamps before anything else, in every family.
-  if (write.families.some((family) => family.metrics.some((metric) => metric.hasTimestamp))) return refuse(write, record, old, read, [TIMESTAMP_ERROR]);
+  if (write.families.some((family) => family.metrics.some((metric) => metric.hasTimestamp))) return refuse(write, record, old, read, limits, [TIMESTAMP_ERROR]);
 
   const errors: string[] = [];
   const next = new Map<string, RecordFamily>();
@@ -153,6 +154,18 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   }
   next.set(PUSH_TIME, timestampFamily(PUSH_TIME, write.labels));
   if (!next.has(PUSH_FAILURE_TIME)) next.set(PUSH_FAILURE_TIME, timestampFamily(PUSH_FAILURE_TIME, write.labels));
+  if (!isUtf8(write.labels)) {
+    // The grouping labels reach every metric, the Pushgateway's own gauges too: a value that is not
+    // UTF-8 (percent-escaped or base64 in the path) fails them all, as checkMetricConsistency does.
+    for (const name of [PUSH_TIME, PUSH_FAILURE_TIME]) {
+      const family = next.get(name)!;
+      family.series.forEach((labels, i) => {
+        const metric = { labels, values: VALUE_GAUGE, key: family.keys[i]! };
+        const labelError = checkLabels(metric);
+        if (labelError !== undefined) errors.push(`collected metric ${goQuote(name)} ${formatMetric(metric)} ${labelError}`);
+      });
+    }
+  }
   const state = sortState(next);
   if (errors.length === 0 && sameState(old, state)) {
     // Nothing the index holds changes (it keeps no values): nothing to check against other groups.
@@ -162,7 +175,7 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   const toRecord = encodeRecord(write.labels, [...state.values()]);
 
   errors.push(...findConflicts(write.group, old, state, read));
-  if (errors.length > 0) return refuse(write, record, old, read, errors);
+  if (errors.length > 0) return refuse(write, record, old, read, limits, errors);
   const growth = seriesCount(state) - seriesCount(old);
   if (growth > 0 && Number(read(SERIES_COUNT_FIELD) ?? '0') + growth > limits.maxSeries) return { ok: false, kind: 'full', maxSeries: limits.maxSeries };
   return { ok: true, change: planChange(write.group, record, old, toRecord, state), undo: planChange(write.group, toRecord, state, record, old) };
@@ -544,14 +557,26 @@ function moveCounters(add: Array<[string, number]>, old: RecordFamily | undefine
 /**
  * A refusal: the check's errors as the Pushgateway's message, and what setPushFailedTimestamp
  * would store — the group's push_failure_time_seconds replaced by a fresh one, push_time_seconds
- * added if absent, a new group created — unless that store would itself be inconsistent.
+ * added if absent, a new group created — unless that store would itself be inconsistent (or the
+ * group's labels are not UTF-8: its gauges would carry them), or pass the index's bound.
  */
-function refuse(write: GroupWrite, record: FieldValue, old: GroupState | undefined, read: (field: string) => FieldValue, errors: readonly string[]): Verdict {
+function refuse(
+  write: GroupWrite,
+  record: FieldValue,
+  old: GroupState | undefined,
+  read: (field: string) => FieldValue,
+  limits: JudgeLimits,
+  errors: readonly string[],
+): Verdict {
   const next = new Map(old ?? []);
   next.set(PUSH_FAILURE_TIME, timestampFamily(PUSH_FAILURE_TIME, write.labels));
   if (!next.has(PUSH_TIME)) next.set(PUSH_TIME, timestampFamily(PUSH_TIME, write.labels));
   const state = sortState(next);
-  const poisoned = findConflicts(write.group, old, state, read).length > 0;
+  const growth = seriesCount(state) - seriesCount(old);
+  const poisoned =
+    !isUtf8(write.labels) ||
+    (growth > 0 && Number(read(SERIES_COUNT_FIELD) ?? '0') + growth > limits.maxSeries) ||
+    findConflicts(write.group, old, state, read).length > 0;
   return {
     ok: false,
     kind: 'inconsistent',
@@ -589,6 +614,12 @@ function sanitizeLabels(body: ReadonlyArray<readonly [string, string]>, group: G
   }
   if (!hasInstance) out.push(['instance', '']);
   return out.sort(compareByName);
+}
+
+/** The parsers keep bytes that are not UTF-8 as lone surrogates. */
+function isUtf8(labels: GroupLabels): boolean {
+  for (const [, value] of labels) if (!value.isWellFormed()) return false;
+  return true;
 }
 
 function sortLabels(labels: ReadonlyArray<readonly [string, string]>): Array<readonly [string, string]> {

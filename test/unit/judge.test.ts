@@ -212,6 +212,13 @@ const ROWS: Row[] = [
     expect: { refused: '2 error(s) occurred:\n* collected metric "push_failure_time_seconds"', poison: true },
   },
   {
+    rule: 'poison (c): a grouping label value that is not UTF-8 (percent-escaped or base64 in the path)',
+    source: 'sanitizeLabels + checkMetricConsistency (utf8) + setPushFailedTimestamp (binary: 400, then every scrape 500)',
+    before: [],
+    push: put({ job: 'x', a: '\udcff' }, family('x', 'UNTYPED', {})),
+    expect: { refused: '3 error(s) occurred:\n* collected metric "x"', poison: true },
+  },
+  {
     rule: 'a pushed push_failure_time_seconds survives in an existing group',
     source: 'processWriteRequest (pushFailedMetricName kept if present)',
     before: [put({ job: 'x' }, family('a', 'UNTYPED', {}))],
@@ -479,6 +486,13 @@ describe('judgeWrite: verdicts and changes', () => {
     const record = index.table.get(GROUP_FIELD_PREFIX + '{job="a"}');
     expect(record).toContain('push_failure_time_seconds');
     expect(record).not.toContain('foo');
+  });
+
+  it('a refusal is not recorded when its failure gauges would pass maxSeries', () => {
+    const index = new Index();
+    expect(index.push('PUT', A, [family('foo', G, {})], { maxSeries: 4 }).ok).toBe(true);
+    const verdict = index.judge(writeOf('PUT', B, [pb('foo', G, [metric({}, VALUE_GAUGE, true)])]), { maxSeries: 4 });
+    expect(verdict).toMatchObject({ ok: false, kind: 'inconsistent', failure: undefined });
   });
 
   it('a write that changes nothing needs no commit', () => {
