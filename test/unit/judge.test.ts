@@ -17,7 +17,7 @@ import {
   type Verdict,
   type WriteMethod,
 } from '../../src/core/judge.js';
-import { VALUE_OF_TYPE } from '../../src/core/judge-record.js';
+import { decodeRecord, encodeRecord, labelsKeyOf, labelsOfGroup, VALUE_OF_TYPE } from '../../src/core/judge-record.js';
 import { VALUE_COUNTER, VALUE_GAUGE, VALUE_SUMMARY, type MetricType, type PushedFamily, type PushedMetric } from '../../src/core/push-body.js';
 import { PUSHGATEWAY_OWN_FAMILIES } from '../../src/core/pushgateway-own.js';
 import { buildIndex } from '../../scripts/judge-measure.js';
@@ -563,6 +563,37 @@ describe('judgeWrite: verdicts and changes', () => {
     const index = new Index();
     index.push('PUT', A, [family('foo', G, {}), family('foo_count', G, {})]);
     expect(() => index.push('POST', A, [family('foo', 'SUMMARY', {}), pb('bar', 'HISTOGRAM', [metric({}, 0)])])).not.toThrow();
+  });
+});
+
+describe('judge-record: the group key and the record round-trip', () => {
+  const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,5}$/);
+  const labels = fc.uniqueArray(fc.tuple(labelName, fc.string({ unit: 'grapheme', maxLength: 8 })), { minLength: 1, maxLength: 4, selector: ([n]) => n });
+
+  it('labelsOfGroup reads back the labels of any canonical key', () => {
+    fc.assert(
+      fc.property(labels, (pairs) => {
+        const key = makeGroupingKey(new Map(pairs));
+        expect(labelsOfGroup(key.canonical)).toEqual(key.labels);
+      }),
+    );
+  });
+
+  it('decodeRecord gives back what encodeRecord was given, the group labels put back', () => {
+    fc.assert(
+      fc.property(labels, fc.array(labels, { maxLength: 3 }), (group, extra) => {
+        const key = makeGroupingKey(new Map(group));
+        const series = extra.map((pairs) => {
+          const merged = new Map(pairs);
+          for (const [n, v] of key.labels) merged.set(n, v);
+          if (!merged.has('instance')) merged.set('instance', '');
+          return [...merged].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        });
+        const unique = [...new Map(series.map((s) => [labelsKeyOf(s), s])).values()];
+        const family = { name: 'x', type: 'GAUGE' as const, series: unique, keys: unique.map(labelsKeyOf) };
+        expect(decodeRecord(key.labels, encodeRecord(key.labels, [family]))).toEqual([family]);
+      }),
+    );
   });
 });
 
