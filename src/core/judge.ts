@@ -24,6 +24,7 @@ import {
   holdersField,
   labelsKeyOf,
   filledField,
+  flatten,
   labelsOfGroup,
   seriesField,
   typeField,
@@ -61,7 +62,8 @@ export type Verdict =
   /**
    * Refused as a checked Pushgateway would: `message` is its 400 body. `failure` records what a
    * checked Pushgateway stores of a refused push (push_failure_time_seconds, creating the group if
-   * new); undefined when even that would leave the index inconsistent (a poison push): store nothing.
+   * new); undefined when even that would leave the index inconsistent (a poison push) or pass
+   * JudgeLimits.maxSeries: store nothing.
    */
   | { readonly ok: false; readonly kind: 'inconsistent'; readonly message: string; readonly failure: IndexChange | undefined }
   /** The index is full (JudgeLimits.maxSeries). */
@@ -75,38 +77,66 @@ export const TIMESTAMP_ERROR = 'pushed metrics must not have timestamps';
 const PUSH_TIME = 'push_time_seconds';
 const PUSH_FAILURE_TIME = 'push_failure_time_seconds';
 
-/** A group's families by name, as the index records them. */
+/** A group's families by name, sorted, as the index records them. */
 type GroupState = ReadonlyMap<string, RecordFamily>;
+
+/** A metric once the group's labels are applied (sanitizeLabels): sorted, duplicates kept (they are an error). */
+interface CheckedMetric {
+  readonly labels: ReadonlyArray<readonly [string, string]>;
+  readonly values: number;
+  /** labelsKeyOf(labels). */
+  readonly key: string;
+}
+
+/** A write's families with their labels applied, and the fields judging it reads: computed once. */
+interface PreparedWrite {
+  readonly families: ReadonlyArray<{ readonly pushed: PushedFamily; readonly metrics: readonly CheckedMetric[] }>;
+  readonly fields: string[];
+}
+
+// fieldsOf and judgeWrite usually see the same write one after the other: sanitize it once. One
+// slot, not a WeakMap: ephemerons cost the garbage collector more than preparing a write twice.
+let last: { readonly write: GroupWrite; readonly prepared: PreparedWrite } | undefined;
+
+function prepare(write: GroupWrite): PreparedWrite {
+  if (last?.write === write) return last.prepared;
+  const fields = new Set<string>([groupField(write.group), SERIES_COUNT_FIELD]);
+  const families: Array<{ pushed: PushedFamily; metrics: CheckedMetric[] }> = [];
+  if (write.method !== 'DELETE') {
+    for (const pushed of write.families) {
+      if (pushed.name === PUSH_TIME) continue;
+      const metrics = pushed.metrics.map((metric) => checkedMetric(sanitizeLabels(metric.labels, write.labels), metric.values));
+      families.push({ pushed, metrics });
+      for (const condition of conditionsOf(pushed.name, pushed.type, metrics.length > 0)) fields.add(condition.field);
+      for (const metric of metrics) fields.add(seriesField(pushed.name, metric.key));
+    }
+    // The Pushgateway's own two gauges, written on success and on refusal alike.
+    const stamp = timestampFamily(PUSH_TIME, write.labels).keys[0]!;
+    for (const field of TIMESTAMP_CONDITION_FIELDS) fields.add(field);
+    fields.add(seriesField(PUSH_TIME, stamp));
+    fields.add(seriesField(PUSH_FAILURE_TIME, stamp));
+  }
+  const out = { families, fields: [...fields] };
+  last = { write, prepared: out };
+  return out;
+}
 
 /** Every field judgeWrite(write, …) reads. */
 export function fieldsOf(write: GroupWrite): string[] {
-  const fields = new Set<string>([groupField(write.group), SERIES_COUNT_FIELD]);
-  if (write.method === 'DELETE') return [...fields];
-  for (const family of write.families) {
-    if (family.name === PUSH_TIME) continue;
-    addConditionFields(fields, family.name, family.type, family.metrics.length > 0);
-    for (const metric of family.metrics) fields.add(seriesField(family.name, labelsKeyOf(sanitizeLabels(metric.labels, write.labels))));
-  }
-  // The Pushgateway's own two gauges, written on success and on refusal alike.
-  const key = labelsKeyOf(sanitizeLabels([], write.labels));
-  for (const name of [PUSH_TIME, PUSH_FAILURE_TIME]) {
-    addConditionFields(fields, name, 'GAUGE', true);
-    fields.add(seriesField(name, key));
-  }
-  return [...fields];
+  return [...prepare(write).fields];
 }
 
 /** Judges `write` against the index as `read` shows it (read must answer every field of fieldsOf(write)). */
 export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValue, limits: JudgeLimits): Verdict {
+  const { families } = prepare(write);
   const record = read(groupField(write.group));
   const old = record === undefined ? undefined : stateOf(write.labels, record);
   if (write.method === 'DELETE') {
     // processWriteRequest: a delete removes the group; checkWriteRequest passes it unchecked.
-    return { ok: true, change: planTransition(write.group, write.labels, old, undefined), undo: planTransition(write.group, write.labels, undefined, old) };
+    return { ok: true, change: planChange(write.group, record, old, undefined, undefined), undo: planChange(write.group, undefined, undefined, record, old) };
   }
-  if (write.families.some((family) => family.metrics.some((metric) => metric.hasTimestamp))) {
-    return refuse(write, old, read, [TIMESTAMP_ERROR]);
-  }
+  // checkWriteRequest looks for timestamps before anything else, in every family.
+  if (write.families.some((family) => family.metrics.some((metric) => metric.hasTimestamp))) return refuse(write, record, old, read, limits, [TIMESTAMP_ERROR]);
 
   const errors: string[] = [];
   const next = new Map<string, RecordFamily>();
@@ -116,25 +146,39 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
       if (write.method === 'POST' || name === PUSH_TIME || name === PUSH_FAILURE_TIME) next.set(name, family);
     }
   }
-  for (const pushed of write.families) {
-    // push_time_seconds is always the Pushgateway's own; a pushed push_failure_time_seconds only
-    // survives in a group that already has one.
-    if (pushed.name === PUSH_TIME || (pushed.name === PUSH_FAILURE_TIME && old?.has(PUSH_FAILURE_TIME) !== true)) continue;
-    const metrics = pushed.metrics.map((metric) => ({ labels: sanitizeLabels(metric.labels, write.labels), values: metric.values }));
+  for (const { pushed, metrics } of families) {
+    // A pushed push_failure_time_seconds only survives in a group that already has one.
+    if (pushed.name === PUSH_FAILURE_TIME && old?.has(PUSH_FAILURE_TIME) !== true) continue;
     const family = checkFamily(pushed.name, pushed.type, pushed.help, metrics, errors);
     if (family !== undefined) next.set(family.name, family);
   }
   next.set(PUSH_TIME, timestampFamily(PUSH_TIME, write.labels));
   if (!next.has(PUSH_FAILURE_TIME)) next.set(PUSH_FAILURE_TIME, timestampFamily(PUSH_FAILURE_TIME, write.labels));
+  if (!isUtf8(write.labels)) {
+    // The grouping labels reach every metric, the Pushgateway's own gauges too: a value that is not
+    // UTF-8 (percent-escaped or base64 in the path) fails them all, as checkMetricConsistency does.
+    for (const name of [PUSH_TIME, PUSH_FAILURE_TIME]) {
+      const family = next.get(name)!;
+      family.series.forEach((labels, i) => {
+        const metric = { labels, values: VALUE_GAUGE, key: family.keys[i]! };
+        const labelError = checkLabels(metric);
+        if (labelError !== undefined) errors.push(`collected metric ${goQuote(name)} ${formatMetric(metric)} ${labelError}`);
+      });
+    }
+  }
   const state = sortState(next);
+  if (errors.length === 0 && sameState(old, state)) {
+    // Nothing the index holds changes (it keeps no values): nothing to check against other groups.
+    const none = planChange(write.group, record, old, record, old);
+    return { ok: true, change: none, undo: none };
+  }
+  const toRecord = encodeRecord(write.labels, [...state.values()]);
 
   errors.push(...findConflicts(write.group, old, state, read));
-  if (errors.length > 0) return refuse(write, old, read, errors);
-
-  const change = planTransition(write.group, write.labels, old, state);
-  const growth = seriesCount(state) - (old === undefined ? 0 : seriesCount(old));
+  if (errors.length > 0) return refuse(write, record, old, read, limits, errors);
+  const growth = seriesCount(state) - seriesCount(old);
   if (growth > 0 && Number(read(SERIES_COUNT_FIELD) ?? '0') + growth > limits.maxSeries) return { ok: false, kind: 'full', maxSeries: limits.maxSeries };
-  return { ok: true, change, undo: planTransition(write.group, write.labels, state, old) };
+  return { ok: true, change: planChange(write.group, record, old, toRecord, state), undo: planChange(write.group, toRecord, state, record, old) };
 }
 
 /** A group as a backend holds it (index building, drift repair). */
@@ -149,7 +193,7 @@ export interface StoredGroup {
 export function fieldsOfStored(stored: StoredGroup): string[] {
   const fields = new Set<string>([groupField(stored.group)]);
   for (const family of stored.families) {
-    addConditionFields(fields, family.name, family.type, family.metrics.length > 0);
+    for (const condition of conditionsOf(family.name, family.type, family.metrics.length > 0)) fields.add(condition.field);
     for (const metric of family.metrics) fields.add(seriesField(family.name, labelsKeyOf(sortLabels(metric.labels))));
   }
   return [...fields];
@@ -168,7 +212,7 @@ export function restoreGroup(
   const errors: string[] = [];
   const next = new Map<string, RecordFamily>();
   for (const family of stored.families) {
-    const metrics = family.metrics.map((metric) => ({ labels: sortLabels(metric.labels), values: metric.values }));
+    const metrics = family.metrics.map((metric) => checkedMetric(sortLabels(metric.labels), metric.values));
     // A backend's help for a predefined name is the pushed one: it substitutes its own only when gathering.
     const checked = checkFamily(family.name, family.type, family.help, metrics, errors);
     if (checked !== undefined) next.set(checked.name, checked);
@@ -176,13 +220,12 @@ export function restoreGroup(
   const state = sortState(next);
   errors.push(...findConflicts(stored.group, old, state, read));
   if (errors.length > 0) return { ok: false, message: REFUSAL_PREFIX + formatErrors(errors) };
-  return { ok: true, change: planTransition(stored.group, stored.labels, old, state) };
+  return { ok: true, change: planChange(stored.group, record, old, encodeRecord(stored.labels, [...state.values()]), state) };
 }
 
 /** The change that removes a group's record (`record`: the value of its GROUP_FIELD_PREFIX field) and all it holds. */
 export function forgetGroup(group: string, record: string): IndexChange {
-  const labels = labelsOfGroup(group);
-  return planTransition(group, labels, stateOf(labels, record), undefined);
+  return planChange(group, record, stateOf(labelsOfGroup(group), record), undefined, undefined);
 }
 
 /** Indexes, in order, of the groups that conflict with the groups before them (a backend's healing). */
@@ -204,7 +247,7 @@ export function storedGroupOf(api: ApiGroup): StoredGroup {
   const families: PushedFamily[] = [];
   for (const [name, family] of familiesOf(api)) {
     const type = family.type as MetricType;
-    // The API shows a metric by its family's type: a missing value field is not visible in it.
+    // The API shows a metric by its family's type: that is the value field it is taken to carry.
     const values = VALUE_OF_TYPE[type];
     families.push({
       name,
@@ -219,12 +262,6 @@ export function storedGroupOf(api: ApiGroup): StoredGroup {
 // ---------------------------------------------------------------------------------------------
 // The rules.
 
-interface CheckedMetric {
-  /** Sorted by name; duplicates kept (they are an error). */
-  readonly labels: ReadonlyArray<readonly [string, string]>;
-  readonly values: number;
-}
-
 /**
  * One family against the rules that need nothing but itself and the Pushgateway's own families:
  * client_golang v1.14.0 Gatherers.Gather (help and type against an existing family of the name),
@@ -233,7 +270,6 @@ interface CheckedMetric {
  * Appends its errors; returns the family as recorded, or undefined when it has errors.
  */
 function checkFamily(name: string, type: MetricType, help: string, metrics: readonly CheckedMetric[], errors: string[]): RecordFamily | undefined {
-  const before = errors.length;
   if (!isValidMetricName(name)) {
     // A checked 1.5.1 accepts it from protobuf, then its /metrics holds a line Prometheus cannot parse.
     errors.push(`metric family ${goQuote(name)} has an invalid metric name`);
@@ -267,9 +303,9 @@ function checkFamily(name: string, type: MetricType, help: string, metrics: read
     }
   }
 
+  const before = errors.length;
   const want = VALUE_OF_TYPE[type];
-  const seen = new Set<string>();
-  const entries: Array<{ labels: ReadonlyArray<readonly [string, string]>; key: string }> = [];
+  let seen: Set<string> | undefined;
   for (const metric of metrics) {
     if ((metric.values & want) === 0) {
       errors.push(`collected metric ${goQuote(name)} ${formatMetric(metric)} is not a ${type}`);
@@ -280,17 +316,16 @@ function checkFamily(name: string, type: MetricType, help: string, metrics: read
       errors.push(`collected metric ${goQuote(name)} ${formatMetric(metric)} ${labelError}`);
       continue;
     }
-    const key = labelsKeyOf(metric.labels);
-    if (seen.has(key)) {
+    seen ??= new Set();
+    if (seen.has(metric.key)) {
       errors.push(`collected metric ${goQuote(name)} ${formatMetric(metric)} was collected before with the same name and label values`);
       continue;
     }
-    seen.add(key);
-    entries.push({ labels: metric.labels, key });
+    seen.add(metric.key);
   }
   if (errors.length > before) return undefined;
-  entries.sort((a, b) => compare(a.key, b.key));
-  return { name, type, series: entries.map((e) => e.labels), keys: entries.map((e) => e.key) };
+  const sorted = metrics.length < 2 ? metrics : [...metrics].sort((a, b) => compare(a.key, b.key));
+  return { name, type, series: sorted.map((m) => m.labels), keys: sorted.map((m) => m.key) };
 }
 
 /** checkMetricConsistency's loop over a metric's (sorted) labels. */
@@ -312,17 +347,24 @@ function findOwnSuffixCollision(name: string, type: MetricType): string | undefi
   const base = baseOf(name);
   if (base !== undefined) {
     const own = PUSHGATEWAY_OWN_FAMILIES.get(base.name)?.type;
-    if (own === 'SUMMARY' && base.suffix !== '_bucket')
-      return `collected metric named ${goQuote(name)} collides with previously collected summary named ${goQuote(base.name)}`;
-    if (own === 'HISTOGRAM') return `collected metric named ${goQuote(name)} collides with previously collected histogram named ${goQuote(base.name)}`;
+    if (own === 'SUMMARY' && base.suffix !== '_bucket') return summaryCollision(name, base.name);
+    if (own === 'HISTOGRAM') return histogramCollision(name, base.name);
   }
   for (const suffix of suffixesOf(type)) {
-    if (PUSHGATEWAY_OWN_FAMILIES.has(name + suffix)) return suffixMessage(name, type, suffix);
+    if (PUSHGATEWAY_OWN_FAMILIES.has(name + suffix)) return suffixCollision(name, type, suffix);
   }
   return undefined;
 }
 
-function suffixMessage(name: string, type: MetricType, suffix: string): string {
+function summaryCollision(name: string, base: string): string {
+  return `collected metric named ${goQuote(name)} collides with previously collected summary named ${goQuote(base)}`;
+}
+
+function histogramCollision(name: string, base: string): string {
+  return `collected metric named ${goQuote(name)} collides with previously collected histogram named ${goQuote(base)}`;
+}
+
+function suffixCollision(name: string, type: MetricType, suffix: string): string {
   return type === 'HISTOGRAM' && suffix === '_bucket'
     ? `collected histogram named ${goQuote(name)} collides with previously collected metric named ${goQuote(name + suffix)}`
     : `collected histogram or summary named ${goQuote(name)} collides with previously collected metric named ${goQuote(name + suffix)}`;
@@ -330,15 +372,31 @@ function suffixMessage(name: string, type: MetricType, suffix: string): string {
 
 /** The names checkSuffixCollisions forbids beside a family of this type. */
 function suffixesOf(type: MetricType): readonly string[] {
-  return type === 'HISTOGRAM' ? ['_count', '_sum', '_bucket'] : type === 'SUMMARY' ? ['_count', '_sum'] : [];
+  return type === 'HISTOGRAM' ? HISTOGRAM_SUFFIXES : type === 'SUMMARY' ? SUMMARY_SUFFIXES : NO_SUFFIXES;
 }
+const HISTOGRAM_SUFFIXES = ['_count', '_sum', '_bucket'];
+const SUMMARY_SUFFIXES = ['_count', '_sum'];
+const NO_SUFFIXES: readonly string[] = [];
 
 /** The name checkSuffixCollisions strips one suffix from (in its order: _count, _sum, _bucket). */
 function baseOf(name: string): { name: string; suffix: string } | undefined {
-  for (const suffix of ['_count', '_sum', '_bucket']) {
+  for (const suffix of HISTOGRAM_SUFFIXES) {
     if (name.endsWith(suffix)) return { name: name.slice(0, -suffix.length), suffix };
   }
   return undefined;
+}
+
+/**
+ * A counter of the index that must hold no other group's share for a family to be recorded:
+ * `t` holders of `name` with `type`, `f` those of them with metrics, `n` holders of any type.
+ * `suffix`: the condition is checkSuffixCollisions' (then `name` is the other name).
+ */
+interface Condition {
+  readonly field: string;
+  readonly kind: 't' | 'f' | 'n';
+  readonly name: string;
+  readonly type: MetricType | undefined;
+  readonly suffix: string | undefined;
 }
 
 /**
@@ -346,92 +404,83 @@ function baseOf(name: string): { name: string; suffix: string } | undefined {
  * type of a family merged across groups is whichever group's comes first, and every metric must
  * then carry that type's value field (checkMetricConsistency): so metrics of one type exclude any
  * other family of another type (t), and a family without metrics excludes metrics of another type
- * (f). checkSuffixCollisions both ways. The judge takes each metric to carry its own type's value
- * field only, as /api/v1/metrics shows it (docs/judging.md: what the index can be rebuilt from).
+ * (f). checkSuffixCollisions both ways (t of the base name, n of the suffixed ones). The judge
+ * takes each metric to carry its own type's value field only, as /api/v1/metrics shows it.
  */
-function conditionFields(name: string, type: MetricType, filled: boolean): string[] {
-  const fields: string[] = [];
+function conditionsOf(name: string, type: MetricType, filled: boolean): Condition[] {
+  const out: Condition[] = [];
   for (const other of CHECKED_TYPES) {
-    if (other !== type) fields.push(filled ? typeField(name, other) : filledField(name, other));
+    if (other === type) continue;
+    const field = filled ? typeField(name, other) : filledField(name, other);
+    out.push({ field, kind: filled ? 't' : 'f', name, type: other, suffix: undefined });
   }
   const base = baseOf(name);
   if (base !== undefined) {
-    if (base.suffix !== '_bucket') fields.push(typeField(base.name, 'SUMMARY'));
-    fields.push(typeField(base.name, 'HISTOGRAM'));
+    if (base.suffix !== '_bucket') out.push({ field: typeField(base.name, 'SUMMARY'), kind: 't', name: base.name, type: 'SUMMARY', suffix: base.suffix });
+    out.push({ field: typeField(base.name, 'HISTOGRAM'), kind: 't', name: base.name, type: 'HISTOGRAM', suffix: base.suffix });
   }
-  for (const suffix of suffixesOf(type)) fields.push(holdersField(name + suffix));
-  return fields;
+  for (const suffix of suffixesOf(type)) out.push({ field: holdersField(name + suffix), kind: 'n', name: name + suffix, type: undefined, suffix });
+  return out;
 }
 
-function addConditionFields(fields: Set<string>, name: string, type: MetricType, filled: boolean): void {
-  for (const field of conditionFields(name, type, filled)) fields.add(field);
+/** The error for `family` when another group (or, for suffixes, the group itself) holds a share of the condition. */
+function conditionError(condition: Condition, family: RecordFamily): string {
+  const name = family.name;
+  if (condition.kind === 'n') return suffixCollision(name, family.type, condition.suffix!);
+  if (condition.suffix !== undefined) return condition.type === 'SUMMARY' ? summaryCollision(name, condition.name) : histogramCollision(name, condition.name);
+  if (condition.kind === 't') {
+    // What Go reports when the other group's family comes first.
+    const sample = { labels: family.series[0]!, values: VALUE_OF_TYPE[family.type], key: family.keys[0]! };
+    return `collected metric ${goQuote(name)} ${formatMetric(sample)} is not a ${condition.type!}`;
+  }
+  return `metric family ${goQuote(name)} of type ${family.type} has no metrics, and metrics of type ${condition.type!} of that name elsewhere are not a ${family.type}`;
 }
 
-/** The counters a group's family adds to: one per field. */
-function contributionsOf(family: RecordFamily): string[] {
+/** Whether `state` holds a share of the condition's counter (one group holds at most one). */
+function holdsShare(state: GroupState | undefined, condition: Condition): boolean {
+  const family = state?.get(condition.name);
+  if (family === undefined) return false;
+  if (condition.kind === 'n') return true;
+  return family.type === condition.type && (condition.kind === 't' || family.keys.length > 0);
+}
+
+/** The counters a family adds one to. */
+function countersOf(family: RecordFamily): string[] {
   const fields = [typeField(family.name, family.type), holdersField(family.name)];
   if (family.keys.length > 0) fields.push(filledField(family.name, family.type));
   return fields;
 }
 
-function contributionMap(state: GroupState | undefined): Map<string, number> {
-  const out = new Map<string, number>();
-  if (state === undefined) return out;
-  for (const family of state.values()) for (const field of contributionsOf(family)) out.set(field, 1);
-  return out;
-}
-
-/** A family of `to` needs its conditions checked unless `from` held it with the same type, filled or not alike. */
-function isChanged(family: RecordFamily, from: GroupState | undefined): boolean {
-  const old = from?.get(family.name);
+/** A family needs its conditions checked unless the group held it before with the same type, filled or not alike. */
+function isChanged(family: RecordFamily, old: RecordFamily | undefined): boolean {
   return old === undefined || old.type !== family.type || old.keys.length > 0 !== family.keys.length > 0;
 }
 
 /**
- * What holds in the group's new state against other groups and itself, as errors: conditions of
- * each changed family (counters minus the group's own old share), suffix collisions inside the
- * group, and every new series against the group holding it.
+ * The group's new state against other groups and itself, as errors: each changed family's
+ * conditions (counters minus the group's own old share) and suffix collisions inside the group,
+ * then every new series against the group holding it.
  */
 function findConflicts(group: string, from: GroupState | undefined, to: GroupState, read: (field: string) => FieldValue): string[] {
   const errors: string[] = [];
-  const own = contributionMap(from);
-  const others = (field: string): number => Number(read(field) ?? '0') - (own.get(field) ?? 0);
   for (const family of to.values()) {
-    if (!isChanged(family, from)) continue;
-    const { name, type } = family;
-    const first = family.series[0];
-    for (const other of CHECKED_TYPES) {
-      if (other === type) continue;
-      if (first !== undefined && others(typeField(name, other)) > 0) {
-        // What Go reports when the other group's family comes first.
-        errors.push(`collected metric ${goQuote(name)} ${formatMetric({ labels: first, values: VALUE_OF_TYPE[type] })} is not a ${other}`);
-      } else if (first === undefined && others(filledField(name, other)) > 0) {
-        errors.push(`metric family ${goQuote(name)} of type ${type} without metrics: metrics of type ${other} of that name in other groups are not a ${type}`);
+    const old = from?.get(family.name);
+    if (isChanged(family, old)) {
+      for (const condition of conditionsOf(family.name, family.type, family.keys.length > 0)) {
+        const others = Number(read(condition.field) ?? '0') - (holdsShare(from, condition) ? 1 : 0);
+        // Inside the group itself only suffixes can collide: one family per name.
+        if (others > 0 || (condition.suffix !== undefined && holdsShare(to, condition))) errors.push(conditionError(condition, family));
       }
     }
-    const base = baseOf(name);
-    if (base !== undefined) {
-      const inGroup = to.get(base.name)?.type;
-      if (base.suffix !== '_bucket' && (inGroup === 'SUMMARY' || others(typeField(base.name, 'SUMMARY')) > 0)) {
-        errors.push(`collected metric named ${goQuote(name)} collides with previously collected summary named ${goQuote(base.name)}`);
-      }
-      if (inGroup === 'HISTOGRAM' || others(typeField(base.name, 'HISTOGRAM')) > 0) {
-        errors.push(`collected metric named ${goQuote(name)} collides with previously collected histogram named ${goQuote(base.name)}`);
-      }
-    }
-    for (const suffix of suffixesOf(type)) {
-      if (to.has(name + suffix) || others(holdersField(name + suffix)) > 0) errors.push(suffixMessage(name, type, suffix));
-    }
-  }
-  const held = seriesFieldsOf(from);
-  for (const family of to.values()) {
+    if (old !== undefined && sameKeys(old.keys, family.keys)) continue;
+    const held = old === undefined ? undefined : new Set(old.keys);
     family.keys.forEach((key, i) => {
-      const field = seriesField(family.name, key);
-      if (held.has(field)) return;
-      const holder = read(field);
+      if (held?.has(key) === true) return;
+      const holder = read(seriesField(family.name, key));
       if (holder !== undefined && holder !== group) {
+        const metric = { labels: family.series[i]!, values: VALUE_OF_TYPE[family.type], key };
         errors.push(
-          `collected metric ${goQuote(family.name)} ${formatMetric({ labels: family.series[i]!, values: VALUE_OF_TYPE[family.type] })} was collected before with the same name and label values (group ${holder})`,
+          `collected metric ${goQuote(family.name)} ${formatMetric(metric)} was collected before with the same name and label values (group ${holder})`,
         );
       }
     });
@@ -442,60 +491,98 @@ function findConflicts(group: string, from: GroupState | undefined, to: GroupSta
 /**
  * The change from one state of a group to another. Its expectations follow from the two states
  * alone: the group's record as it was (writes to one group serialize), each changed family's
- * condition counters at the group's own old share (no other holder), each new series absent.
+ * conditions at the group's own old share (no other holder), each new series absent.
  */
-function planTransition(group: string, labels: GroupLabels, from: GroupState | undefined, to: GroupState | undefined): IndexChange {
+function planChange(group: string, fromRecord: FieldValue, from: GroupState | undefined, toRecord: FieldValue, to: GroupState | undefined): IndexChange {
   const field = groupField(group);
-  const fromRecord = from === undefined ? undefined : encodeState(labels, from);
-  const toRecord = to === undefined ? undefined : encodeState(labels, to);
-  const expect = new Map<string, FieldValue>([[field, fromRecord]]);
-  if (fromRecord === toRecord) return { expect: [...expect], set: [], add: [] };
-
-  const own = contributionMap(from);
-  const set: Array<[string, FieldValue]> = [[field, toRecord]];
-  if (to !== undefined) {
-    for (const family of to.values()) {
-      if (!isChanged(family, from)) continue;
-      for (const condition of conditionFields(family.name, family.type, family.keys.length > 0)) {
-        expect.set(condition, own.has(condition) ? '1' : undefined);
+  if (fromRecord === toRecord) return { expect: [[field, fromRecord]], set: [], add: [] };
+  // What a change sets is what a store keeps: flat (judge-record.ts flatten). Every series field
+  // of the group holds this one string.
+  const holder = flatten(group);
+  const expect: Array<[string, FieldValue]> = [[field, fromRecord]];
+  const set: Array<[string, FieldValue]> = [[flatten(field), toRecord === undefined ? undefined : flatten(toRecord)]];
+  const add: Array<[string, number]> = [];
+  // Only suffix conditions name other families, so only they can repeat across families.
+  let suffixFields: Set<string> | undefined;
+  let growth = 0;
+  for (const family of to?.values() ?? []) {
+    const old = from?.get(family.name);
+    if (isChanged(family, old)) {
+      for (const condition of conditionsOf(family.name, family.type, family.keys.length > 0)) {
+        if (condition.suffix !== undefined) {
+          if (suffixFields?.has(condition.field) === true) continue;
+          (suffixFields ??= new Set()).add(condition.field);
+        }
+        expect.push([condition.field, holdsShare(from, condition) ? '1' : undefined]);
       }
+      moveCounters(add, old, family);
+    }
+    if (old !== undefined && sameKeys(old.keys, family.keys)) continue;
+    const held = new Set(old?.keys);
+    const kept = new Set<string>();
+    for (const key of family.keys) {
+      if (held.has(key)) {
+        kept.add(key);
+        continue;
+      }
+      const series = flatten(seriesField(family.name, key));
+      expect.push([series, undefined]);
+      set.push([series, holder]);
+      growth++;
+    }
+    for (const key of old?.keys ?? []) {
+      if (kept.has(key)) continue;
+      set.push([seriesField(family.name, key), undefined]);
+      growth--;
     }
   }
-  const fromSeries = seriesFieldsOf(from);
-  const toSeries = seriesFieldsOf(to);
-  for (const series of toSeries) {
-    if (fromSeries.has(series)) continue;
-    expect.set(series, undefined);
-    set.push([series, group]);
+  for (const old of from?.values() ?? []) {
+    if (to?.has(old.name) === true) continue;
+    moveCounters(add, old, undefined);
+    for (const key of old.keys) set.push([seriesField(old.name, key), undefined]);
+    growth -= old.keys.length;
   }
-  for (const series of fromSeries) if (!toSeries.has(series)) set.push([series, undefined]);
-
-  const deltas = new Map<string, number>();
-  for (const counter of own.keys()) deltas.set(counter, -1);
-  for (const counter of contributionMap(to).keys()) deltas.set(counter, (deltas.get(counter) ?? 0) + 1);
-  const add: Array<[string, number]> = [];
-  for (const [counter, delta] of deltas) if (delta !== 0) add.push([counter, delta]);
-  const growth = toSeries.size - fromSeries.size;
   if (growth !== 0) add.push([SERIES_COUNT_FIELD, growth]);
-  return { expect: [...expect], set, add };
+  return { expect, set, add };
+}
+
+/** The counter moves of one name going from `old` to `next` (different families never share a counter). */
+function moveCounters(add: Array<[string, number]>, old: RecordFamily | undefined, next: RecordFamily | undefined): void {
+  const before = old === undefined ? [] : countersOf(old);
+  const after = next === undefined ? [] : countersOf(next);
+  for (const counter of before) if (!after.includes(counter)) add.push([counter, -1]);
+  for (const counter of after) if (!before.includes(counter)) add.push([flatten(counter), 1]);
 }
 
 /**
  * A refusal: the check's errors as the Pushgateway's message, and what setPushFailedTimestamp
  * would store — the group's push_failure_time_seconds replaced by a fresh one, push_time_seconds
- * added if absent, a new group created — unless that store would itself be inconsistent.
+ * added if absent, a new group created — unless that store would itself be inconsistent (or the
+ * group's labels are not UTF-8: its gauges would carry them), or pass the index's bound.
  */
-function refuse(write: GroupWrite, old: GroupState | undefined, read: (field: string) => FieldValue, errors: readonly string[]): Verdict {
+function refuse(
+  write: GroupWrite,
+  record: FieldValue,
+  old: GroupState | undefined,
+  read: (field: string) => FieldValue,
+  limits: JudgeLimits,
+  errors: readonly string[],
+): Verdict {
   const next = new Map(old ?? []);
   next.set(PUSH_FAILURE_TIME, timestampFamily(PUSH_FAILURE_TIME, write.labels));
   if (!next.has(PUSH_TIME)) next.set(PUSH_TIME, timestampFamily(PUSH_TIME, write.labels));
   const state = sortState(next);
-  const poisoned = findConflicts(write.group, old, state, read).length > 0;
+  const growth = seriesCount(state) - seriesCount(old);
+  const poisoned =
+    !isUtf8(write.labels) ||
+    (growth > 0 && Number(read(SERIES_COUNT_FIELD) ?? '0') + growth > limits.maxSeries) ||
+    findConflicts(write.group, old, state, read).length > 0;
   return {
     ok: false,
     kind: 'inconsistent',
-    message: REFUSAL_PREFIX + formatErrors(errors),
-    failure: poisoned ? undefined : planTransition(write.group, write.labels, old, state),
+    // http.Error ends the body with a newline.
+    message: REFUSAL_PREFIX + formatErrors(errors) + '\n',
+    failure: poisoned ? undefined : planChange(write.group, record, old, encodeRecord(write.labels, [...state.values()]), state),
   };
 }
 
@@ -509,27 +596,38 @@ function refuse(write: GroupWrite, old: GroupState | undefined, read: (field: st
 function sanitizeLabels(body: ReadonlyArray<readonly [string, string]>, group: GroupLabels): Array<readonly [string, string]> {
   const out: Array<readonly [string, string]> = [];
   let hasInstance = false;
-  const done = new Set<string>();
-  for (const [name, value] of body) {
-    const grouping = group.find(([n]) => n === name);
-    if (grouping !== undefined && !done.has(name)) {
+  let done: Set<string> | undefined;
+  for (const pair of body) {
+    const name = pair[0];
+    const grouping = done?.has(name) === true ? undefined : group.find(([n]) => n === name);
+    if (grouping !== undefined) {
       // Only the first label of a grouping name is overwritten; a second one is a duplicate anyway.
       out.push(grouping);
-      done.add(name);
-    } else out.push([name, value]);
+      (done ??= new Set()).add(name);
+    } else out.push(pair);
     if (name === 'instance') hasInstance = true;
   }
   for (const pair of group) {
-    if (done.has(pair[0])) continue;
+    if (done?.has(pair[0]) === true) continue;
     out.push(pair);
     if (pair[0] === 'instance') hasInstance = true;
   }
   if (!hasInstance) out.push(['instance', '']);
-  return sortLabels(out);
+  return out.sort(compareByName);
+}
+
+/** The parsers keep bytes that are not UTF-8 as lone surrogates. */
+function isUtf8(labels: GroupLabels): boolean {
+  for (const [, value] of labels) if (!value.isWellFormed()) return false;
+  return true;
 }
 
 function sortLabels(labels: ReadonlyArray<readonly [string, string]>): Array<readonly [string, string]> {
-  return [...labels].sort((a, b) => compare(a[0], b[0]));
+  return [...labels].sort(compareByName);
+}
+
+function checkedMetric(labels: ReadonlyArray<readonly [string, string]>, values: number): CheckedMetric {
+  return { labels, values, key: labelsKeyOf(labels) };
 }
 
 /** newTimestampGauge: one gauge metric with the group's labels. */
@@ -546,21 +644,26 @@ function sortState(state: Map<string, RecordFamily>): GroupState {
   return new Map([...state].sort((a, b) => compare(a[0], b[0])));
 }
 
-function encodeState(labels: GroupLabels, state: GroupState): string {
-  return encodeRecord(labels, [...state.values()]);
-}
-
-function seriesCount(state: GroupState): number {
+function seriesCount(state: GroupState | undefined): number {
   let n = 0;
-  for (const family of state.values()) n += family.keys.length;
+  for (const family of state?.values() ?? []) n += family.keys.length;
   return n;
 }
 
-function seriesFieldsOf(state: GroupState | undefined): Set<string> {
-  const out = new Set<string>();
-  if (state === undefined) return out;
-  for (const family of state.values()) for (const key of family.keys) out.add(seriesField(family.name, key));
-  return out;
+/** The same families, types and series: the same record. */
+function sameState(a: GroupState | undefined, b: GroupState): boolean {
+  if (a === undefined || a.size !== b.size) return false;
+  for (const family of b.values()) {
+    const other = a.get(family.name);
+    if (other === undefined || other.type !== family.type || !sameKeys(other.keys, family.keys)) return false;
+  }
+  return true;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** applyChange without its expectations: the table is built by one writer here. */
@@ -616,3 +719,10 @@ function isValidMetricName(name: string): boolean {
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+function compareByName(a: readonly [string, string], b: readonly [string, string]): number {
+  return compare(a[0], b[0]);
+}
+
+// Module constants the rules above use at call time (after every declaration here has run).
+const TIMESTAMP_CONDITION_FIELDS = [PUSH_TIME, PUSH_FAILURE_TIME].flatMap((name) => conditionsOf(name, 'GAUGE', true).map((c) => c.field));

@@ -292,6 +292,15 @@ const AGREED: Case[] = [
     ],
   },
   {
+    name: 'POST replaces a family by name, type and all',
+    steps: [
+      ['PUT', A, text(g('foo', {}), g('bar', {}))],
+      ['POST', A, text(typed('foo', 'COUNTER', { x: '1' }))],
+      ['PUT', B, text(typed('foo', 'COUNTER', {}))],
+      ['PUT', B, text(g('bar', { x: '1' }))],
+    ],
+  },
+  {
     name: 'DELETE frees the name',
     steps: [
       ['PUT', A, text(g('foo', {}))],
@@ -524,6 +533,17 @@ describe('what a checked Pushgateway 1.5.1 answers 400 to yet stores: the judge 
     const later = await fetch(pgw.url + '/metrics/job/later', { method: 'PUT', body: 'later 1\n' });
     expect(later.status).toBe(400);
   }
+
+  it('(c) a grouping label value that is not UTF-8', async () => {
+    // The path carries the byte 0xff in base64; a parser keeps it as a lone surrogate.
+    const write = writeOf('PUT', { job: 'x', a: '\udcff' }, text(g('x', {})));
+    const verdict = judgeWrite(write, (f) => table.get(f), { maxSeries: 1_000_000 });
+    expect(verdict).toMatchObject({ ok: false, kind: 'inconsistent', failure: undefined });
+    const res = await fetch(pgw.url + '/metrics/job/x/a@base64/_w', { method: 'PUT', body: 'x 1\n' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('whose value is not utf8');
+    expect(await scrapeStatus()).toBe(500);
+  });
 
   it('(a) a group equal to another once instance="" is added', async () => {
     await expectPoison([['PUT', { job: 'x' }, text(g('a', {}))]], 'PUT', { job: 'x', instance: '' }, text(g('b', {})));

@@ -5,11 +5,49 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeGroupingKey } from '../../src/core/grouping-key.js';
+import { judgeWrite } from '../../src/core/judge.js';
+import { VALUE_SUMMARY } from '../../src/core/push-body.js';
 import { PUSHGATEWAY_OWN_FAMILIES } from '../../src/core/pushgateway-own.js';
 import { generateTable, TABLE_PATH } from '../../scripts/pushgateway-own-metrics.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 
 describe('the Pushgateway’s own families', () => {
+  it('one created on first use, pushed first with its own name and other help: accepted, then every scrape fails; the judge refuses it', async () => {
+    const pgw = await startPushgateway();
+    try {
+      // The helper waited on /-/ready only: no push has been served, so this family does not exist yet.
+      const body =
+        '# HELP pushgateway_http_push_duration_seconds mine\n# TYPE pushgateway_http_push_duration_seconds summary\n' +
+        'pushgateway_http_push_duration_seconds_sum{method="x"} 1\npushgateway_http_push_duration_seconds_count{method="x"} 1\n';
+      expect(await push(pgw, 'PUT', '/metrics/job/early', body)).toBe(200);
+      expect((await fetch(pgw.url + '/metrics')).status).toBe(500);
+      expect(await push(pgw, 'PUT', '/metrics/job/later', 'later 1\n')).toBe(400);
+
+      const key = makeGroupingKey(new Map([['job', 'early']]));
+      const verdict = judgeWrite(
+        {
+          group: key.canonical,
+          labels: key.labels,
+          method: 'PUT',
+          families: [
+            {
+              name: 'pushgateway_http_push_duration_seconds',
+              help: 'mine',
+              type: 'SUMMARY',
+              metrics: [{ labels: [['method', 'x']], values: VALUE_SUMMARY, hasTimestamp: false }],
+            },
+          ],
+        },
+        () => undefined,
+        { maxSeries: 100 },
+      );
+      expect(verdict).toMatchObject({ ok: false, kind: 'inconsistent' });
+    } finally {
+      await pgw.close();
+    }
+  });
+
   it('the committed table equals what the binary exposes (regenerate with npx tsx scripts/pushgateway-own-metrics.ts)', async () => {
     expect(await generateTable()).toBe(readFileSync(TABLE_PATH, 'utf8'));
   });

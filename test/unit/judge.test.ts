@@ -17,9 +17,10 @@ import {
   type Verdict,
   type WriteMethod,
 } from '../../src/core/judge.js';
-import { VALUE_OF_TYPE } from '../../src/core/judge-record.js';
+import { decodeRecord, encodeRecord, labelsKeyOf, labelsOfGroup, VALUE_OF_TYPE } from '../../src/core/judge-record.js';
 import { VALUE_COUNTER, VALUE_GAUGE, VALUE_SUMMARY, type MetricType, type PushedFamily, type PushedMetric } from '../../src/core/push-body.js';
 import { PUSHGATEWAY_OWN_FAMILIES } from '../../src/core/pushgateway-own.js';
+import { buildIndex } from '../../scripts/judge-measure.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building inputs as the parsers would hand them over.
@@ -209,6 +210,13 @@ const ROWS: Row[] = [
     before: [put({ job: 'x' }, family('a', 'UNTYPED', {}))],
     push: put({ job: 'x', instance: '' }, family('b', 'UNTYPED', {})),
     expect: { refused: '2 error(s) occurred:\n* collected metric "push_failure_time_seconds"', poison: true },
+  },
+  {
+    rule: 'poison (c): a grouping label value that is not UTF-8 (percent-escaped or base64 in the path)',
+    source: 'sanitizeLabels + checkMetricConsistency (utf8) + setPushFailedTimestamp (binary: 400, then every scrape 500)',
+    before: [],
+    push: put({ job: 'x', a: '\udcff' }, family('x', 'UNTYPED', {})),
+    expect: { refused: '3 error(s) occurred:\n* collected metric "x"', poison: true },
   },
   {
     rule: 'a pushed push_failure_time_seconds survives in an existing group',
@@ -480,6 +488,13 @@ describe('judgeWrite: verdicts and changes', () => {
     expect(record).not.toContain('foo');
   });
 
+  it('a refusal is not recorded when its failure gauges would pass maxSeries', () => {
+    const index = new Index();
+    expect(index.push('PUT', A, [family('foo', G, {})], { maxSeries: 4 }).ok).toBe(true);
+    const verdict = index.judge(writeOf('PUT', B, [pb('foo', G, [metric({}, VALUE_GAUGE, true)])]), { maxSeries: 4 });
+    expect(verdict).toMatchObject({ ok: false, kind: 'inconsistent', failure: undefined });
+  });
+
   it('a write that changes nothing needs no commit', () => {
     const index = new Index();
     index.push('PUT', A, [family('foo', G, { x: '1' })]);
@@ -551,6 +566,37 @@ describe('judgeWrite: verdicts and changes', () => {
   });
 });
 
+describe('judge-record: the group key and the record round-trip', () => {
+  const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,5}$/);
+  const labels = fc.uniqueArray(fc.tuple(labelName, fc.string({ unit: 'grapheme', maxLength: 8 })), { minLength: 1, maxLength: 4, selector: ([n]) => n });
+
+  it('labelsOfGroup reads back the labels of any canonical key', () => {
+    fc.assert(
+      fc.property(labels, (pairs) => {
+        const key = makeGroupingKey(new Map(pairs));
+        expect(labelsOfGroup(key.canonical)).toEqual(key.labels);
+      }),
+    );
+  });
+
+  it('decodeRecord gives back what encodeRecord was given, the group labels put back', () => {
+    fc.assert(
+      fc.property(labels, fc.array(labels, { maxLength: 3 }), (group, extra) => {
+        const key = makeGroupingKey(new Map(group));
+        const series = extra.map((pairs) => {
+          const merged = new Map(pairs);
+          for (const [n, v] of key.labels) merged.set(n, v);
+          if (!merged.has('instance')) merged.set('instance', '');
+          return [...merged].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        });
+        const unique = [...new Map(series.map((s) => [labelsKeyOf(s), s])).values()];
+        const family = { name: 'x', type: 'GAUGE' as const, series: unique, keys: unique.map(labelsKeyOf) };
+        expect(decodeRecord(key.labels, encodeRecord(key.labels, [family]))).toEqual([family]);
+      }),
+    );
+  });
+});
+
 describe('restoreGroup, forgetGroup, findInconsistentGroups, storedGroupOf', () => {
   const apiGroup = {
     labels: { job: 'a', instance: 'i' },
@@ -602,6 +648,15 @@ describe('restoreGroup, forgetGroup, findInconsistentGroups, storedGroupOf', () 
     index.push('PUT', B, [family('foo', C, {})]);
     const restored = restoreGroup(storedGroupOf(apiGroup), (f) => index.table.get(f));
     expect(restored).toMatchObject({ ok: false });
+  });
+
+  it('the index scripts/judge-measure.ts measures is the one a rebuild from its groups gives', () => {
+    const table = buildIndex(50);
+    expect(table.get('#series')).toBe('250');
+    const records = [...table].filter(([field]) => field.startsWith(GROUP_FIELD_PREFIX));
+    expect(records).toHaveLength(50);
+    for (const [field, record] of records) applyChange(table, forgetGroup(field.slice(GROUP_FIELD_PREFIX.length), record));
+    expect(table.size).toBe(0);
   });
 
   it('findInconsistentGroups names the groups that conflict with the ones before them', () => {
@@ -748,7 +803,12 @@ function storedFromModel(group: string, model: ModelGroup): StoredGroup {
 function rebuild(store: Store, order: readonly string[]): Map<string, string> {
   const table = new Map<string, string>();
   for (const group of order) {
-    const restored = restoreGroup(storedFromModel(group, store.get(group)!), (f) => table.get(f));
+    const stored = storedFromModel(group, store.get(group)!);
+    const allowed = new Set(fieldsOfStored(stored));
+    const restored = restoreGroup(stored, (f) => {
+      if (!allowed.has(f)) throw new Error(`restoreGroup read ${f}, which fieldsOfStored did not name`);
+      return table.get(f);
+    });
     if (!restored.ok) throw new Error(`rebuilding ${group}: ${restored.message}`);
     expect(applyChange(table, restored.change)).toBe(true);
   }
@@ -809,7 +869,15 @@ const arbWrite: fc.Arbitrary<GroupWrite> = fc
 
 /** Judges and commits one write as a front door would, keeping the model store in step. */
 function step(table: Map<string, string>, store: Store, write: GroupWrite): Verdict {
-  const verdict = judgeWrite(write, (f) => table.get(f), NO_LIMIT);
+  const allowed = new Set(fieldsOf(write));
+  const verdict = judgeWrite(
+    write,
+    (f) => {
+      if (!allowed.has(f)) throw new Error(`the judge read ${f}, which fieldsOf did not name`);
+      return table.get(f);
+    },
+    NO_LIMIT,
+  );
   if (verdict.ok) {
     expect(applyChange(table, verdict.change)).toBe(true);
     storeWrite(store, write);
