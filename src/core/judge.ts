@@ -17,6 +17,7 @@ import type { FieldValue, IndexChange } from './index-table.js';
 import {
   CHECKED_TYPES,
   SERIES_COUNT_FIELD,
+  SERIES_FIELD_PREFIX,
   VALUE_OF_TYPE,
   decodeRecord,
   encodeRecord,
@@ -55,10 +56,15 @@ export interface JudgeLimits {
 
 export type Verdict =
   /**
-   * Consistent: commit `change` before writing to the backends; if no backend stored the write,
-   * commit `undo` (it expects what `change` left, so a later write to the group is never undone).
+   * Consistent: commit `change` before writing to the backends. It claims what the write adds and
+   * records the group's new state, but keeps holding what the write takes away (names, series):
+   * until the write has reached the backends, a push of another group that the old state would
+   * conflict with could overtake it there. Once the backends answered, commit `settle`, which lets
+   * go of it; if no backend stored the write, commit `undo` instead (it expects what `change` left,
+   * so a later write to the group is never undone). Applied in turn, change and settle are the
+   * whole move from the old state to the new.
    */
-  | { readonly ok: true; readonly change: IndexChange; readonly undo: IndexChange }
+  | { readonly ok: true; readonly change: IndexChange; readonly settle: IndexChange; readonly undo: IndexChange }
   /**
    * Refused as a checked Pushgateway would: `message` is its 400 body. `failure` records what a
    * checked Pushgateway stores of a refused push (push_failure_time_seconds, creating the group if
@@ -133,7 +139,7 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   const old = record === undefined ? undefined : stateOf(write.labels, record);
   if (write.method === 'DELETE') {
     // processWriteRequest: a delete removes the group; checkWriteRequest passes it unchecked.
-    return { ok: true, change: planChange(write.group, record, old, undefined, undefined), undo: planChange(write.group, undefined, undefined, record, old) };
+    return accepted(write.group, record, old, undefined, undefined);
   }
   // checkWriteRequest looks for timestamps before anything else, in every family.
   if (write.families.some((family) => family.metrics.some((metric) => metric.hasTimestamp))) return refuse(write, record, old, read, limits, [TIMESTAMP_ERROR]);
@@ -170,7 +176,7 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   if (errors.length === 0 && sameState(old, state)) {
     // Nothing the index holds changes (it keeps no values): nothing to check against other groups.
     const none = planChange(write.group, record, old, record, old);
-    return { ok: true, change: none, undo: none };
+    return { ok: true, change: none, settle: NOTHING, undo: none };
   }
   const toRecord = encodeRecord(write.labels, [...state.values()]);
 
@@ -178,7 +184,42 @@ export function judgeWrite(write: GroupWrite, read: (field: string) => FieldValu
   if (errors.length > 0) return refuse(write, record, old, read, limits, errors);
   const growth = seriesCount(state) - seriesCount(old);
   if (growth > 0 && Number(read(SERIES_COUNT_FIELD) ?? '0') + growth > limits.maxSeries) return { ok: false, kind: 'full', maxSeries: limits.maxSeries };
-  return { ok: true, change: planChange(write.group, record, old, toRecord, state), undo: planChange(write.group, toRecord, state, record, old) };
+  return accepted(write.group, record, old, toRecord, state);
+}
+
+const NOTHING: IndexChange = Object.freeze({ expect: [], set: [], add: [] });
+
+/** An accepted write's three changes: claim before the write, let go after it, or take it back. */
+function accepted(group: string, fromRecord: FieldValue, from: GroupState | undefined, toRecord: FieldValue, to: GroupState | undefined): Verdict {
+  const forward = splitChange(planChange(group, fromRecord, from, toRecord, to));
+  // Taking it back: what the write claimed goes, the group's record returns; what the old state
+  // held was never let go of.
+  const back = splitChange(planChange(group, toRecord, to, fromRecord, from));
+  const own = groupField(group);
+  const undo: IndexChange = {
+    expect: [[own, toRecord]],
+    set: [...back.claim.set.filter(([field]) => field === own), ...back.release.set],
+    add: back.release.add,
+  };
+  return { ok: true, change: forward.claim, settle: forward.release, undo };
+}
+
+/**
+ * A change as what it claims (the group's record, new series, counters up, growth) and what it
+ * lets go of (series deleted, counters down, shrinkage). Letting go has no expectations: nothing
+ * else can claim what this group still holds meanwhile, and counters commute.
+ */
+function splitChange(change: IndexChange): { claim: IndexChange; release: IndexChange } {
+  const claimSet: Array<readonly [string, FieldValue]> = [];
+  const releaseSet: Array<readonly [string, FieldValue]> = [];
+  for (const entry of change.set) {
+    if (entry[1] === undefined && entry[0].startsWith(SERIES_FIELD_PREFIX)) releaseSet.push(entry);
+    else claimSet.push(entry);
+  }
+  const claimAdd: Array<readonly [string, number]> = [];
+  const releaseAdd: Array<readonly [string, number]> = [];
+  for (const entry of change.add) (entry[1] > 0 ? claimAdd : releaseAdd).push(entry);
+  return { claim: { expect: change.expect, set: claimSet, add: claimAdd }, release: { expect: [], set: releaseSet, add: releaseAdd } };
 }
 
 /** A group as a backend holds it (index building, drift repair). */
@@ -335,6 +376,9 @@ function checkLabels(metric: CheckedMetric): string | undefined {
     if (name === previous) return `has two or more labels with the same name: ${name}`;
     if (!isValidLabelName(name) || name.startsWith('__')) return `has a label with an invalid name: ${name}`;
     if ((metric.values & VALUE_SUMMARY) !== 0 && name === 'quantile') return 'must not have an explicit "quantile" label';
+    // Not checked by client_golang 1.14: the Pushgateway accepts it, then exposes `le` twice on
+    // every bucket, and Prometheus fails the whole scrape ("label name "le" is not unique").
+    if ((metric.values & VALUE_HISTOGRAM) !== 0 && name === 'le') return 'must not have an explicit "le" label';
     // The parsers turn bytes that are not UTF-8 into lone surrogates.
     if (!value.isWellFormed()) return `has a label named ${goQuote(name)} whose value is not utf8: ${goQuote(value.toWellFormed())}`;
     previous = name;

@@ -200,13 +200,15 @@ const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const
 /** A stored PUT/POST is answered as a checked Pushgateway answers; a write nobody stored is taken back from the index. */
 async function settleJudged(outcome: WriteOutcome, method: WriteMethod, accepted: Accepted, index: IndexJudge): Promise<WriteOutcome> {
   const stored = outcome.kind === 'answer' && outcome.status < 300;
+  // A failed commit leaves the index ahead of the backends (it holds more), which only refuses
+  // more; the reconciler's drift check mends it.
   if (!stored) {
-    // A later write to the group has its own record: undo expects ours, so it leaves theirs. An
-    // undo that fails leaves the index ahead of the backends, which only refuses more; the
-    // reconciler's drift check mends it.
+    // A later write to the group has its own record: undo expects ours, so it leaves theirs.
     await index.undo(accepted).catch(() => false);
     return outcome;
   }
+  // The backends have the write in their queues: what it took away may now be claimed by others.
+  await index.settle(accepted).catch(() => false);
   return method === 'DELETE' ? outcome : { ...outcome, ...STORED_200 };
 }
 

@@ -11,7 +11,7 @@ import type { JudgeConfig } from '../config/schema.js';
 import { createMemoryIndexStore, type IndexStore } from './index-store.js';
 import { createJudge, type BuildReport, type Judge } from './judge-service.js';
 
-export interface IndexJudge extends Pick<Judge, 'judge' | 'recordFailure' | 'undo'> {
+export interface IndexJudge extends Pick<Judge, 'judge' | 'recordFailure' | 'undo' | 'settle'> {
   /** Resolves true once the index holds what the backends held at start; false after `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
   /** Series the index holds for the whole ring (self-metrics). */
@@ -74,6 +74,7 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
     judge: (write) => judge.judge(write),
     recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
     undo: (accepted) => judge.undo(accepted),
+    settle: (accepted) => judge.settle(accepted),
     buildIndex: (groups, options) => judge.buildIndex(groups, options),
     seriesHeld: async () => Number((await store.read([SERIES_COUNT_FIELD]))[0] ?? '0'),
     build,

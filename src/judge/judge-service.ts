@@ -74,6 +74,8 @@ export interface Judge {
    * was recorded meanwhile: `undo` expects what `change` left, so it never undoes another write.
    */
   undo(accepted: Accepted): Promise<boolean>;
+  /** Lets go of what an accepted write took away, once the backends answered it (Verdict, core/judge.ts). */
+  settle(accepted: Accepted): Promise<boolean>;
   /**
    * Makes the index hold every group (a backend's /api/v1/metrics), in order; a group that
    * conflicts with those before it is counted and left out. `onlyAbsent`: a group the index
@@ -138,6 +140,9 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
     },
     async undo(accepted) {
       return record(accepted.undo);
+    },
+    async settle(accepted) {
+      return record(accepted.settle);
     },
     async buildIndex(groups, options) {
       const onlyAbsent = options?.onlyAbsent ?? false;

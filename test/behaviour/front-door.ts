@@ -70,6 +70,7 @@ export async function startFrontDoor(opts: {
       judge: (write) => judge.judge(write),
       recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
       undo: (accepted) => judge.undo(accepted),
+      settle: (accepted) => judge.settle(accepted),
       ready: (timeoutMs) => judge.ready(timeoutMs),
       seriesHeld: () => judge.seriesHeld(),
     },

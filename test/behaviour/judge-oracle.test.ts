@@ -84,6 +84,7 @@ function judgeInCore(table: Map<string, string>, step: PushStep): CoreAnswer {
   const verdict = judgeWrite(write, read, JUDGE_LIMITS);
   if (verdict.ok) {
     if (!applyChange(table, verdict.change)) throw new Error(`the change of ${describeStep(step)} did not apply to the table it was judged against`);
+    applyChange(table, verdict.settle);
     return { statusClass: '2xx', message: '', storedNothing: false, shown: 'accepted' };
   }
   if (verdict.kind === 'full') return { statusClass: '4xx', message: 'full', storedNothing: true, shown: `full at ${verdict.maxSeries} series` };

@@ -33,15 +33,17 @@ function toyJudge(write: GroupWrite, read: (field: string) => FieldValue): Verdi
     expect.push([`t:${family.name}`, held]);
     if (held === undefined) claims.push([`t:${family.name}`, family.type]);
   }
-  if (old === names.join(',') && claims.length === 0) return { ok: true, change: { expect, set: [], add: [] }, undo: { expect: [], set: [], add: [] } };
+  if (old === names.join(',') && claims.length === 0) return { ok: true, change: { expect, set: [], add: [] }, settle: NOTHING, undo: NOTHING };
   const change: IndexChange = { expect, set: [[record, names.join(',')], ...claims], add: [['writes', 1]] };
   const undo: IndexChange = {
     expect: [[record, names.join(',')]],
     set: [[record, old], ...claims.map(([f]): [string, undefined] => [f, undefined])],
     add: [['writes', -1]],
   };
-  return { ok: true, change, undo };
+  return { ok: true, change, settle: NOTHING, undo };
 }
+
+const NOTHING: IndexChange = { expect: [], set: [], add: [] };
 
 const toyRules: JudgeRules = {
   fieldsOf: toyFieldsOf,
