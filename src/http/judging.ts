@@ -20,6 +20,7 @@ import type { GroupingKey } from '../core/grouping-key.js';
 import type { GroupWrite, WriteMethod } from '../core/judge.js';
 import { parsePushBody } from '../core/parse-push-body.js';
 import type { BodyLimits, PushedFamily } from '../core/push-body.js';
+import { PUSHGATEWAY_OWN_FAMILIES } from '../core/pushgateway-own.js';
 import type { IndexJudge } from '../judge/index-judge.js';
 import type { Accepted, Judgement } from '../judge/judge-service.js';
 import type { WriteOutcome } from '../write/outcome.js';
@@ -225,6 +226,11 @@ function poisonOf(key: GroupingKey, families: readonly PushedFamily[]): string |
   for (const family of families) {
     if (family.name === 'push_failure_time_seconds') {
       return 'the push carries push_failure_time_seconds, a family the Pushgateway keeps for each group itself';
+    }
+    // Its own families created on first use are missing from predefinedHelp: another help poisons it.
+    const own = PUSHGATEWAY_OWN_FAMILIES.get(family.name);
+    if (own !== undefined && !own.presentAtStart && family.help !== own.help) {
+      return `the push carries ${family.name}, a family of the Pushgateway's own, with another help text`;
     }
   }
   return undefined;
