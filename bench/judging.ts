@@ -16,7 +16,7 @@
  */
 import { createRing } from '../src/core/ring.js';
 import { startPushgateway, type Pushgateway, type PushgatewayOptions } from '../test/helpers/pushgateway.js';
-import { countGoodScrapes, cpuTicks, runWrk, seed, startFrontDoor, waitForGroups, waitUntilPushesPass, type FrontDoor, type WrkOptions } from './load.js';
+import { measureRun, seed, startFrontDoor, waitForGroups, waitUntilPushesPass, type FrontDoor, type WrkOptions } from './load.js';
 import { failedRow, formatRow, selectorOf, type Row } from './rows.js';
 
 interface JudgingSetup {
@@ -115,19 +115,7 @@ async function measure(spec: JudgingSetup, options: WrkOptions, wrk: string): Pr
       ]);
       await waitUntilPushesPass(frontDoor.url);
     }
-    const pid = frontDoor?.process.pid;
-    const cpuBefore = pid === undefined ? 0 : await cpuTicks(pid);
-    const result = await runWrk(wrk, frontDoor?.url ?? backends[0]!.url, options);
-    const cpuAfter = pid === undefined ? 0 : await cpuTicks(pid);
-    return {
-      pushesPerS: result.requests / (result.durationUs / 1e6),
-      p50Ms: result.p50Us / 1000,
-      p99Ms: result.p99Us / 1000,
-      errors: result.errors,
-      cpuUsPerPush: pid === undefined ? undefined : ((cpuAfter - cpuBefore) * 10_000) / result.requests,
-      goodScrapes: await countGoodScrapes(backends),
-      backends: backends.length,
-    };
+    return await measureRun(wrk, frontDoor?.url ?? backends[0]!.url, options, frontDoor, backends);
   } finally {
     frontDoor?.process.kill();
     await frontDoor?.process.exited;

@@ -232,3 +232,27 @@ export async function cpuTicks(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
+
+/** What one wrk run against `target` measured, with the front door's CPU per push and the scrapes that stayed good. */
+export async function measureRun(
+  wrk: string,
+  target: string,
+  options: WrkOptions,
+  frontDoor: FrontDoor | undefined,
+  backends: readonly Pushgateway[],
+): Promise<{ pushesPerS: number; p50Ms: number; p99Ms: number; errors: number; cpuUsPerPush: number | undefined; goodScrapes: number; backends: number }> {
+  const pid = frontDoor?.process.pid;
+  const cpuBefore = pid === undefined ? 0 : await cpuTicks(pid);
+  const result = await runWrk(wrk, target, options);
+  const cpuAfter = pid === undefined ? 0 : await cpuTicks(pid);
+  return {
+    pushesPerS: result.requests / (result.durationUs / 1e6),
+    p50Ms: result.p50Us / 1000,
+    p99Ms: result.p99Us / 1000,
+    errors: result.errors,
+    // /proc counts in clock ticks of 10 ms (USER_HZ 100).
+    cpuUsPerPush: pid === undefined ? undefined : ((cpuAfter - cpuBefore) * 10_000) / result.requests,
+    goodScrapes: await countGoodScrapes(backends),
+    backends: backends.length,
+  };
+}

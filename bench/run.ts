@@ -28,7 +28,7 @@ import { requireBinary, waitFor, removeTempDirs } from '../test/helpers/processe
 import { startPushgateway, type Pushgateway } from '../test/helpers/pushgateway.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { benchJudging, formatJudgingSummary } from './judging.js';
-import { countGoodScrapes, cpuTicks, fill, runWrk, seed, startFrontDoor, waitForGroups, type FrontDoor, type WrkOptions } from './load.js';
+import { fill, measureRun, seed, startFrontDoor, waitForGroups, type FrontDoor, type WrkOptions } from './load.js';
 import { failedRow, formatRow, formatTable, selectorOf, type Row } from './rows.js';
 
 interface Options extends WrkOptions {
@@ -163,20 +163,7 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
         timeoutMs: 10_000,
       });
     }
-    const pid = frontDoor?.process.pid;
-    const cpuBefore = pid === undefined ? 0 : await cpuTicks(pid);
-    const result = await runWrk(wrk, target, options);
-    const cpuAfter = pid === undefined ? 0 : await cpuTicks(pid);
-    return {
-      pushesPerS: result.requests / (result.durationUs / 1e6),
-      p50Ms: result.p50Us / 1000,
-      p99Ms: result.p99Us / 1000,
-      errors: result.errors,
-      // /proc counts in clock ticks of 10 ms (USER_HZ 100).
-      cpuUsPerPush: pid === undefined ? undefined : ((cpuAfter - cpuBefore) * 10_000) / result.requests,
-      goodScrapes: await countGoodScrapes(backends),
-      backends: backends.length,
-    };
+    return await measureRun(wrk, target, options, frontDoor, backends);
   } finally {
     frontDoor?.process.kill();
     await frontDoor?.process.exited;

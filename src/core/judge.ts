@@ -13,7 +13,7 @@
 import type { ApiGroup } from './exposition.js';
 import { familiesOf } from './exposition.js';
 import { goQuote, isValidLabelName, makeGroupingKey, type GroupLabels } from './grouping-key.js';
-import type { FieldValue, IndexChange } from './index-table.js';
+import { applyChange, type FieldValue, type IndexChange } from './index-table.js';
 import {
   CHECKED_TYPES,
   SERIES_COUNT_FIELD,
@@ -712,15 +712,7 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
 
 /** applyChange without its expectations: the table is built by one writer here. */
 function applyToTable(table: Map<string, string>, change: IndexChange): void {
-  for (const [field, value] of change.set) {
-    if (value === undefined) table.delete(field);
-    else table.set(field, value);
-  }
-  for (const [field, delta] of change.add) {
-    const next = Number(table.get(field) ?? '0') + delta;
-    if (next > 0) table.set(field, String(next));
-    else table.delete(field);
-  }
+  applyChange(table, { ...change, expect: [] });
 }
 
 /** MultiError.Error() of client_golang, or the error itself when there is one (MaybeUnwrap). */
