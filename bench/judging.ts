@@ -117,8 +117,7 @@ async function measure(spec: JudgingSetup, options: WrkOptions, wrk: string): Pr
     }
     return await measureRun(wrk, frontDoor?.url ?? backends[0]!.url, options, frontDoor, backends);
   } finally {
-    frontDoor?.process.kill();
-    await frontDoor?.process.exited;
+    await frontDoor?.stop();
     await Promise.all(backends.map((b) => b.close()));
   }
 }

@@ -121,16 +121,24 @@ export interface FrontDoor {
   readonly process: ManagedProcess;
   /** Replaces its configuration file (`listen` kept) the way an operator's tooling does: by rename. */
   reconfigure(configLines: readonly string[]): Promise<void>;
+  /** Kills it and waits for the exit (SIGTERM when profiling, so that the profile is written). */
+  stop(): Promise<void>;
 }
 
-/** Starts `pushring serve` on a free port with the given YAML lines (`listen` added), and waits until it is ready. */
+/**
+ * Starts `pushring serve` on a free port with the given YAML lines (`listen` added), and waits
+ * until it is ready. With PUSHRING_BENCH_CPU_PROF=<dir>, each front door writes a V8 CPU profile
+ * there when it stops (node --cpu-prof): `--only` one row to profile it.
+ */
 export async function startFrontDoor(configLines: readonly string[]): Promise<FrontDoor> {
   const dir = await tempDir('pushring-bench-');
   const port = await freePort();
   const file = join(dir, 'pushring.yaml');
   const textOf = (lines: readonly string[]): string => [`listen: "127.0.0.1:${port}"`, ...lines].join('\n');
   await writeFile(file, textOf(configLines));
-  const proc = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'pushring.log') });
+  const profile = process.env['PUSHRING_BENCH_CPU_PROF'];
+  const nodeArgs = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const proc = spawnProcess(process.execPath, [...nodeArgs, 'bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'pushring.log') });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: 'the front door to be ready', timeoutMs: 20_000 });
@@ -145,6 +153,10 @@ export async function startFrontDoor(configLines: readonly string[]): Promise<Fr
     async reconfigure(lines) {
       await writeFile(`${file}.tmp`, textOf(lines));
       await rename(`${file}.tmp`, file);
+    },
+    async stop() {
+      proc.kill(profile === undefined ? 'SIGKILL' : 'SIGTERM');
+      await proc.exited;
     },
   };
 }

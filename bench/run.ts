@@ -165,8 +165,7 @@ async function measure(setup: string, flags: string, pgArgs: string[], options: 
     }
     return await measureRun(wrk, target, options, frontDoor, backends);
   } finally {
-    frontDoor?.process.kill();
-    await frontDoor?.process.exited;
+    await frontDoor?.stop();
     await Promise.all(backends.map((b) => b.close()));
   }
 }
@@ -251,8 +250,7 @@ async function measurePasses(groups: number): Promise<PassRow[]> {
       passes.stop();
     }
   } finally {
-    frontDoor?.process.kill();
-    await frontDoor?.process.exited;
+    await frontDoor?.stop();
     await Promise.all(backends.map((b) => b.close()));
   }
 }
