@@ -17,6 +17,7 @@
 import type { JudgeConfig } from '../config/schema.js';
 import { REFUSED_PUSH_BODY } from '../core/exposition.js';
 import type { GroupingKey } from '../core/grouping-key.js';
+import { isEmptyChange } from '../core/index-table.js';
 import type { GroupWrite, WriteMethod } from '../core/judge.js';
 import { parsePushBody } from '../core/parse-push-body.js';
 import type { BodyLimits, PushedFamily } from '../core/push-body.js';
@@ -31,8 +32,15 @@ import type { PushRequest, Refusal } from './push.js';
 
 /** What the body step decided. */
 export type Judged =
-  /** Write it; `settle` turns the write's outcome into the answer (and undoes the record if nothing stored it). */
-  | { readonly kind: 'write'; readonly settle: ((outcome: WriteOutcome) => Promise<WriteOutcome>) | undefined }
+  /**
+   * Write it; `settle` turns the write's outcome into the answer (and settles or undoes its record
+   * in the index); `cancel` takes the record back when the push is refused after all, unwritten.
+   */
+  | {
+      readonly kind: 'write';
+      readonly settle: ((outcome: WriteOutcome) => Promise<WriteOutcome>) | undefined;
+      readonly cancel: (() => Promise<unknown>) | undefined;
+    }
   /** One of pushring's own errors. */
   | { readonly kind: 'refused'; readonly refusal: Refusal }
   /**
@@ -51,7 +59,7 @@ export interface BodyJudge {
   judge(key: GroupingKey, method: WriteMethod, request: PushRequest): Promise<Judged> | Judged;
 }
 
-const WRITE: Judged = Object.freeze({ kind: 'write', settle: undefined });
+const WRITE: Judged = Object.freeze({ kind: 'write', settle: undefined, cancel: undefined });
 const UNAVAILABLE: Judged = Object.freeze({ kind: 'refused', refusal: Object.freeze({ code: 'PUSHRING_JUDGE_UNAVAILABLE', context: undefined }) } as const);
 const EMPTY = Buffer.alloc(0);
 const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) }) satisfies { kind: 'body'; families: readonly PushedFamily[] };
@@ -117,11 +125,17 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
       }
       if (verdict.ok) {
         const accepted = verdict;
-        return { kind: 'write', settle: (outcome) => settleJudged(outcome, method, accepted, index) };
+        return {
+          kind: 'write',
+          settle: (outcome) => settleJudged(outcome, method, accepted, index),
+          cancel: () => index.undo(accepted).catch(() => false),
+        };
       }
       switch (verdict.kind) {
         case 'busy':
           return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_BUSY', context: { group: key.canonical } } };
+        case 'unbuilt':
+          return { kind: 'refused', refusal: { code: 'PUSHRING_JUDGE_STARTING', context: undefined } };
         case 'full':
           return { kind: 'refused', refusal: { code: 'PUSHRING_INDEX_FULL', context: { maxSeries: verdict.maxSeries } } };
         case 'inconsistent': {
@@ -198,19 +212,24 @@ function headerOf(request: PushRequest, name: string): string | undefined {
 
 const STORED_200 = { status: 200, body: EMPTY, contentType: undefined } as const;
 
-/** A stored PUT/POST is answered as a checked Pushgateway answers; a write nobody stored is taken back from the index. */
+/**
+ * A stored PUT/POST is answered as a checked Pushgateway answers. What the index does depends on
+ * what the replicas did (write/outcome.ts):
+ * - some replica stored it (a success, or a failure with `stored` > 0): settle — the write is on
+ *   its way into the replicas' queues, so what it took away may be claimed by others;
+ * - every replica refused it (a 4xx, nothing stored, nothing kept to replay): undo;
+ * - otherwise (a time-out, a lost connection, 5xx, no replica reachable) it may still land, now or
+ *   replayed from a hint: neither — the index keeps both the old state and the claim, which only
+ *   makes it stricter (docs/judging.md).
+ */
 async function settleJudged(outcome: WriteOutcome, method: WriteMethod, accepted: Accepted, index: IndexJudge): Promise<WriteOutcome> {
-  const stored = outcome.kind === 'answer' && outcome.status < 300;
-  // A failed commit leaves the index ahead of the backends (it holds more), which only refuses
-  // more; the reconciler's drift check mends it.
-  if (!stored) {
-    // A later write to the group has its own record: undo expects ours, so it leaves theirs.
-    await index.undo(accepted).catch(() => false);
-    return outcome;
+  if (outcome.stored > 0) {
+    if (!isEmptyChange(accepted.settle)) await index.settle(accepted).catch(() => false);
+    return outcome.kind === 'answer' && method !== 'DELETE' ? { ...outcome, ...STORED_200 } : outcome;
   }
-  // The backends have the write in their queues: what it took away may now be claimed by others.
-  await index.settle(accepted).catch(() => false);
-  return method === 'DELETE' ? outcome : { ...outcome, ...STORED_200 };
+  // A later write to the group has its own record: undo expects ours, so it leaves theirs.
+  if (outcome.kind === 'answer') await index.undo(accepted).catch(() => false);
+  return outcome;
 }
 
 /**
