@@ -106,16 +106,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   // The rules every push passes, in order (push.ts). A new rule is one more entry.
-  const checks: Check[] = [
-    checkReservedLabels(config.discovery),
-    ...(limiter === undefined ? [] : [checkRateLimit(limiter)]),
-    checkFence(cluster), // last: see checkFence
-  ];
+  const checks: Check[] = [checkReservedLabels(config.discovery), ...(limiter === undefined ? [] : [checkRateLimit(limiter)])];
   const handlePush = createPushHandler({
     cluster,
     ack: config.write.ack,
     checks,
     judge: createBodyJudge(config.judge, indexJudge, (reason) => metrics.judgeRefused(reason)),
+    lastCheck: checkFence(cluster),
     observer: combineObservers(...observers),
     countPush,
     log,

@@ -90,10 +90,10 @@ async function refuseOverLimitLater(decision: Promise<Decision | undefined>, job
 
 /**
  * While this front door's ring cannot be written safely (cluster.fence, docs/resizing.md), a
- * push whose owner differs under any of the fencing rings is refused. Keep it the last check: with
- * no await between it and the write, both see the same ring.
+ * push whose owner differs under any of the fencing rings is refused. It is the handler's
+ * `lastCheck`: with no await between it and the write, both see the same ring.
  */
-export function checkFence(cluster: Pick<Cluster, 'fence' | 'ownerOf'>): Check {
+export function checkFence(cluster: Pick<Cluster, 'fence' | 'ownerOf'>): (key: GroupingKey, request?: PushRequest) => Refusal | undefined {
   return (key) => {
     const fence = cluster.fence;
     if (fence === undefined) return undefined;
@@ -113,6 +113,11 @@ export interface PushHandlerOptions {
   readonly checks: readonly Check[];
   /** Reads the body and judges the push, after the checks and before the write. */
   readonly judge: BodyJudge;
+  /**
+   * Decides synchronously right before the write, after the judge's awaits: the fence (a ring
+   * change applied meanwhile must not send the write to an owner nobody checked).
+   */
+  readonly lastCheck?: (key: GroupingKey, request: PushRequest) => Refusal | undefined;
   readonly observer: WriteObserver;
   readonly countPush: (method: string, status: number) => void;
   readonly log: FastifyBaseLogger;
@@ -122,7 +127,7 @@ export interface PushHandlerOptions {
 
 /** The handler of every method on a push path. */
 export function createPushHandler(options: PushHandlerOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const { cluster, ack, checks, judge, observer, countPush, log, shouldLog } = options;
+  const { cluster, ack, checks, judge, lastCheck, observer, countPush, log, shouldLog } = options;
 
   const sendRefusal = async (reply: FastifyReply, method: string, refusal: Refusal): Promise<void> => {
     countPush(method, ERRORS[refusal.code].status);
@@ -184,6 +189,12 @@ export function createPushHandler(options: PushHandlerOptions): (request: Fastif
       }
       countPush(method, judged.status);
       await reply.code(judged.status).type(TEXT).header('x-content-type-options', 'nosniff').send(judged.body);
+      return;
+    }
+    const late = lastCheck?.(key, request);
+    if (late !== undefined) {
+      await judged.cancel?.();
+      await sendRefusal(reply, method, late);
       return;
     }
     // DELETE bodies go too: a Pushgateway gunzips every request and refuses a bad gzip body.
