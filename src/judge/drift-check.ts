@@ -86,10 +86,13 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
     },
     async finish(now) {
       const toRestore = new Map<Backend, Set<string>>();
-      const toReplace = new Set<string>();
+      /** The record each replaced group was confirmed to hold: a push committed since wins. */
+      const toReplace = new Map<string, string>();
       const toForget: Array<[string, string]> = [];
       let repairs = 0;
+      const looked = new Set<string>();
       const look = (group: string, record: string | undefined, entry: Seen | undefined): void => {
+        looked.add(group);
         const held = entry?.digests ?? [];
         const action = decideDrift({ record: record === undefined ? undefined : digestOf(record), held, complete, readAt }, pending.get(group), now, lagMs);
         if (action.kind === 'agree') {
@@ -100,14 +103,17 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
           if (pending.has(group) || pending.size < MAX_PENDING) pending.set(group, action.pending);
           return;
         }
-        if (repairs >= MAX_REPAIRS) return;
-        repairs++;
+        // Adds are bounded by the ring itself (they only make the judge stricter): never held back.
+        if (action.kind !== 'add') {
+          if (repairs >= MAX_REPAIRS) return;
+          repairs++;
+        }
         pending.delete(group);
         if (action.kind === 'forget') {
           toForget.push([group, record!]);
           return;
         }
-        if (action.kind === 'replace') toReplace.add(group);
+        if (action.kind === 'replace') toReplace.set(group, record!);
         const source = entry!.newest;
         let wanted = toRestore.get(source);
         if (wanted === undefined) toRestore.set(source, (wanted = new Set()));
@@ -132,6 +138,10 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
         }
       } while (cursor !== '0');
 
+      // A disagreement about a group neither side holds any more is forgotten with it.
+      for (const group of pending.keys()) if (!looked.has(group)) pending.delete(group);
+      seen = new Map();
+
       let added = 0;
       let replaced = 0;
       for (const [backend, wanted] of toRestore) {
@@ -140,7 +150,7 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
         const adds = stored.filter((s) => !toReplace.has(s.group));
         const replaces = stored.filter((s) => toReplace.has(s.group));
         added += (await judge.buildIndex(iterate(adds), { onlyAbsent: true })).changed;
-        replaced += (await judge.buildIndex(iterate(replaces))).changed;
+        replaced += (await judge.buildIndex(iterate(replaces), { expected: toReplace })).changed;
       }
       let removed = 0;
       for (const [group, record] of toForget) {

@@ -22,7 +22,14 @@ export type Refused = Extract<Verdict, { kind: 'inconsistent' }>;
  * it as a store that is momentarily unavailable (retry), never as the Pushgateway's 400. Kept apart
  * from core/judge.ts's Verdict because only a store with concurrent writers produces it.
  */
-export type Judgement = Verdict | { readonly ok: false; readonly kind: 'busy'; readonly attempts: number };
+export type Judgement =
+  | Verdict
+  | { readonly ok: false; readonly kind: 'busy'; readonly attempts: number }
+  /** The index lacks the mark a finished build leaves (BUILT_FIELD): it is empty or was lost (Redis restarted empty). */
+  | { readonly ok: false; readonly kind: 'unbuilt' };
+
+/** Set when a build of the index from the backends finished; read with every judgement. */
+export const BUILT_FIELD = '#built';
 
 /** What became of a refusal's failure record. */
 export type FailureOutcome =
@@ -82,7 +89,16 @@ export interface Judge {
    * already holds is left as it is — while pushes flow, the index may be ahead of what a backend
    * was read to hold, and only the drift check (which waits for writes in flight) may replace it.
    */
-  buildIndex(groups: AsyncIterable<StoredGroup>, options?: { readonly onlyAbsent?: boolean }): Promise<BuildReport>;
+  /** Leaves the mark that the index holds what the backends held (BUILT_FIELD). */
+  markBuilt(): Promise<void>;
+  buildIndex(
+    groups: AsyncIterable<StoredGroup>,
+    options?: {
+      readonly onlyAbsent?: boolean;
+      /** Only while the index still holds this record of the group (a confirmed drift: a push since then wins). */
+      readonly expected?: ReadonlyMap<string, string>;
+    },
+  ): Promise<BuildReport>;
 }
 
 export function createJudge(options: { store: IndexStore; limits: JudgeLimits; rules?: JudgeRules }): Judge {
@@ -103,20 +119,27 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
   const record = (change: IndexChange): Promise<boolean> => (isEmptyChange(change) ? Promise.resolve(true) : store.commit(change));
 
   const judge = async (write: GroupWrite): Promise<Judgement> => {
-    const fields = fieldsOf(write);
+    const fields = [...fieldsOf(write), BUILT_FIELD];
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const verdict = judgeWrite(write, await readAll(fields), limits);
+      const read = await readAll(fields);
+      if (read(BUILT_FIELD) === undefined) return { ok: false, kind: 'unbuilt' };
+      const verdict = judgeWrite(write, read, limits);
       if (!verdict.ok || (await record(verdict.change))) return verdict;
     }
     return { ok: false, kind: 'busy', attempts: MAX_ATTEMPTS };
   };
 
-  const restore = async (stored: StoredGroup, onlyAbsent: boolean): Promise<'changed' | 'unchanged' | 'busy' | { conflict: string }> => {
+  const restore = async (
+    stored: StoredGroup,
+    onlyAbsent: boolean,
+    expected: ReadonlyMap<string, string> | undefined,
+  ): Promise<'changed' | 'unchanged' | 'busy' | { conflict: string }> => {
     const fields = fieldsOfStored(stored);
     const own = GROUP_FIELD_PREFIX + stored.group;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const read = await readAll(fields);
       if (onlyAbsent && read(own) !== undefined) return 'unchanged';
+      if (expected?.has(stored.group) === true && read(own) !== expected.get(stored.group)) return 'unchanged';
       const restored = restoreGroup(stored, read);
       if (!restored.ok) return { conflict: restored.message };
       if (isEmptyChange(restored.change)) return 'unchanged';
@@ -146,11 +169,12 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
     },
     async buildIndex(groups, options) {
       const onlyAbsent = options?.onlyAbsent ?? false;
+      const expected = options?.expected;
       const counts = { groups: 0, changed: 0, conflicts: 0, busy: 0 };
       const firstConflicts: Array<{ group: string; message: string }> = [];
       for await (const stored of groups) {
         counts.groups++;
-        const outcome = await restore(stored, onlyAbsent);
+        const outcome = await restore(stored, onlyAbsent, expected);
         if (typeof outcome === 'string') {
           if (outcome !== 'unchanged') counts[outcome]++;
           continue;
@@ -159,6 +183,9 @@ export function createJudge(options: { store: IndexStore; limits: JudgeLimits; r
         if (firstConflicts.length < MAX_REPORTED_CONFLICTS) firstConflicts.push({ group: stored.group, message: outcome.conflict });
       }
       return { ...counts, firstConflicts };
+    },
+    async markBuilt() {
+      await store.commit({ expect: [], set: [[BUILT_FIELD, new Date().toISOString()]], add: [] });
     },
   };
 }
