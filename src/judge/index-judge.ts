@@ -50,6 +50,9 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
       }
     }
     const report = await judge.buildIndex(groups(), { onlyAbsent: true });
+    // Marked even when a shard could not be read: one dead shard must not stop every push; the
+    // reconciler's drift check adds its groups once it answers.
+    await judge.markBuilt();
     events.built({ ...report, failedBackends, ms: Date.now() - started });
   };
 
@@ -71,7 +74,16 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
   };
 
   return {
-    judge: (write) => judge.judge(write),
+    async judge(write) {
+      const judgement = await judge.judge(write);
+      if (!judgement.ok && judgement.kind === 'unbuilt' && built) {
+        // Lost (Redis restarted empty, or the index was deleted): build it again; pushes wait.
+        built = false;
+        first = undefined;
+        void build().catch(() => undefined);
+      }
+      return judgement;
+    },
     recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
     undo: (accepted) => judge.undo(accepted),
     settle: (accepted) => judge.settle(accepted),

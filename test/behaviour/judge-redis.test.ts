@@ -72,6 +72,29 @@ describe('two front doors judging through one Redis', () => {
     }
   });
 
+  it('builds the index again from the backends when Redis comes back empty, judging nothing meanwhile', async () => {
+    await startUnchecked();
+    const { url } = await doors.start(`lost-${Date.now()}:`, 0);
+    expect((await put(url, '/metrics/job/lost/instance/a', '# TYPE lost_metric gauge\nlost_metric 1\n')).status).toBe(200);
+    for (const backend of doors.backends) await waitFor(async () => (await backend.groups()).length === 1, { what: `${backend.url} to hold the group` });
+
+    // Redis restarts without its data: the index is gone, the backends still hold the gauge.
+    await doors.redis().restart();
+    const conflicting = '# TYPE lost_metric counter\nlost_metric 2\n';
+    let answer = await put(url, '/metrics/job/lost/instance/b', conflicting);
+    await waitFor(
+      async () => {
+        answer = await put(url, '/metrics/job/lost/instance/b', conflicting);
+        return answer.status !== 503;
+      },
+      { what: 'the front door to judge again once its index is rebuilt', timeoutMs: 15_000 },
+    );
+    // Judged against the rebuilt index: the backends' gauge is known again.
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatch(/^pushed metrics are invalid or inconsistent with existing metrics: /);
+    for (const backend of doors.backends) expect(await scrapeStatus(backend.url)).toBe(200);
+  });
+
   it('refuses pushes while Redis does not answer, stores none of them, and judges again once it does', async () => {
     await startUnchecked();
     const { url } = await doors.start(`outage-${Date.now()}:`, 0);

@@ -10,7 +10,7 @@ import { applyChange, type FieldValue, type IndexChange } from '../../src/core/i
 import type { GroupWrite, StoredGroup, Verdict } from '../../src/core/judge.js';
 import type { MetricType } from '../../src/core/push-body.js';
 import { createMemoryIndexStore, IndexStoreError, JUDGE_STORE_UNAVAILABLE, type IndexStore } from '../../src/judge/index-store.js';
-import { createJudge, MAX_ATTEMPTS, MAX_REPORTED_CONFLICTS, type Accepted, type JudgeRules, type Refused } from '../../src/judge/judge-service.js';
+import { BUILT_FIELD, createJudge, MAX_ATTEMPTS, MAX_REPORTED_CONFLICTS, type Accepted, type JudgeRules, type Refused } from '../../src/judge/judge-service.js';
 
 const LIMITS = { maxSeries: 1_000 };
 
@@ -68,12 +68,13 @@ const stored = (group: string, families: Record<string, MetricType>): StoredGrou
 };
 
 /** Everything the store holds. */
+/** The store's fields, but for the mark of a finished build. */
 async function tableOf(store: IndexStore): Promise<Record<string, string>> {
   const table: Record<string, string> = {};
   let cursor = '0';
   do {
     const batch = await store.scan('', cursor, 100);
-    for (const [f, v] of batch.entries) table[f] = v;
+    for (const [f, v] of batch.entries) if (f !== BUILT_FIELD) table[f] = v;
     cursor = batch.cursor;
   } while (cursor !== '0');
   return table;
@@ -98,6 +99,14 @@ function contested(inner: IndexStore, before: (commits: number) => Promise<void>
   return store;
 }
 
+/** A memory store holding the mark of a finished build, as every judged index does. */
+function builtStore(): IndexStore {
+  const store = createMemoryIndexStore();
+  // Applied at once: the memory store commits synchronously inside its promise.
+  void store.commit({ expect: [], set: [[BUILT_FIELD, 'test']], add: [] });
+  return store;
+}
+
 const accepted = (verdict: unknown): Accepted => {
   expect(verdict).toMatchObject({ ok: true });
   return verdict as Accepted;
@@ -108,15 +117,20 @@ const refused = (verdict: unknown): Refused => {
 };
 
 describe('judging a write', () => {
+  it('answers unbuilt, recording nothing, while the index lacks the mark of a finished build', async () => {
+    const judge = createJudge({ store: createMemoryIndexStore(), limits: LIMITS, rules: toyRules });
+    expect(await judge.judge(write('a', { foo: 'GAUGE' }))).toEqual({ ok: false, kind: 'unbuilt' });
+  });
+
   it('records an accepted write in the index before answering', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     accepted(await judge.judge(write('a', { up: 'GAUGE', runs: 'COUNTER' })));
     expect(await tableOf(store)).toEqual({ 'g:a': 'runs,up', 't:up': 'GAUGE', 't:runs': 'COUNTER', writes: '1' });
   });
 
   it('records nothing of a refused write', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     accepted(await judge.judge(write('a', { up: 'GAUGE' })));
     const before = await tableOf(store);
@@ -125,7 +139,7 @@ describe('judging a write', () => {
   });
 
   it('does not commit a write that changes nothing', async () => {
-    const store = contested(createMemoryIndexStore(), async () => undefined);
+    const store = contested(builtStore(), async () => undefined);
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     accepted(await judge.judge(write('a', { up: 'GAUGE' })));
     accepted(await judge.judge(write('a', { up: 'GAUGE' })));
@@ -133,7 +147,7 @@ describe('judging a write', () => {
   });
 
   it('judges again against what another front door recorded when it loses its commit', async () => {
-    const inner = createMemoryIndexStore();
+    const inner = builtStore();
     const store = contested(inner, async (commits) => {
       if (commits === 1) await inner.commit({ expect: [], set: [['t:up', 'COUNTER']], add: [] });
     });
@@ -143,7 +157,7 @@ describe('judging a write', () => {
   });
 
   it(`wins on its last attempt after losing ${MAX_ATTEMPTS - 1} commits in a row`, async () => {
-    const inner = createMemoryIndexStore();
+    const inner = builtStore();
     const store = contested(inner, async (commits) => {
       if (commits < MAX_ATTEMPTS) await inner.commit({ expect: [], set: [['g:a', `other ${commits}`]], add: [] });
     });
@@ -153,7 +167,7 @@ describe('judging a write', () => {
   });
 
   it(`answers busy, recording nothing, once it lost ${MAX_ATTEMPTS} commits in a row`, async () => {
-    const inner = createMemoryIndexStore();
+    const inner = builtStore();
     const store = contested(inner, async (commits) => {
       await inner.commit({ expect: [], set: [['g:a', `other ${commits}`]], add: [] });
     });
@@ -164,7 +178,7 @@ describe('judging a write', () => {
   });
 
   it('accepts exactly one of two conflicting writes judged at once through two judges on one table', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const [one, two] = [createJudge({ store, limits: LIMITS, rules: toyRules }), createJudge({ store, limits: LIMITS, rules: toyRules })];
     const verdicts = await Promise.all([one.judge(write('a', { up: 'GAUGE' })), two.judge(write('b', { up: 'COUNTER' }))]);
     expect(verdicts.filter((v) => v.ok)).toHaveLength(1);
@@ -184,14 +198,14 @@ describe('judging a write', () => {
   });
 
   it('rejects when the rules read a field they did not name', async () => {
-    const judge = createJudge({ store: createMemoryIndexStore(), limits: LIMITS, rules: { ...toyRules, fieldsOf: () => [] } });
+    const judge = createJudge({ store: builtStore(), limits: LIMITS, rules: { ...toyRules, fieldsOf: () => [] } });
     await expect(judge.judge(write('a', { up: 'GAUGE' }))).rejects.toThrow(/did not name/);
   });
 });
 
 describe('recording a refusal’s failure', () => {
   const setUp = async (): Promise<{ store: IndexStore; judge: ReturnType<typeof createJudge> }> => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     accepted(await judge.judge(write('a', { up: 'GAUGE' })));
     return { store, judge };
@@ -241,7 +255,7 @@ describe('recording a refusal’s failure', () => {
 
 describe('undoing an accepted write no backend stored', () => {
   it('leaves the index as it was before the write', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     accepted(await judge.judge(write('a', { up: 'GAUGE' })));
     const before = await tableOf(store);
@@ -251,7 +265,7 @@ describe('undoing an accepted write no backend stored', () => {
   });
 
   it('undoes nothing once a later write to the group was recorded', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     const first = accepted(await judge.judge(write('a', { up: 'GAUGE' })));
     accepted(await judge.judge(write('a', { runs: 'COUNTER' })));
@@ -267,7 +281,7 @@ describe('building the index from the backends', () => {
   }
 
   it('restores each group in order, counting those that conflict with the ones before them', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     const report = await judge.buildIndex(
       groupsOf(stored('a', { up: 'GAUGE' }), stored('b', { up: 'COUNTER' }), stored('c', { up: 'GAUGE', runs: 'COUNTER' })),
@@ -282,7 +296,7 @@ describe('building the index from the backends', () => {
   });
 
   it('changes nothing when built again from the same groups', async () => {
-    const store = createMemoryIndexStore();
+    const store = builtStore();
     const judge = createJudge({ store, limits: LIMITS, rules: toyRules });
     const groups = [stored('a', { up: 'GAUGE' }), stored('c', { runs: 'COUNTER' })];
     await judge.buildIndex(groupsOf(...groups));
@@ -292,7 +306,7 @@ describe('building the index from the backends', () => {
   });
 
   it(`reports the first ${MAX_REPORTED_CONFLICTS} conflicts and counts them all`, async () => {
-    const judge = createJudge({ store: createMemoryIndexStore(), limits: LIMITS, rules: toyRules });
+    const judge = createJudge({ store: builtStore(), limits: LIMITS, rules: toyRules });
     const conflicting = Array.from({ length: 15 }, (_, i) => stored(`x${i}`, { up: 'COUNTER' }));
     const report = await judge.buildIndex(groupsOf(stored('a', { up: 'GAUGE' }), ...conflicting));
     expect(report).toMatchObject({ groups: 16, changed: 1, conflicts: 15 });
@@ -300,7 +314,7 @@ describe('building the index from the backends', () => {
   });
 
   it('counts as busy a group whose every commit is lost to concurrent writes', async () => {
-    const inner = createMemoryIndexStore();
+    const inner = builtStore();
     const store = contested(inner, async (commits) => {
       await inner.commit({ expect: [], set: [['g:a', `other ${commits}`]], add: [] });
     });
