@@ -7,6 +7,8 @@
  * Hand-written scanning instead of regular expressions: this runs once per push.
  */
 
+import { decodeGoString } from './go-strings.js';
+
 /** A group's labels, `job` included, sorted by name. */
 export type GroupLabels = ReadonlyArray<readonly [name: string, value: string]>;
 
@@ -178,7 +180,12 @@ export function decodeBase64(encoded: string): string | Base64Failure {
   let bad = -1;
   for (let i = 0; i < s.length && bad < 0; i++) if (!isBase64UrlChar(s.charCodeAt(i))) bad = i;
   if (bad < 0 && s.length % 4 === 1) bad = s.length - 1;
-  if (bad < 0) return Buffer.from(s, 'base64url').toString('utf8');
+  // Bytes that are not UTF-8 stay recognisable (lone surrogates, core/go-strings.ts): such a label
+  // value poisons a Pushgateway 1.5.1, and the judge refuses it.
+  if (bad < 0) {
+    const bytes = Buffer.from(s, 'base64url');
+    return decodeGoString(bytes, 0, bytes.length);
+  }
   // Go returns what the whole 4-character quanta before the bad byte decoded to.
   const partial = Buffer.from(s.slice(0, bad - (bad % 4)), 'base64url').toString('utf8');
   return { error: `illegal base64 data at input byte ${bad}`, partial };

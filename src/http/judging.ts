@@ -241,6 +241,7 @@ function poisonOf(key: GroupingKey, families: readonly PushedFamily[]): string |
     if (name === 'instance' && value === '') {
       return 'the grouping label "instance" is empty: the group then has the same push_time_seconds series as the group without it';
     }
+    if (!value.isWellFormed()) return `the value of the grouping label "${name}" is not UTF-8`;
   }
   for (const family of families) {
     if (family.name === 'push_failure_time_seconds') {

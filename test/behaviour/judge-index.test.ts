@@ -91,6 +91,19 @@ describe("the judge's index", () => {
     expect(await put(door, '/metrics/job/other', '# TYPE vanishing counter\nvanishing 2\n')).toBe(200);
   });
 
+  it('refuses a grouping label value that is not UTF-8 (it poisons a Pushgateway 1.5.1), storing nothing', async () => {
+    backends = [await startPushgateway({ args: UNCHECKED }), await startPushgateway({ args: UNCHECKED })];
+    const door = await startDoor();
+    // 0xFF in base64: the Pushgateway would refuse it, store its failure anyway and fail every scrape.
+    expect(await put(door, '/metrics/job/x/a@base64/_w', 'm 1\n')).toBe(400);
+    expect(await put(door, '/metrics/job/x', 'm 1\n')).toBe(200);
+    for (const b of backends) {
+      await waitFor(async () => (await b.groups()).length === 1, { what: `${b.url} to hold the good group` });
+      expect((await b.groups()).map((g) => g.labels)).toEqual([{ job: 'x' }]);
+      expect((await request(`${b.url}/metrics`)).statusCode).toBe(200);
+    }
+  });
+
   it('reports a backend that checks consistency itself while the front door judges', async () => {
     backends = [await startPushgateway({ args: UNCHECKED }), await startPushgateway()];
     const door = await startDoor();

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { makeGroupingKey } from '../../src/core/grouping-key.js';
+import { makeGroupingKey, parseGroupingPath } from '../../src/core/grouping-key.js';
 import { createBodyJudge } from '../../src/http/judging.js';
 import { validated } from '../helpers/config.js';
 
 const config = validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], judge: { mode: 'backends', maxFamilies: 2 } }).judge;
 const key = (labels: Record<string, string>) => makeGroupingKey(new Map(Object.entries({ job: 'j', ...labels })));
+const parsedKey = (path: string) => {
+  const parsed = parseGroupingPath(path);
+  if (!parsed.ok) throw new Error(path);
+  return parsed.key;
+};
 const request = (body: string, headers: Record<string, string> = {}) => ({ method: 'PUT', headers, body: Buffer.from(body) });
 
 describe('the body step with judge.mode backends', () => {
@@ -16,6 +21,7 @@ describe('the body step with judge.mode backends', () => {
 
   it.each([
     ['an empty instance grouping label', key({ instance: '' }), 'm 1\n', /"instance" is empty/],
+    ['a grouping label value that is not UTF-8', parsedKey('/metrics/job/j/a@base64/_w'), 'm 1\n', /"a" is not UTF-8/],
     ['a pushed push_failure_time_seconds', key({}), 'push_failure_time_seconds 1\n', /push_failure_time_seconds/],
     [
       'a family the Pushgateway creates on first use, with another help',
