@@ -199,7 +199,7 @@ export const RedisSchema = Type.Object(
       default: 'pushring:',
       description:
         'Prefix of every key pushring writes (rate-limit windows, hints, suspect marks, the reconcile lease, the ' +
-        'ring in force and ring changes). Give each deployment sharing a Redis its own.',
+        "ring in force and ring changes, the judge's index). Give each deployment sharing a Redis its own.",
     }),
     commandTimeoutMs: Type.Integer({
       minimum: 10,
@@ -218,8 +218,9 @@ export const RedisSchema = Type.Object(
     additionalProperties: false,
     description:
       'Shared state of several front doors: rate-limit counters, hints, suspect marks, the reconcile lease, the ' +
-      'ring in force and ring changes. Give exactly one of `url`, `sentinels` or `cluster`. Absent: all of it is ' +
-      'kept in memory, per front door.',
+      "ring in force and ring changes, and the index every push is judged against (judge.mode front-door: while " +
+      'Redis does not answer, pushes are refused; lost, the index is built again from the backends). Give exactly ' +
+      'one of `url`, `sentinels` or `cluster`. Absent: all of it is kept in memory, per front door.',
   },
 );
 

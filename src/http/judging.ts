@@ -3,7 +3,8 @@
  * before it is written (docs/judging.md).
  *
  * - `front-door`: the push is judged against the index of every group (core/judge.ts through an
- *   IndexJudge) and recorded there before the write; a write no backend stored is undone. A
+ *   IndexJudge) and recorded there before the write; once a replica stored it, what it took away
+ *   is let go of (settle), and a write every replica refused is undone. A
  *   refused push is recorded as a checked Pushgateway records it (its push_failure_time_seconds),
  *   by sending the backends a push they refuse — unless that record would itself be inconsistent
  *   (a poison push): then nothing is stored anywhere. A judged, stored PUT or POST is answered 200,

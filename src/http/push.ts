@@ -4,8 +4,8 @@
  * (write/group-write.ts), answer. A new rule is a new check in the list app.ts hands to
  * createPushHandler.
  *
- * The hot path (DESIGN.md): per push, nothing is allocated here but the request to the replicas;
- * a check that decides synchronously is not awaited.
+ * The hot path (DESIGN.md): per push, the parsed body and the judge's reads and changes, the
+ * request to the replicas; a check that decides synchronously is not awaited.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';

@@ -99,7 +99,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   let mismatchedBackends: () => readonly Backend[] = () => [];
   new Counter({
     name: 'pushring_judge_refusals_total',
-    help: 'Pushes the front door refused before any backend saw them, by reason: inconsistent (as a checked Pushgateway would), poison (one a checked Pushgateway 1.5.1 stores while refusing it), invalid_body, body_limit, busy, unavailable (the index did not answer), starting, index_full.',
+    help: 'Pushes the front door refused before any backend got them, by reason (an inconsistent one is then recorded on the backends as a checked Pushgateway records it): inconsistent (as a checked Pushgateway would), poison (one a checked Pushgateway 1.5.1 stores while refusing it), invalid_body, body_limit, busy, unavailable (the index did not answer), starting, index_full.',
     labelNames: ['reason'] as const,
     registers: [registry],
     collect() {
