@@ -218,7 +218,7 @@ export const RedisSchema = Type.Object(
     additionalProperties: false,
     description:
       'Shared state of several front doors: rate-limit counters, hints, suspect marks, the reconcile lease, the ' +
-      "ring in force and ring changes, and the index every push is judged against (judge.mode front-door: while " +
+      'ring in force and ring changes, and the index every push is judged against (judge.mode front-door: while ' +
       'Redis does not answer, pushes are refused; lost, the index is built again from the backends). Give exactly ' +
       'one of `url`, `sentinels` or `cluster`. Absent: all of it is kept in memory, per front door.',
   },
