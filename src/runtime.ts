@@ -163,7 +163,8 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     : createLocalTransition(cluster, lagMs);
   const leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
   const lease = redis === undefined ? ALWAYS_HELD : createRedisLease(redis, keyPrefix, leaseTtlMs);
-  const driftCheck = judge === undefined ? undefined : createDriftCheck({ store: index, judge, lagMs });
+  const driftCheck =
+    judge === undefined ? undefined : createDriftCheck({ store: index, judge, lagMs, minIntervalMs: config.reconcile.indexCheckSeconds * 1000 });
   const reconciler = createReconciler({
     cluster,
     ...(driftCheck === undefined ? {} : { driftCheck }),

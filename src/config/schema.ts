@@ -238,6 +238,14 @@ export const ReconcileSchema = Type.Object(
       default: 4,
       description: 'Copies and deletes in flight at once during a pass, so that pushes keep flowing during repairs.',
     }),
+    indexCheckSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 86_400,
+      default: 30,
+      description:
+        "With judge.mode front-door: the least time between two passes that also check the judge's index against the " +
+        'replicas (docs/judging.md); `0`: every pass. Passes come more often during a ring change or a repair.',
+    }),
     hints: Type.Object(
       {
         maxPerReplica: Type.Integer({

@@ -49,8 +49,17 @@ interface Seen {
   newestPush: number;
 }
 
-export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge, 'buildIndex'>; lagMs: number }): DriftCheck {
+export function createDriftCheck(options: {
+  store: IndexStore;
+  judge: Pick<Judge, 'buildIndex'>;
+  lagMs: number;
+  /** The least time between two checks; a pass sooner than that checks nothing. */
+  minIntervalMs?: number;
+}): DriftCheck {
   const { store, judge, lagMs } = options;
+  const minIntervalMs = options.minIntervalMs ?? 0;
+  let active = false;
+  let lastCheck = -Infinity;
   const pending = new Map<string, PendingDrift>();
   let seen = new Map<string, Seen>();
   let complete = true;
@@ -60,11 +69,15 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
 
   return {
     begin(at) {
+      active = at - lastCheck >= minIntervalMs;
+      if (!active) return;
+      lastCheck = at;
       seen = new Map();
       complete = true;
       readAt = at;
     },
     see(backend, api) {
+      if (!active) return;
       const stored = storedGroupOf(api);
       const record = recordOf(stored);
       // A group inconsistent in itself is the healer's (reconcile/heal.ts), not the index's.
@@ -85,6 +98,8 @@ export function createDriftCheck(options: { store: IndexStore; judge: Pick<Judge
       complete = false;
     },
     async finish(now) {
+      if (!active) return { added: 0, replaced: 0, removed: 0, pending: pending.size };
+      active = false;
       const toRestore = new Map<Backend, Set<string>>();
       /** The record each replaced group was confirmed to hold: a push committed since wins. */
       const toReplace = new Map<string, string>();

@@ -32,7 +32,7 @@ async function startDoor(): Promise<string> {
     listen: '127.0.0.1:0',
     // A short write time-out: a drift is confirmed once it outlasts writes in flight (time-out + 1 s).
     write: { timeoutMs: 500 },
-    reconcile: { intervalSeconds: 0 },
+    reconcile: { intervalSeconds: 0, indexCheckSeconds: 0 },
     health: { intervalMs: 200, timeoutMs: 500 },
     shards: [{ name: 'a', replicas: backends.map((b) => b.url) }],
     log: { level: 'silent' },

@@ -28,7 +28,7 @@ describe('parseConfig', () => {
       health: { intervalMs: 1_000, timeoutMs: 1_000, upAfterProbes: 2, scrapeIntervalMs: 15_000 },
       limits: { rules: [], limitDeletes: false, onStoreError: 'local', maxTrackedJobs: 100_000 },
       discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
-      reconcile: { intervalSeconds: 30, concurrency: 4, hints: { maxPerReplica: 10_000, maxBytes: 64 * 1024 * 1024 }, expire: [] },
+      reconcile: { intervalSeconds: 30, concurrency: 4, indexCheckSeconds: 30, hints: { maxPerReplica: 10_000, maxBytes: 64 * 1024 * 1024 }, expire: [] },
       reload: { liveResize: true, intervalSeconds: 5 },
       log: { level: 'info' },
     });
