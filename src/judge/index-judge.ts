@@ -31,10 +31,15 @@ export interface StartingJudge extends IndexJudge, Pick<Judge, 'buildIndex'> {
   build(): Promise<void>;
 }
 
+/** How long after a failed build (Redis down at start, say) the next push may start another. */
+const RETRY_MS = 1_000;
+
 export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, backends: () => readonly Backend[], events: BuildEvents): StartingJudge {
   let first: Promise<void> | undefined;
   let built = false;
   let building: Promise<void> = Promise.resolve();
+  /** When the last build failed: the next one waits RETRY_MS, so pushes do not start a read of every backend each. */
+  let failedAt = -Infinity;
 
   const buildOnce = async (): Promise<void> => {
     const started = Date.now();
@@ -67,6 +72,7 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
         (err: Error) => {
           events.failed(err);
           first = undefined;
+          failedAt = Date.now();
         },
       );
     }
@@ -92,7 +98,10 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
     build,
     async ready(timeoutMs) {
       if (built) return true;
-      if (first === undefined) void build();
+      if (first === undefined) {
+        if (Date.now() - failedAt < RETRY_MS) return false;
+        void build();
+      }
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
