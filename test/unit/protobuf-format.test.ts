@@ -280,13 +280,23 @@ describe('parseProtobufFormat, properties', () => {
         const body = Buffer.concat(frames);
         const cut = at % (body.length + 1);
         const boundaries = new Set<number>([0]);
+        // Each frame's varint length prefix: where it starts, how many bytes, what it claims.
+        const prefixes: Array<{ start: number; bytes: number; claims: number }> = [];
         let offset = 0;
-        for (const f of frames) boundaries.add((offset += f.length));
+        for (const f of frames) {
+          let bytes = 1;
+          while ((f[bytes - 1]! & 0x80) !== 0) bytes++;
+          let claims = 0;
+          for (let i = bytes - 1; i >= 0; i--) claims = claims * 128 + (f[i]! & 0x7f);
+          prefixes.push({ start: offset, bytes, claims });
+          boundaries.add((offset += f.length));
+        }
         const parsed = parse(body.subarray(0, cut));
-        // Right after a length prefix (one byte: these frames are short) the end is clean, unless
-        // the prefix claims more than the whole body.
-        const afterPrefix = boundaries.has(cut - 1) && cut < body.length && body[cut - 1]! <= cut;
-        if (boundaries.has(cut) || afterPrefix) expect(parsed.ok).toBe(true);
+        // Inside a length prefix the end is clean (Go's ReadUvarint meets EOF); right after a whole
+        // one too, unless the prefix claims more than the whole body.
+        const prefix = prefixes.find((p) => cut > p.start && cut <= p.start + p.bytes);
+        const clean = prefix !== undefined && (cut < prefix.start + prefix.bytes || prefix.claims <= cut);
+        if (boundaries.has(cut) || clean) expect(parsed.ok).toBe(true);
         else expect(parsed).toEqual(refused('unexpected EOF'));
       }),
     );
