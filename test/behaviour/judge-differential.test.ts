@@ -21,6 +21,7 @@ import {
   formatDisagreements,
   generateSequence,
   messageStartOf,
+  ORDER_DEPENDENT_BREAK,
   probeScrape,
   sendStep,
   StepHistory,
@@ -143,8 +144,10 @@ async function compareWithPushring(where: string, steps: readonly PushStep[]): P
     const [applied, ours] = await Promise.all([applyToReference(reference.url, step), sendStep(door.url, step)]);
     const { answer } = applied;
     let { poisoned } = applied;
-    if (poisoned === undefined && statusClassOf(answer.status) === '2xx' && statusClassOf(ours.status) === '4xx')
+    if (poisoned === undefined && statusClassOf(answer.status) === '2xx' && statusClassOf(ours.status) === '4xx') {
       poisoned = await probeScrape(reference.url, ORDER_PROBES);
+      if (poisoned === undefined && ORDER_DEPENDENT_BREAK.test(ours.body)) poisoned = 'a scrape it breaks in some map orders';
+    }
     const disagree = (what: string): void => {
       const shown = formatAnswer(answer) + (poisoned === undefined ? '' : ` — then poisoned: ${poisoned}`);
       found.push({ where, step: i, request: describeStep(step), reference: shown, subject: formatAnswer(ours), what, before: history.list() });

@@ -25,6 +25,7 @@ import {
   generateSequence,
   groupKeysOf,
   messageStartOf,
+  ORDER_DEPENDENT_BREAK,
   probeScrape,
   StepHistory,
   statusClassOf,
@@ -136,8 +137,10 @@ async function compareWithCore(where: string, steps: readonly PushStep[]): Promi
       core = { statusClass: '5xx', message: '', storedNothing: true, shown: `threw: ${err instanceof Error ? err.message : String(err)}` };
     }
     let { poisoned } = applied;
-    if (poisoned === undefined && statusClassOf(answer.status) === '2xx' && core.statusClass === '4xx')
+    if (poisoned === undefined && statusClassOf(answer.status) === '2xx' && core.statusClass === '4xx') {
       poisoned = await probeScrape(reference.url, ORDER_PROBES);
+      if (poisoned === undefined && ORDER_DEPENDENT_BREAK.test(core.message)) poisoned = 'a scrape it breaks in some map orders';
+    }
     const referenceShown = formatAnswer(answer) + (poisoned === undefined ? '' : ` — then poisoned: ${poisoned}`);
     const disagree = (what: string): void => {
       found.push({ where, step: i, request: describeStep(step), reference: referenceShown, subject: core.shown, what, before: history.list() });

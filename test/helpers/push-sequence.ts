@@ -560,3 +560,10 @@ export function formatDisagreements(list: readonly Disagreement[]): string {
     )
     .join('\n\n');
 }
+
+/**
+ * The judge refuses a GAUGE_HISTOGRAM a checked 1.5.1 accepts: beside histograms of the same name,
+ * the reference's scrape breaks only in the map orders that put it first, which many scrapes may
+ * not meet. Such a refusal counts as refusing a poison push whether or not a probe saw it break.
+ */
+export const ORDER_DEPENDENT_BREAK = /is a GAUGE_HISTOGRAM, which this Pushgateway cannot expose/;
