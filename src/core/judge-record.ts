@@ -13,21 +13,13 @@
  * conflict. What must be "held by no other group" is expected equal to the group's own old share.
  */
 import type { GroupLabels } from './grouping-key.js';
-import { VALUE_COUNTER, VALUE_GAUGE, VALUE_HISTOGRAM, VALUE_SUMMARY, VALUE_UNTYPED, type MetricType } from './push-body.js';
+import type { MetricType } from './push-body.js';
 
 export const GROUP_FIELD_PREFIX = 'g:';
 export const SERIES_FIELD_PREFIX = 's:';
 export const SERIES_COUNT_FIELD = '#series';
 
-/** The value field checkMetricConsistency wants for each type; GAUGE_HISTOGRAM wants none. */
-export const VALUE_OF_TYPE: Readonly<Record<MetricType, number>> = {
-  COUNTER: VALUE_COUNTER,
-  GAUGE: VALUE_GAUGE,
-  SUMMARY: VALUE_SUMMARY,
-  UNTYPED: VALUE_UNTYPED,
-  HISTOGRAM: VALUE_HISTOGRAM,
-  GAUGE_HISTOGRAM: 0,
-};
+export { VALUE_OF_TYPE } from './push-body.js';
 
 /** The types whose family wants a value field (GAUGE_HISTOGRAM is refused, never recorded). */
 export const CHECKED_TYPES: readonly MetricType[] = ['COUNTER', 'GAUGE', 'SUMMARY', 'UNTYPED', 'HISTOGRAM'];

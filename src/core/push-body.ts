@@ -19,6 +19,19 @@ export const VALUE_SUMMARY = 4;
 export const VALUE_UNTYPED = 8;
 export const VALUE_HISTOGRAM = 16;
 
+/**
+ * The value field a metric of each type carries: what checkMetricConsistency wants, and what the
+ * text parser sets. GAUGE_HISTOGRAM: none (expfmt sets no value for it).
+ */
+export const VALUE_OF_TYPE: Readonly<Record<MetricType, number>> = {
+  COUNTER: VALUE_COUNTER,
+  GAUGE: VALUE_GAUGE,
+  SUMMARY: VALUE_SUMMARY,
+  UNTYPED: VALUE_UNTYPED,
+  HISTOGRAM: VALUE_HISTOGRAM,
+  GAUGE_HISTOGRAM: 0,
+};
+
 export interface PushedMetric {
   /**
    * dto.Metric's label pairs in the order the body gave them. As in the text parser, a summary's

@@ -15,7 +15,7 @@
  */
 import { decodeGoRune, decodeGoString, isValidUtf8, quoteGoBytes, quoteGoRune } from './go-strings.js';
 import type { BodyLimit, BodyLimits, MetricType, ParsedBody, PushedFamily } from './push-body.js';
-import { VALUE_COUNTER, VALUE_GAUGE, VALUE_HISTOGRAM, VALUE_SUMMARY, VALUE_UNTYPED } from './push-body.js';
+import { VALUE_OF_TYPE } from './push-body.js';
 
 const TAB = 0x09;
 const NL = 0x0a;
@@ -50,16 +50,6 @@ const TYPES_BY_NAME: ReadonlyMap<string, MetricType> = new Map<string, MetricTyp
   ['HISTOGRAM', 'HISTOGRAM'],
   ['GAUGE_HISTOGRAM', 'GAUGE_HISTOGRAM'],
 ]);
-
-const VALUE_BITS: Readonly<Record<MetricType, number>> = {
-  COUNTER: VALUE_COUNTER,
-  GAUGE: VALUE_GAUGE,
-  SUMMARY: VALUE_SUMMARY,
-  UNTYPED: VALUE_UNTYPED,
-  HISTOGRAM: VALUE_HISTOGRAM,
-  // expfmt sets no value for it and its "unexpected type" error is overwritten by the next read.
-  GAUGE_HISTOGRAM: 0,
-};
 
 // Cannot occur in a decoded label value (valid UTF-8 decodes to no lone surrogate).
 const SIGNATURE_SEPARATOR = '\ud800';
@@ -319,7 +309,7 @@ class TextParser {
     this.readTokenUntilWhitespace();
     if (this.ended) return DONE;
     if (!isGoFloat(this.tok, this.tokStart, this.tokEnd)) return this.fail(`expected float as value, got ${this.quoteToken()}`);
-    this.metric.values = VALUE_BITS[family.type!];
+    this.metric.values = VALUE_OF_TYPE[family.type!];
     return this.cur === NL ? START_OF_LINE : START_TIMESTAMP;
   }
 

@@ -5,6 +5,7 @@
  * no metrics. The differential tests need these because the Pushgateway's check treats each of
  * them differently, and only protobuf can express them.
  */
+import { encodeLengthDelimited, encodeTag, encodeVarint } from './protobuf.js';
 
 /** dto.MetricType's numbers. */
 export type ProtoType = 'COUNTER' | 'GAUGE' | 'SUMMARY' | 'UNTYPED' | 'HISTOGRAM' | 'GAUGE_HISTOGRAM';
@@ -53,26 +54,10 @@ export function valueFieldOf(type: ProtoType): ValueField {
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
-const WIRE_LEN = 2;
 
-function varint(value: bigint): Buffer {
-  let rest = BigInt.asUintN(64, value);
-  const bytes: number[] = [];
-  while (rest >= 0x80n) {
-    bytes.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  bytes.push(Number(rest));
-  return Buffer.from(bytes);
-}
-
-function tag(field: number, wire: number): Buffer {
-  return varint(BigInt((field << 3) | wire));
-}
-
-function lengthDelimited(field: number, payload: Buffer): Buffer {
-  return Buffer.concat([tag(field, WIRE_LEN), varint(BigInt(payload.length)), payload]);
-}
+const varint = encodeVarint;
+const tag = encodeTag;
+const lengthDelimited = encodeLengthDelimited;
 
 function text(field: number, value: string | Buffer): Buffer {
   return lengthDelimited(field, typeof value === 'string' ? Buffer.from(value, 'utf8') : value);

@@ -40,11 +40,11 @@ export function encodeVarint(value: bigint): Buffer {
   return Buffer.from(bytes);
 }
 
-function encodeTag(field: number, wireType: number): Buffer {
+export function encodeTag(field: number, wireType: number): Buffer {
   return encodeVarint(BigInt((field << 3) | wireType));
 }
 
-function encodeLengthDelimited(field: number, payload: Buffer): Buffer {
+export function encodeLengthDelimited(field: number, payload: Buffer): Buffer {
   return Buffer.concat([encodeTag(field, WIRE_LEN), encodeVarint(BigInt(payload.length)), payload]);
 }
 
