@@ -219,9 +219,11 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     },
     async prepare() {
       await cluster.probeAll();
+      const redisAnswers = await redisReady();
       // Not awaited: pushes wait for it (judge.startTimeoutMs), health and readiness need not.
+      // After Redis answers (or gave up waiting): a build against a Redis still connecting fails.
       judge?.build().catch(() => undefined);
-      if (!(await redisReady())) {
+      if (!redisAnswers) {
         logger.warn({ policy: config.limits.onStoreError }, 'Redis is not reachable yet: starting anyway; rate limits follow limits.onStoreError until it is');
       }
       // Marks left by front doors gone (one that died, say): the reconcile loop acts on them soon.

@@ -98,22 +98,29 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
     build,
     async ready(timeoutMs) {
       if (built) return true;
-      if (first === undefined) {
-        if (Date.now() - failedAt < RETRY_MS) return false;
-        void build();
+      // Until built or out of time: a failed build (Redis not answering yet) is tried again, at
+      // most once every RETRY_MS, however many pushes wait.
+      const deadline = Date.now() + timeoutMs;
+      while (!built) {
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        if (first === undefined) {
+          const pause = failedAt + RETRY_MS - Date.now();
+          if (pause > 0) {
+            await sleep(Math.min(pause, left));
+            continue;
+          }
+          void build().catch(() => undefined);
+        }
+        await Promise.race([first, sleep(left)]);
       }
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      });
-      try {
-        const waited = first!;
-        return await Promise.race([waited.then(() => built), late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return true;
     },
   };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 const SILENT: BuildEvents = { backendFailed() {}, built() {}, failed() {} };
