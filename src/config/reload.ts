@@ -4,6 +4,7 @@
  * follow it) and applied only if it cannot lose a group (docs/resizing.md); other settings wait
  * for a restart.
  */
+import type { Backend } from '../backends/client.js';
 import { ringVersion, type Cluster } from '../backends/cluster.js';
 import { routingAfterBegin, undrainedRemovals } from '../core/ring-change.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
@@ -29,8 +30,8 @@ export interface ReloadTarget {
   readonly metrics: { reloaded(result: 'applied' | 'refused' | 'invalid'): void };
   useConfig(next: Readonly<Config>): void;
   reconcileSoon(): void;
-  /** With judge.mode front-door: reads the backends into the index again (a joining shard's groups). */
-  readonly judge?: { build(): Promise<void> } | undefined;
+  /** With judge.mode front-door: reads the replicas of shards that joined the ring into the index. */
+  readonly judge?: { build(only: readonly Backend[]): Promise<void> } | undefined;
 }
 
 /**
@@ -88,7 +89,9 @@ export async function applyConfig(target: ReloadTarget, next: Readonly<Config>):
     changedRing ? 'ring change applied: moving groups' : 'configuration reloaded',
   );
   target.reconcileSoon();
-  if (changedRing) void target.judge?.build().catch(() => undefined);
+  // The index covers the whole ring: only shards new to it can hold groups it has not seen.
+  const joined = next.shards.filter((s) => !current.shards.some((c) => c.name === s.name)).flatMap((s) => cluster.shards.get(s.name)?.backends ?? []);
+  if (joined.length > 0) void target.judge?.build(joined).catch(() => undefined);
   return true;
 }
 

@@ -27,8 +27,11 @@ export interface BuildEvents {
 }
 
 export interface StartingJudge extends IndexJudge, Pick<Judge, 'buildIndex'> {
-  /** Reads every backend into the index; the first call is what ready() waits for. */
-  build(): Promise<void>;
+  /**
+   * Reads every backend (or `only` these: the replicas of shards that joined the ring) into the
+   * index; pushes wait for the first build, and for one of joining shards.
+   */
+  build(only?: readonly Backend[]): Promise<void>;
 }
 
 /** How long after a failed build (Redis down at start, say) the next push may start another. */
@@ -41,11 +44,11 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
   /** When the last build failed: the next one waits RETRY_MS, so pushes do not start a read of every backend each. */
   let failedAt = -Infinity;
 
-  const buildOnce = async (): Promise<void> => {
+  const buildOnce = async (from: readonly Backend[]): Promise<void> => {
     const started = Date.now();
     let failedBackends = 0;
     async function* groups(): AsyncGenerator<StoredGroup> {
-      for (const backend of backends()) {
+      for (const backend of from) {
         try {
           for await (const api of backend.streamGroups()) yield storedGroupOf(api);
         } catch (err) {
@@ -61,9 +64,16 @@ export function createIndexJudge(judge: Judge, store: Pick<IndexStore, 'read'>, 
     events.built({ ...report, failedBackends, ms: Date.now() - started });
   };
 
-  const build = (): Promise<void> => {
+  const build = (only?: readonly Backend[]): Promise<void> => {
     // One build at a time; a ring change during one builds again after it.
-    building = building.then(buildOnce, buildOnce);
+    const run = (): Promise<void> => buildOnce(only ?? backends());
+    building = building.then(run, run);
+    // Reading shards that joined the ring holds pushes back too: judged before, a push could take
+    // a name one of their groups holds.
+    if (only !== undefined && only.length > 0) {
+      built = false;
+      first = undefined;
+    }
     if (first === undefined) {
       first = building.then(
         () => {

@@ -6,6 +6,7 @@
  */
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { applyConfig } from '../../src/config/reload.js';
 import { buildApp } from '../../src/http/app.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { validated } from '../helpers/config.js';
@@ -14,14 +15,17 @@ import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 
 const UNCHECKED = ['--push.disable-consistency-check'];
 let backends: Pushgateway[] = [];
+/** Backends of a shard that joins the ring during a test. */
+let joining: Pushgateway[] = [];
 let runtime: Runtime | undefined;
 let close: (() => Promise<void>) | undefined;
 
 afterEach(async () => {
   await close?.();
   await runtime?.close();
-  await Promise.all(backends.map((b) => b.close()));
+  await Promise.all([...backends, ...joining].map((b) => b.close()));
   backends = [];
+  joining = [];
   runtime = undefined;
   close = undefined;
 });
@@ -66,6 +70,18 @@ describe("the judge's index", () => {
     expect(await put(door, '/metrics/job/new', '# TYPE legacy counter\nlegacy 2\n')).toBe(400);
     expect(await put(door, '/metrics/job/new', '# TYPE legacy gauge\nlegacy 2\n')).toBe(200);
     expect(await metric(door, /^pushring_judge_index_series (\d+)$/m)).toBe('6');
+  });
+
+  it('reads a shard that joins the ring into the index before judging the next push', async () => {
+    backends = [await startPushgateway({ args: UNCHECKED }), await startPushgateway({ args: UNCHECKED })];
+    joining = [await startPushgateway({ args: UNCHECKED }), await startPushgateway({ args: UNCHECKED })];
+    for (const b of joining) expect(await put(b.url, '/metrics/job/joined', '# TYPE joined_metric gauge\njoined_metric 1\n')).toBe(202);
+    for (const b of joining) await waitFor(async () => (await b.groups()).length === 1, { what: `${b.url} to hold its group` });
+    const door = await startDoor();
+    const grown = validated({ ...runtime!.config, shards: [...runtime!.config.shards, { name: 'b', replicas: joining.map((b) => b.url) }] });
+    expect(await applyConfig(runtime!, grown)).toBe(true);
+    // The next push waits for the joining shard to be read: its group's gauge is known.
+    expect(await put(door, '/metrics/job/other', '# TYPE joined_metric counter\njoined_metric 2\n')).toBe(400);
   });
 
   it('forgets a group deleted behind its back once the drift outlasts every write in flight, and counts it', async () => {
