@@ -3,16 +3,16 @@
  * poisoned behind pushring's back (direct pushes whose groups clash) answers GET /metrics with 500
  * while /-/healthy stays 200; pushring checks every replica's scrape, reports it, and heals it.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findInconsistentGroups, type StoredGroup } from '../../src/core/judge.js';
 import { VALUE_COUNTER, VALUE_GAUGE, type MetricType } from '../../src/core/push-body.js';
 import { chooseFixes, findCulprits, type FindInconsistent, type HealCandidate } from '../../src/reconcile/heal.js';
-import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
+import { waitFor, type ManagedProcess } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startServe } from '../helpers/serve-doors.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 const UNCHECKED = ['--push.disable-consistency-check'];
@@ -131,34 +131,25 @@ describe('healing a broken scrape', () => {
   };
 
   /** A front door over shard `a` of the two backends; its log is JSON lines. */
-  const startServe = async (prefix: string, [r0, r1]: [Pushgateway, Pushgateway]): Promise<{ url: string; log: () => Promise<object[]> }> => {
-    const dir = await tempDir('pushring-heal-');
-    const port = await freePort();
-    const file = join(dir, 'pushring.yaml');
-    await writeFile(
-      file,
-      [
-        `listen: "127.0.0.1:${port}"`,
+  const startHealingServe = async (prefix: string, replicas: [Pushgateway, Pushgateway]): Promise<{ url: string; log: () => Promise<object[]> }> => {
+    const door = await startServe({
+      redisUrl: redis!.url,
+      prefix,
+      replicas,
+      lines: [
         'log: { level: info }',
-        `redis: { url: "${redis!.url}", keyPrefix: "${prefix}" }`,
         'write: { timeoutMs: 5000 }',
         'health: { intervalMs: 200, timeoutMs: 2000, scrapeIntervalMs: 200 }',
         'reconcile: { intervalSeconds: 3600 }',
-        'shards:',
-        `  - { name: a, replicas: ["${r0.url}", "${r1.url}"] }`,
-      ].join('\n'),
-    );
-    const logFile = join(dir, 'serve.log');
-    const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile });
-    started.push(door);
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
+      ],
+    });
+    started.push(door.process);
     const log = async (): Promise<object[]> =>
-      (await readFile(logFile, 'utf8'))
+      (await readFile(door.logFile, 'utf8'))
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as object);
-    return { url, log };
+    return { url: door.url, log };
   };
 
   const isHealLine = (line: object): boolean => (line as { msg?: string }).msg?.startsWith('healed a replica whose scrape was broken') === true;
@@ -176,7 +167,7 @@ describe('healing a broken scrape', () => {
       if (args[0]?.toLowerCase() === 'eval' && args.includes('heal1:reconcile-lease')) askedForLease++;
     });
     await poison(r0);
-    const door = await startServe('heal1:', backends);
+    const door = await startHealingServe('heal1:', backends);
 
     await waitFor(async () => (await selfMetric(door.url, 'pushring_backend_scrape_ok{shard="a",replica="0"}')) === '0', {
       what: 'the front door to report the broken scrape',
@@ -226,7 +217,7 @@ describe('healing a broken scrape', () => {
     // Behind pushring's back, B on replica 0 alone now holds foo as a counter: it clashes with A.
     await pushDirect(r0, 'PUT', '/metrics/job/poison_b', '# TYPE foo counter\nfoo 1\n');
     await waitFor(async () => (await scrapeStatus(r0)) === 500, { what: 'GET /metrics on replica 0 to answer 500' });
-    const door = await startServe('heal2:', backends);
+    const door = await startHealingServe('heal2:', backends);
 
     await waitFor(async () => (await scrapeStatus(r0)) === 200, { what: 'the broken replica to be healed', timeoutMs: 30_000 });
     const b = (await r0.groups()).find((g) => g.labels['job'] === 'poison_b');
@@ -249,7 +240,7 @@ describe('healing a broken scrape', () => {
     await waitFor(async () => (await jobsOf(r0)).includes('twice'), { what: 'the first group stored' });
     await pushDirect(r0, 'PUT', '/metrics/job/twice/instance@base64/=', '# TYPE bar gauge\nbar 1\n');
     await waitFor(async () => (await scrapeStatus(r0)) === 500, { what: 'GET /metrics on replica 0 to answer 500' });
-    const door = await startServe('heal4:', backends);
+    const door = await startHealingServe('heal4:', backends);
 
     await waitFor(async () => (await scrapeStatus(r0)) === 200, { what: 'the broken replica to be healed', timeoutMs: 30_000 });
     expect((await r0.groups()).map((g) => g.labels)).toEqual([{ job: 'twice' }]);
@@ -265,7 +256,7 @@ describe('healing a broken scrape', () => {
   it('tries a replica it cannot help three times, then leaves it to the alert', async () => {
     // Its scrape is elsewhere: GET /metrics answers 404, as it does to Prometheus, and no group clashes.
     const backends = await startBackends(['--web.telemetry-path=/elsewhere']);
-    const door = await startServe('heal3:', backends);
+    const door = await startHealingServe('heal3:', backends);
     const unhealed = async () => (await door.log()).filter((line) => 'attempts' in line) as Array<{ attempts: number; retry: boolean; reason: string }>;
     await waitFor(async () => (await unhealed()).some((line) => !line.retry), { what: 'the front door to give up', timeoutMs: 30_000 });
     expect((await unhealed()).map((line) => [line.attempts, line.retry])).toEqual([

@@ -47,26 +47,45 @@ export function useServeDoors(): ServeDoors {
     redis: () => redis!,
     backends,
     async start(prefix, intervalSeconds) {
-      const dir = await tempDir('pushring-door-');
-      const port = await freePort();
-      const file = join(dir, 'pushring.yaml');
-      await writeFile(
-        file,
-        [
-          `listen: "127.0.0.1:${port}"`,
-          'log: { level: warn }',
-          `redis: { url: "${redis!.url}", keyPrefix: "${prefix}" }`,
-          'health: { intervalMs: 200, timeoutMs: 300 }',
-          `reconcile: { intervalSeconds: ${intervalSeconds} }`,
-          'shards:',
-          `  - { name: a, replicas: ["${backends[0]!.url}", "${backends[1]!.url}"] }`,
-        ].join('\n'),
-      );
-      const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'serve.log') });
-      doors.push(door);
-      const url = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
-      return { url, process: door };
+      const door = await startServe({
+        redisUrl: redis!.url,
+        prefix,
+        replicas: [backends[0]!, backends[1]!],
+        lines: ['log: { level: warn }', 'health: { intervalMs: 200, timeoutMs: 300 }', `reconcile: { intervalSeconds: ${intervalSeconds} }`],
+      });
+      doors.push(door.process);
+      return door;
     },
   };
+}
+
+/**
+ * One `pushring serve` process over shard `a` of `replicas`, with Redis key prefix `prefix` and the
+ * given configuration lines, ready to take pushes. The caller kills `process`.
+ */
+export async function startServe(options: {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly replicas: readonly [Pushgateway, Pushgateway];
+  readonly lines: readonly string[];
+}): Promise<{ url: string; process: ManagedProcess; logFile: string }> {
+  const dir = await tempDir('pushring-door-');
+  const port = await freePort();
+  const file = join(dir, 'pushring.yaml');
+  const [r0, r1] = options.replicas;
+  await writeFile(
+    file,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      `redis: { url: "${options.redisUrl}", keyPrefix: "${options.prefix}" }`,
+      ...options.lines,
+      'shards:',
+      `  - { name: a, replicas: ["${r0.url}", "${r1.url}"] }`,
+    ].join('\n'),
+  );
+  const logFile = join(dir, 'serve.log');
+  const door = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 });
+  return { url, process: door, logFile };
 }
