@@ -49,6 +49,11 @@ export interface Beat {
   readonly dualReady: boolean;
   /** The store's clock (ms) after which this front door counts as gone. */
   readonly until: number;
+  /**
+   * Versions of the rings by which it refuses every push they would place elsewhere than its
+   * own ring does, for longer than the lag (see beatOf); absent: none.
+   */
+  readonly fencedBy?: readonly string[];
 }
 
 /** How long no front door must serve the published ring before one on the ring before it rolls back. */
@@ -73,7 +78,20 @@ export function isSameChange(a: ChangeRecord, b: ChangeRecord): boolean {
   return a.id === b.id || (a.from === b.from && a.to === b.to && a.base === b.base);
 }
 
-const writesBoth = (b: Beat, version: string): boolean => b.version === version && b.phase === 'dual' && b.dualReady;
+/**
+ * It writes both owners of every moving group of the change, or writes no moving group at all:
+ * one whose own ring and fences place every group it writes alike under both rings of the change
+ * (fenced for lack of a shard groups move from, or serving neither ring) refuses every group
+ * whose owner changes.
+ */
+function writesBoth(b: Beat, change: ChangeRecord): boolean {
+  if (b.version === change.to && b.phase === 'dual' && b.dualReady) return true;
+  const honoured = [b.version, ...(b.fencedBy ?? [])];
+  return honoured.includes(change.from) && honoured.includes(change.to);
+}
+
+/** It writes every group to its owner under the change's new ring alone: no stray copy can appear. */
+const writesNewOnly = (b: Beat, change: ChangeRecord): boolean => b.phase === 'steady' && (b.version === change.to || (b.fencedBy ?? []).includes(change.to));
 
 /** The change as the reconciler sees it. */
 export interface ChangeView {
@@ -89,15 +107,15 @@ export const NO_CHANGE_VIEW: ChangeView = { id: undefined, phase: 'none', to: un
 
 export function viewChange(record: ChangeRecord | undefined, beats: readonly Beat[]): ChangeView {
   if (record === undefined) return NO_CHANGE_VIEW;
-  const everyoneSteady = beats.every((b) => b.version === record.to && b.phase === 'steady');
+  const everyoneSteady = beats.every((b) => writesNewOnly(b, record));
   const phase: ChangePhase = !record.settled ? 'copy' : everyoneSteady ? 'delete' : 'hold';
-  return { id: record.id, phase, to: record.to, fromShards: record.fromShards, everyoneDual: beats.every((b) => writesBoth(b, record.to)) };
+  return { id: record.id, phase, to: record.to, fromShards: record.fromShards, everyoneDual: beats.every((b) => writesBoth(b, record)) };
 }
 
 /** The record to store when change `id` settles, or undefined when it may not (yet). */
 export function settleRecord(record: ChangeRecord | undefined, beats: readonly Beat[], id: string): ChangeRecord | undefined {
   if (record?.id !== id || record.settled) return undefined;
-  return beats.every((b) => writesBoth(b, record.to)) ? { ...record, settled: true } : undefined;
+  return beats.every((b) => writesBoth(b, record)) ? { ...record, settled: true } : undefined;
 }
 
 /** The ring to publish when change `id` closes (no stray copy left), or undefined. */
@@ -141,9 +159,8 @@ export interface FollowMemory {
   readonly publishedSeen: string | undefined;
   /** When the previous follow completed. */
   readonly lastFollowed: number;
-  /** Fenced for lack of a shard groups still move from (it then counts as writing both owners), since when. */
-  readonly fencedIn: boolean;
-  readonly fencedSince: number;
+  /** The rings its routing fences by (versions), set while it serves ring `mine`, since when. */
+  readonly fence: { readonly mine: string; readonly by: readonly string[]; readonly since: number } | undefined;
 }
 
 export const initialMemory = (now: number): FollowMemory => ({
@@ -151,8 +168,7 @@ export const initialMemory = (now: number): FollowMemory => ({
   publishedServedAt: now,
   publishedSeen: undefined,
   lastFollowed: now,
-  fencedIn: false,
-  fencedSince: 0,
+  fence: undefined,
 });
 
 /** What one front door knows when it follows the change. */
@@ -206,6 +222,12 @@ export function decideFollow(k: FollowInput): FollowStep {
   const { known } = memory;
   const names = new Set(k.shards.map((s) => s.name));
   const keep = (extra: Partial<FollowStep> = {}): FollowStep => ({ memory, writes: [], again: false, routing: undefined, ...extra });
+  /** A routing to put in force, fenced by the rings of versions `by` (none: undefined), remembered with since when. */
+  const route = (routing: Routing, by: readonly string[] | undefined, extra: Partial<FollowStep> = {}): FollowStep => {
+    const same = memory.fence !== undefined && memory.fence.mine === mine && memory.fence.by.join() === by?.join();
+    if (!same) memory = { ...memory, fence: by === undefined ? undefined : { mine, by, since: now } };
+    return keep({ routing, ...extra });
+  };
 
   if (record !== undefined && known?.settled === true && !record.settled && isSameChange(known, record)) {
     // Put back unsettled (or recorded afresh) by a front door that had not seen it settle:
@@ -231,7 +253,9 @@ export function decideFollow(k: FollowInput): FollowStep {
 
   if (record === undefined) {
     if (published === undefined)
-      return keep({ writes: [{ kind: 'publish', published: { version: mine, shards: k.shards } }], routing: { mode: { kind: 'steady' }, fence: undefined } });
+      return route({ mode: { kind: 'steady' }, fence: undefined }, undefined, {
+        writes: [{ kind: 'publish', published: { version: mine, shards: k.shards } }],
+      });
     if (published.version !== mine && k.mode === 'steady') {
       const removed = undrainedRemovals(published.shards, names);
       // The ring of before the last change: a stale file while other front doors serve the ring
@@ -243,8 +267,7 @@ export function decideFollow(k: FollowInput): FollowStep {
       if (behind || removed.length > 0) {
         // Writing this ring would put pushes where nothing reads them: refuse the pushes that
         // would go elsewhere, serve the others.
-        return keep({
-          routing: { mode: { kind: 'steady' }, fence: [published.shards] },
+        return route({ mode: { kind: 'steady' }, fence: [published.shards] }, [published.version], {
           warning:
             removed.length > 0
               ? `this front door's configuration removes shard(s) ${removed.join(', ')} without draining them first: pushes of their groups are refused; set draining: true on them, or restore them`
@@ -255,7 +278,7 @@ export function decideFollow(k: FollowInput): FollowStep {
       // so this is a change like a reload.
       return keep({ writes: [{ kind: 'create', fromShards: published.shards, toShards: k.shards, base: published.closed }], again: true });
     }
-    return keep({ routing: { mode: { kind: 'steady' }, fence: undefined } });
+    return route({ mode: { kind: 'steady' }, fence: undefined }, undefined);
   }
 
   memory = { ...memory, known: record };
@@ -263,36 +286,34 @@ export function decideFollow(k: FollowInput): FollowStep {
     const removed = record.settled ? [] : undrainedRemovals(record.fromShards, names);
     if (removed.length > 0) {
       // It cannot write the old owners, which stay the authority until the change settles. It
-      // writes no moving group at all, so it does not hold the change back.
-      memory = { ...memory, fencedIn: true, fencedSince: memory.fencedIn ? memory.fencedSince : now };
-      return keep({
-        routing: { mode: { kind: 'steady' }, fence: [record.fromShards] },
+      // writes no moving group at all, so it does not hold the change back (writesBoth).
+      return route({ mode: { kind: 'steady' }, fence: [record.fromShards] }, [record.from], {
         warning: `this front door's configuration removes shard(s) ${removed.join(', ')}, from which groups are still moving: pushes of moving groups are refused until the change settles; keep them (draining: true) until it completes`,
       });
     }
-    memory = { ...memory, fencedIn: false };
-    return keep({ routing: { mode: record.settled ? { kind: 'steady' } : { kind: 'dual', from: record.fromShards }, fence: undefined } });
+    return route({ mode: record.settled ? { kind: 'steady' } : { kind: 'dual', from: record.fromShards }, fence: undefined }, undefined);
   }
   if (record.settled) {
-    // Its pushes would reach owners that no longer count: refuse those until it reloads.
-    return keep({
-      routing: { mode: undefined, fence: [record.toShards] },
+    // Its pushes would reach owners that no longer count: refuse those until it reloads. It
+    // then writes no stray copy, so the stray copies may go (writesNewOnly).
+    return route({ mode: undefined, fence: [record.toShards] }, [record.to], {
       warning: `this front door serves ring ${mine}, older than the settled ring change to ${record.to}: pushes of moved groups are refused until it loads that configuration`,
     });
   }
   if (record.from !== mine) {
-    // Neither the authority nor the new owner: what it writes elsewhere would be lost.
-    return keep({
-      routing: { mode: undefined, fence: [record.fromShards, record.toShards] },
+    // Neither the authority nor the new owner: what it writes elsewhere would be lost. It writes
+    // no moving group, so it does not hold the change back (writesBoth).
+    return route({ mode: undefined, fence: [record.fromShards, record.toShards] }, [record.from, record.to], {
       warning: `this front door serves ring ${mine}, which is neither side of the change under way (${record.from} -> ${record.to}): pushes placed differently are refused; give it the configuration of ${record.to}`,
     });
   }
-  return keep({ routing: { mode: undefined, fence: undefined } });
+  return route({ mode: undefined, fence: undefined }, undefined);
 }
 
 /**
- * The heartbeat a front door publishes. One fenced for lack of a shard groups move from writes no
- * moving group: it counts as writing both owners once it has been so for longer than the lag.
+ * The heartbeat a front door publishes. Its fences count once they have been in force for longer
+ * than the lag (pushes routed before them have landed), and only while it serves the ring they
+ * were set for.
  */
 export function beatOf(k: {
   version: string;
@@ -303,8 +324,15 @@ export function beatOf(k: {
   lagMs: number;
   until: number;
 }): Beat {
-  if (k.memory.fencedIn) return { version: k.version, phase: 'dual', dualReady: k.now - k.memory.fencedSince > k.lagMs, until: k.until };
-  return { version: k.version, phase: k.mode, dualReady: dualReady(k.dualSince, k.now, k.lagMs), until: k.until };
+  const { fence } = k.memory;
+  const fencedBy = fence !== undefined && fence.mine === k.version && k.now - fence.since > k.lagMs ? fence.by : undefined;
+  return {
+    version: k.version,
+    phase: k.mode,
+    dualReady: dualReady(k.dualSince, k.now, k.lagMs),
+    until: k.until,
+    ...(fencedBy === undefined ? {} : { fencedBy }),
+  };
 }
 
 /** Writing both owners for longer than `lagMs`: pushes routed by the old ring alone have landed. */

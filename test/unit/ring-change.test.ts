@@ -131,7 +131,7 @@ const followRows: FollowRow[] = [
   {
     rule: 'the change to its ring under way, not settled: writes both owners, old first, from the ring the change comes from',
     input: { record: record(), published: published() },
-    expect: { routing: { mode: { kind: 'dual', from: A }, fence: undefined }, memory: { known: record(), fencedIn: false } },
+    expect: { routing: { mode: { kind: 'dual', from: A }, fence: undefined }, memory: { known: record(), fence: undefined } },
   },
   {
     rule: 'the change to its ring has settled: writes the new owners alone',
@@ -139,9 +139,13 @@ const followRows: FollowRow[] = [
     expect: { routing: steady },
   },
   {
-    rule: 'the change to its ring under way, but its file lacks an undrained shard groups move from: fenced by the old ring, steady, and it counts as dual',
+    rule: 'the change to its ring under way, but its file lacks an undrained shard groups move from: fenced by the old ring, steady (it writes no moving group)',
     input: { mine: 'C', shards: C, mode: 'dual', record: record({ to: 'C', toShards: C }), published: published() },
-    expect: { routing: { mode: { kind: 'steady' }, fence: [A] }, memory: { fencedIn: true, fencedSince: NOW }, warning: /from which groups are still moving/ },
+    expect: {
+      routing: { mode: { kind: 'steady' }, fence: [A] },
+      memory: { fence: { mine: 'C', by: ['A'], since: NOW } },
+      warning: /from which groups are still moving/,
+    },
   },
   {
     rule: 'fenced in a change already: the fence keeps the time it began',
@@ -150,9 +154,20 @@ const followRows: FollowRow[] = [
       shards: C,
       record: record({ to: 'C', toShards: C }),
       published: published(),
-      memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }),
+      memory: memory({ fence: { mine: 'C', by: ['A'], since: NOW - 5_000 } }),
     },
-    expect: { memory: { fencedIn: true, fencedSince: NOW - 5_000 }, warning: /from which groups are still moving/ },
+    expect: { memory: { fence: { mine: 'C', by: ['A'], since: NOW - 5_000 } }, warning: /from which groups are still moving/ },
+  },
+  {
+    rule: 'the same fence set while it served another ring: it begins now',
+    input: {
+      mine: 'C',
+      shards: C,
+      record: record({ to: 'C', toShards: C }),
+      published: published(),
+      memory: memory({ fence: { mine: 'B', by: ['A'], since: NOW - 5_000 } }),
+    },
+    expect: { memory: { fence: { mine: 'C', by: ['A'], since: NOW } }, warning: /from which groups are still moving/ },
   },
   {
     rule: 'fenced in a change that has settled: the fence lifts (the old owners no longer count)',
@@ -161,19 +176,27 @@ const followRows: FollowRow[] = [
       shards: C,
       record: record({ to: 'C', toShards: C, settled: true }),
       published: published(),
-      memory: memory({ fencedIn: true, fencedSince: NOW - 5_000 }),
+      memory: memory({ fence: { mine: 'C', by: ['A'], since: NOW - 5_000 } }),
     },
-    expect: { routing: steady, memory: { fencedIn: false } },
+    expect: { routing: steady, memory: { fence: undefined } },
   },
   {
     rule: 'still on the old ring when the change has settled: fenced by the new ring, its mode kept',
     input: { mine: 'A', shards: A, record: record({ settled: true }), published: published() },
-    expect: { routing: { mode: undefined, fence: [B] }, warning: /older than the settled ring change to B/ },
+    expect: {
+      routing: { mode: undefined, fence: [B] },
+      memory: { fence: { mine: 'A', by: ['B'], since: NOW } },
+      warning: /older than the settled ring change to B/,
+    },
   },
   {
     rule: 'on neither side of the change under way: fenced by both rings',
     input: { mine: 'C', shards: C, record: record(), published: published() },
-    expect: { routing: { mode: undefined, fence: [A, B] }, warning: /neither side of the change under way/ },
+    expect: {
+      routing: { mode: undefined, fence: [A, B] },
+      memory: { fence: { mine: 'C', by: ['A', 'B'], since: NOW } },
+      warning: /neither side of the change under way/,
+    },
   },
   {
     rule: 'on the old ring of a change not settled: the authority, written as before, nothing refused',
@@ -269,6 +292,48 @@ describe('the change as the reconciler sees it', () => {
       phase: 'hold',
       everyoneDual: false,
     },
+    {
+      rule: 'settled, a front door on another ring fenced by the new one (restarted with the next file): it writes no stray, delete',
+      rec: record({ settled: true }),
+      beats: [beat({ phase: 'steady' }), beat({ version: 'C', phase: 'steady', dualReady: false, fencedBy: ['B'] })],
+      phase: 'delete',
+      everyoneDual: false,
+    },
+    {
+      rule: 'settled, a front door fenced by another ring than the new one: hold',
+      rec: record({ settled: true }),
+      beats: [beat({ phase: 'steady' }), beat({ version: 'A', phase: 'steady', dualReady: false, fencedBy: ['C'] })],
+      phase: 'hold',
+      everyoneDual: false,
+    },
+    {
+      rule: 'not settled, a front door on neither ring fenced by both: it writes no moving group, everyone dual',
+      rec: record(),
+      beats: [beat(), beat({ version: 'C', phase: 'steady', dualReady: false, fencedBy: ['A', 'B'] })],
+      phase: 'copy',
+      everyoneDual: true,
+    },
+    {
+      rule: 'not settled, a front door on the new ring fenced by the old one (its file lacks a shard groups move from): everyone dual',
+      rec: record(),
+      beats: [beat(), beat({ phase: 'steady', dualReady: false, fencedBy: ['A'] })],
+      phase: 'copy',
+      everyoneDual: true,
+    },
+    {
+      rule: 'not settled, a front door on the old ring fenced by the new one: every moving group is placed differently, so it writes none; everyone dual',
+      rec: record(),
+      beats: [beat(), beat({ version: 'A', phase: 'steady', dualReady: false, fencedBy: ['B'] })],
+      phase: 'copy',
+      everyoneDual: true,
+    },
+    {
+      rule: 'not settled, a front door fenced by the new ring only, on a third: it may write moving groups to the new owner alone, held back',
+      rec: record(),
+      beats: [beat(), beat({ version: 'C', phase: 'steady', dualReady: false, fencedBy: ['B'] })],
+      phase: 'copy',
+      everyoneDual: false,
+    },
   ] as const)('$rule', ({ rec, beats, phase, everyoneDual }) => {
     const view = viewChange(rec, beats);
     expect(view.phase).toBe(phase);
@@ -348,14 +413,19 @@ describe('heartbeats', () => {
     },
     { rule: 'dual for longer than the lag: ready', k: { ...base, mode: 'dual', dualSince: NOW - 2_001 }, want: { phase: 'dual', dualReady: true } },
     {
-      rule: 'fenced in a change counts as dual once fenced for longer than the lag',
-      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 2_001 }) },
-      want: { phase: 'dual', dualReady: true },
+      rule: 'fenced for longer than the lag: the fence is told',
+      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fence: { mine: 'B', by: ['A'], since: NOW - 2_001 } }) },
+      want: { phase: 'steady', dualReady: false, fencedBy: ['A'] },
     },
     {
-      rule: 'fenced in a change for less than the lag: dual, not ready',
-      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fencedIn: true, fencedSince: NOW - 10 }) },
-      want: { phase: 'dual', dualReady: false },
+      rule: 'fenced for less than the lag: not told (pushes routed before it may still land)',
+      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fence: { mine: 'B', by: ['A'], since: NOW - 10 } }) },
+      want: { phase: 'steady', dualReady: false },
+    },
+    {
+      rule: 'a fence set for another ring than it serves now (reloaded since): not told',
+      k: { ...base, mode: 'steady', dualSince: undefined, memory: memory({ fence: { mine: 'A', by: ['B'], since: NOW - 5_000 } }) },
+      want: { phase: 'steady', dualReady: false },
     },
   ] as const)('$rule', ({ k, want }) => {
     expect(beatOf(k)).toEqual({ version: 'B', until: NOW + 3_000, ...want });
@@ -383,14 +453,15 @@ describe('properties over arbitrary states', () => {
     published: fc.option(arbPublished, { nil: undefined }),
     publishedServed: fc.boolean(),
     known: fc.option(arbRecord, { nil: undefined }),
-    fencedIn: fc.boolean(),
+    fenced: fc.option(fc.record({ mine: version, by: fc.subarray(['A', 'B', 'C']) }), { nil: undefined }),
     since: fc.integer({ min: 0, max: 2 * ROLLBACK }),
   });
 
   it("writes both owners only while a change to its own ring is under way, from that change's authority, and never while fenced", () => {
     fc.assert(
       fc.property(arbInput, (i) => {
-        const step = follow({ ...i, shards: rings[i.mine], memory: memory({ known: i.known, fencedIn: i.fencedIn, publishedServedAt: NOW - i.since }) });
+        const fence = i.fenced === undefined ? undefined : { ...i.fenced, since: NOW - i.since };
+        const step = follow({ ...i, shards: rings[i.mine], memory: memory({ known: i.known, fence, publishedServedAt: NOW - i.since }) });
         const mode = step.routing?.mode;
         if (mode?.kind === 'dual') {
           expect(i.record).toMatchObject({ to: i.mine, settled: false });
@@ -401,6 +472,24 @@ describe('properties over arbitrary states', () => {
         for (const w of step.writes) if (w.kind === 'create') expect(w.toShards).toEqual(rings[i.mine]);
         // Every write asks for another look, so that what it wrote is read back before acting on it.
         if (step.writes.some((w) => w.kind !== 'publish')) expect(step.again).toBe(true);
+      }),
+    );
+  });
+
+  it('remembers the fence it puts in force, for the ring it serves, since it began', () => {
+    const versionOf = (shards: readonly ShardConfig[]): string => Object.entries(rings).find(([, r]) => r === shards)![0];
+    fc.assert(
+      fc.property(arbInput, (i) => {
+        const fence = i.fenced === undefined ? undefined : { ...i.fenced, since: NOW - i.since };
+        const step = follow({ ...i, shards: rings[i.mine], memory: memory({ known: i.known, fence }) });
+        if (step.routing === undefined) return;
+        const by = step.routing.fence?.map(versionOf);
+        if (by === undefined) expect(step.memory.fence).toBeUndefined();
+        else {
+          expect(step.memory.fence).toMatchObject({ mine: i.mine, by });
+          const kept = fence !== undefined && fence.mine === i.mine && fence.by.join() === by.join();
+          expect(step.memory.fence!.since).toBe(kept ? fence.since : NOW);
+        }
       }),
     );
   });
