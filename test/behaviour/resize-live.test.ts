@@ -171,7 +171,8 @@ describe('resizing the ring live with two front doors', { timeout: 180_000 }, ()
     expect(acked.size).toBe(GROUPS);
     const before = ringOf(['s0', 's1', 's2', 's3'].map((name) => ({ name, weight: 1 })));
     const after = ringOf(['s0', 's1', 's2', 's3', 's4'].map((name) => ({ name, weight: 1 })));
-    const placedBefore = await locateGroups(backends, 'live');
+    // Retried: a replica that missed a push under load differs from its twin until repaired.
+    const placedBefore = await waitFor(() => locateGroups(backends, 'live'), { what: 'the replicas of every shard to agree', timeoutMs: 30_000 });
     const moving = Array.from({ length: GROUPS }, (_, i) => i).filter((i) => before.ownerOf(keyOf(i)) !== after.ownerOf(keyOf(i)));
 
     const pusher = startPushing();
@@ -200,7 +201,9 @@ describe('resizing the ring live with two front doors', { timeout: 180_000 }, ()
       { what: 'both front doors to write the new owners only', timeoutMs: 90_000, intervalMs: 200 },
     );
     await pusher.stop();
-    let located = await locateGroups(backends, 'live');
+    // The replicas of a shard may differ for a moment (a stray deleted from one, not yet from
+    // its twin; a repair): only a settled picture counts.
+    let located = new Map() as Awaited<ReturnType<typeof locateGroups>>;
     await waitFor(
       async () => {
         located = await locateGroups(backends, 'live');
@@ -303,7 +306,9 @@ describe('resizing the ring live with two front doors', { timeout: 180_000 }, ()
       timeoutMs: 10_000,
     });
     const before = ringOf(['s0', 's1', 's2', 's3'].map((name) => ({ name, weight: 1 })));
-    let located = await locateGroups(backends, 'live');
+    // The replicas of a shard may differ for a moment (a stray deleted from one, not yet from
+    // its twin; a repair): only a settled picture counts.
+    let located = new Map() as Awaited<ReturnType<typeof locateGroups>>;
     await waitFor(
       async () => {
         located = await locateGroups(backends, 'live');
