@@ -17,6 +17,11 @@
  *
  * The holder renews the lease between and during passes, so that time-to-live can be short
  * whatever the interval, and a long pass does not lose the lease to a second reconciler.
+ *
+ * A ring change is carried out only by a reconciler on its new ring. A holder that finds one under
+ * way to another ring (it was restarted with another file, or has not reloaded yet) hands the
+ * lease over: it releases it and does not ask again for two intervals, time for a front door on
+ * that ring to take it; if none does, it takes it back and goes on repairing within shards.
  */
 import type { Lease } from './lease.js';
 import type { PassReport, Reconciler } from './reconciler.js';
@@ -53,6 +58,8 @@ const SECOND_LOOK_MS = 1_000;
 const LEASE_RETRY_MS = 5_000;
 /** A replica still broken after a heal: its Pushgateway may not have applied every write yet. */
 const HEAL_RETRY_MS = 5_000;
+/** How many intervals a holder that handed the lease over waits before asking for it again. */
+const HAND_OVER_INTERVALS = 2;
 
 export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop {
   const { reconciler, lease, intervalMs, repairsPending, onPass, log } = options;
@@ -68,11 +75,14 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
   /** The lease was taken rather than renewed since the last pass: another reconciler may have acted. */
   let forgetDue = false;
   let held = false;
+  /** Handed over: no acquire before this time. */
+  let standBackUntil = 0;
 
   // One acquire at a time: `lease.taken` describes the last one.
   let holding: Promise<boolean> = Promise.resolve(false);
   const hold = (): Promise<boolean> =>
     (holding = holding.then(async () => {
+      if (Date.now() < standBackUntil) return (held = false);
       held = await lease.acquire();
       if (held && lease.taken) forgetDue = true;
       return held;
@@ -82,6 +92,13 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
   };
   const renewal = options.leaseRenewMs === undefined ? undefined : setInterval(renew, options.leaseRenewMs);
   renewal?.unref();
+  const handOver = (): Promise<void> =>
+    (holding = holding.then(async () => {
+      held = false;
+      standBackUntil = Date.now() + HAND_OVER_INTERVALS * intervalMs;
+      await lease.release();
+      return false;
+    })).then(() => undefined);
 
   const schedule = (delayMs: number): void => {
     if (stopped) return;
@@ -107,6 +124,14 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
       const report = await reconciler.pass();
       onPass(report);
       logHeals(report, warn, log);
+      // Shared only with a renewed (Redis) lease: alone, no other front door could take it.
+      if (report.changeElsewhere === true && options.leaseRenewMs !== undefined) {
+        await handOver();
+        log.info(
+          { standBackMs: HAND_OVER_INTERVALS * intervalMs },
+          'a ring change to a ring this front door does not serve is under way: it hands the reconcile lease over to a front door on that ring',
+        );
+      }
       if (healPending()) next = soon(HEAL_RETRY_MS);
       const { actions: _actions, heals: _heals, unhealed: _unhealed, ...summary } = report;
       if (report.copied + report.deletedAway + report.expired + report.failed > 0) log.info(summary, 'reconcile pass repaired replicas');

@@ -60,6 +60,11 @@ export interface PassReport {
   readonly actions: readonly RepairAction[];
   /** The ring change under way, as this reconciler carries it out ('none': none, or not its ring). */
   readonly phase: TransitionState['phase'];
+  /**
+   * A ring change is under way to a ring this front door does not serve: it cannot carry it out
+   * (a front door on that ring must hold the lease). Absent: false.
+   */
+  readonly changeElsewhere?: boolean;
   /** Groups found on a shard that does not own them, and moving groups not yet on their owner. */
   readonly misplaced: number;
   readonly unsettled: number;
@@ -323,6 +328,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         durationMs: Date.now() - started,
         actions: repairs,
         phase: from === undefined ? 'none' : change.phase,
+        ...(migrate && change.id !== undefined && change.to !== version ? { changeElsewhere: true } : {}),
         misplaced: misplaced.size,
         unsettled: plan.unsettled.length,
         deferred,

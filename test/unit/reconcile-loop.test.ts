@@ -69,15 +69,16 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-function start(opts: { pending?: () => boolean; deferred?: number[]; lease?: Lease; renewMs?: number } = {}) {
+function start(opts: { pending?: () => boolean; deferred?: number[]; lease?: Lease; renewMs?: number; elsewhere?: boolean[] } = {}) {
   const passes: number[] = [];
   const deferred = [...(opts.deferred ?? [])];
+  const elsewhere = [...(opts.elsewhere ?? [])];
   let forgotten = 0;
   loop = startReconcileLoop({
     reconciler: {
       pass: async () => {
         passes.push(Date.now());
-        return report(deferred.shift() ?? 0);
+        return { ...report(deferred.shift() ?? 0), ...(elsewhere.shift() === true ? { changeElsewhere: true } : {}) };
       },
       forget: () => void forgotten++,
     },
@@ -92,6 +93,31 @@ function start(opts: { pending?: () => boolean; deferred?: number[]; lease?: Lea
 }
 
 describe('the reconcile loop', () => {
+  it('hands a shared lease over after a pass that found a ring change to another ring, and asks again two intervals later', async () => {
+    const lease = fakeLease();
+    const { passes, startedAt } = start({ lease, renewMs: 10_000, elsewhere: [true, false] });
+    await vi.advanceTimersByTimeAsync(HOUR);
+    expect(passes).toEqual([startedAt + HOUR]);
+    expect(lease.releases).toBe(1);
+    const asked = lease.acquires;
+    // Standing back: neither the renewal nor the next interval asks for it.
+    await vi.advanceTimersByTimeAsync(2 * HOUR - 1);
+    expect(lease.acquires).toBe(asked);
+    expect(passes).toHaveLength(1);
+    // No front door on that ring took it: this one takes it back and goes on with its passes.
+    await vi.advanceTimersByTimeAsync(1);
+    expect(passes).toEqual([startedAt + HOUR, startedAt + 3 * HOUR]);
+    expect(lease.releases).toBe(1);
+  });
+
+  it('keeps a lease nobody shares (no Redis) whatever the pass found', async () => {
+    const lease = fakeLease();
+    const { passes, startedAt } = start({ lease, elsewhere: [true, true] });
+    await vi.advanceTimersByTimeAsync(2 * HOUR);
+    expect(passes).toEqual([startedAt + HOUR, startedAt + 2 * HOUR]);
+    expect(lease.releases).toBe(0);
+  });
+
   it('with nothing pending, runs its first pass an interval after it starts', async () => {
     const { passes, startedAt } = start();
     await vi.advanceTimersByTimeAsync(HOUR - 1);
