@@ -57,6 +57,10 @@ function describeType(schema: TSchema): string {
     const choices = schema.anyOf.map((s) => `\`${String(s.const)}\``);
     return `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
   }
+  if (KindGuard.IsUnion(schema) && schema.anyOf.every((s) => isSection(s))) {
+    const shapes = schema.anyOf.map((s) => `\`{ ${Object.keys((s as { properties: object }).properties).join(', ')} }\``);
+    return `${shapes.slice(0, -1).join(', ')} or ${shapes.at(-1)}`;
+  }
   if (KindGuard.IsInteger(schema)) return `integer${range(schema.minimum, schema.maximum)}`;
   if (KindGuard.IsBoolean(schema)) return '`true` or `false`';
   if (KindGuard.IsString(schema)) {
@@ -65,7 +69,8 @@ function describeType(schema: TSchema): string {
     return `${schema.minLength !== undefined && schema.maxLength === undefined ? 'non-empty ' : ''}string${pattern}${length}`;
   }
   if (KindGuard.IsArray(schema)) {
-    const items = isSection(schema.items) ? 'items' : `${describeType(schema.items)}s`;
+    const item = isSection(schema.items) ? 'item' : describeType(schema.items);
+    const items = /\b(string|integer)\b/.test(item) ? item.replace(/\b(string|integer)\b/, '$1s') : `${item}s`;
     const count = schema.minItems === undefined ? `at most ${String(schema.maxItems)}` : range(schema.minItems, schema.maxItems).trim();
     return `list of ${count} ${items}`;
   }

@@ -113,8 +113,20 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
   if (shards.length > 0 && shards.every((s) => typeof s === 'object' && s !== null && s.draining === true)) {
     problems.push({ path: 'shards', message: 'every shard is draining: at least one must own groups (add a shard before draining the last)' });
   }
-  problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config));
+  problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config), ...checkAuth(config), ...checkTls(config));
   return problems;
+}
+
+/** Credentials: TODO(issue 13, auth): one kind each, unique names, certificates need tls.clientCaFile. */
+function checkAuth(config: Partial<Config>): ConfigProblem[] {
+  void config;
+  return [];
+}
+
+/** HTTPS on the front door. TODO(issue 13, TLS). */
+function checkTls(config: Partial<Config>): ConfigProblem[] {
+  void config;
+  return [];
 }
 
 function checkLimits(config: Partial<Config>): ConfigProblem[] {

@@ -364,6 +364,187 @@ export const JudgeSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Who judges pushes, and the bounds every push body must keep (docs/judging.md).' },
 );
 
+/** Where a secret is read from; never the secret itself in the configuration file. */
+export const SecretSchema = Type.Union(
+  [
+    Type.Object(
+      { file: Type.String({ minLength: 1, description: 'A file holding the secret (one trailing newline is dropped).' }) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { env: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$', description: 'An environment variable of the front door holding the secret.' }) },
+      { additionalProperties: false },
+    ),
+  ],
+  {
+    description:
+      '`{ file: path }` or `{ env: NAME }`: where the secret is read from (never the secret itself). Files are read again every ' +
+      '`auth.secretsReloadSeconds`; a changed secret is in force without a restart.',
+  },
+);
+
+const JobGlobs = (what: string) =>
+  Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+    maxItems: 256,
+    default: [],
+    description: `Job globs (\`*\` any run, \`?\` one character) ${what}.`,
+  });
+
+export const CredentialSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+      description: "The credential's name in 403 answers, logs and `pushring_auth_refusals_total{credential}`; unique. Never a secret.",
+    }),
+    token: Type.Optional(SecretSchema),
+    basic: Type.Optional(
+      Type.Object(
+        {
+          username: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^:]*$', description: 'The basic-auth user name (no `:`).' }),
+          password: SecretSchema,
+        },
+        { additionalProperties: false, description: 'HTTP basic auth: a user name and where its password is read from.' },
+      ),
+    ),
+    certificate: Type.Optional(
+      Type.Object(
+        {
+          subject: Type.String({
+            minLength: 3,
+            maxLength: 1024,
+            description:
+              "Attributes the client certificate's subject must have, `CN=batch-1,O=team-a` (comma-separated `KEY=value`, any order; " +
+              'every one given must match, others are ignored). The certificate must be signed by `tls.clientCaFile`.',
+          }),
+        },
+        { additionalProperties: false, description: 'A TLS client certificate (needs `tls.clientCaFile`).' },
+      ),
+    ),
+    push: JobGlobs('this credential may push to (PUT, POST)'),
+    delete: JobGlobs('whose groups this credential may delete'),
+    admin: Type.Boolean({ default: false, description: 'May call the administrative endpoints (wipes, reconcile triggers, and any later ones).' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'One credential: exactly one of `token` (a bearer token), `basic` or `certificate`, and what it may do.',
+  },
+);
+
+export const AuthSchema = Type.Object(
+  {
+    credentials: Type.Array(CredentialSchema, {
+      maxItems: 10_000,
+      default: [],
+      description:
+        'Who may push or delete which jobs. None: the front door is open, as a Pushgateway is. Any: a request must present one ' +
+        '(401 otherwise) unless `anonymous` grants what it asks, and may do only what its credential grants (403 otherwise).',
+    }),
+    anonymous: Type.Object(
+      {
+        push: JobGlobs('a request without credentials may push to, once credentials are configured'),
+        delete: JobGlobs('whose groups a request without credentials may delete, once credentials are configured'),
+        read: Type.Boolean({
+          default: true,
+          description: 'Whether reads (GET of the status, targets, self-metrics) need no credential. `/-/healthy` and `/-/ready` never need one.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'What a request without credentials may do once credentials are configured.' },
+    ),
+    realm: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[^"\\\\]*$',
+      default: 'pushring',
+      description: 'The realm of the `WWW-Authenticate` challenge sent with a 401.',
+    }),
+    secretsReloadSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3_600,
+      default: 10,
+      description: 'How often secret files are read again, in seconds (rotation without a restart).',
+    }),
+    failures: Type.Object(
+      {
+        perAddress: Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 10,
+          description: 'Failed authentications one client address may make in a window; past that its requests get 429 until the window ends.',
+        }),
+        windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 60, description: 'The window, in seconds.' }),
+        maxAddresses: Type.Integer({
+          minimum: 100,
+          maximum: 10_000_000,
+          default: 100_000,
+          description: 'Client addresses tracked at most (per front door, in memory); the oldest are forgotten first.',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Guessing is slow: failed authentication is limited per client address.' },
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Credentials scoped to jobs (docs/security.md).' },
+);
+
+export const TlsSchema = Type.Object(
+  {
+    certFile: Type.String({ minLength: 1, description: "PEM file of the front door's certificate (with its chain)." }),
+    keyFile: Type.String({ minLength: 1, description: 'PEM file of its private key.' }),
+    clientCaFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of the CAs that sign client certificates. Given: clients are asked for a certificate (not required: ' +
+          'a request without one is judged by `auth` like any other), and `certificate` credentials can match.',
+      }),
+    ),
+    minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'The oldest TLS version accepted.' }),
+    reloadSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3_600,
+      default: 10,
+      description: 'How often the three files are checked for a change, in seconds; a changed pair is served to new connections without a restart.',
+    }),
+  },
+  { additionalProperties: false, description: 'HTTPS on the front door. Absent: plain HTTP (terminate TLS at a load balancer instead).' },
+);
+
+export const ServerSchema = Type.Object(
+  {
+    maxConnections: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 4_096,
+      description: 'Client connections open at once at most; connections past it are closed at once.',
+    }),
+    maxHeaderBytes: Type.Integer({
+      minimum: 1_024,
+      maximum: 1_048_576,
+      default: 16_384,
+      description: 'Largest request line plus headers, in bytes; larger requests get 431.',
+    }),
+    maxUrlBytes: Type.Integer({ minimum: 256, maximum: 65_536, default: 8_192, description: 'Longest request URL, in bytes; longer ones get 414.' }),
+    headersTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'Time a client has to send the request line and headers, in milliseconds; a slower one gets 408 and is disconnected.',
+    }),
+    requestTimeoutMs: Type.Integer({
+      minimum: 1_000,
+      maximum: 3_600_000,
+      default: 60_000,
+      description: 'Time a client has to send a whole request (body included), in milliseconds; a slower one gets 408 and is disconnected.',
+    }),
+    keepAliveTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 65_000,
+      description: 'How long an idle keep-alive connection stays open, in milliseconds; keep it above the idle time-out of a load balancer in front.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Limits on client connections: what a slow or hostile client can cost (docs/security.md).' },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.String({
@@ -402,6 +583,9 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'How `serve` picks up an edited configuration file.' },
     ),
     redis: Type.Optional(RedisSchema),
+    auth: AuthSchema,
+    tls: Type.Optional(TlsSchema),
+    server: ServerSchema,
     log: LogSchema,
   },
   { additionalProperties: false },
@@ -415,3 +599,8 @@ export type DiscoveryConfig = Config['discovery'];
 export type ReconcileConfig = Config['reconcile'];
 export type RedisConfig = NonNullable<Config['redis']>;
 export type JudgeConfig = Config['judge'];
+export type AuthConfig = Config['auth'];
+export type CredentialConfig = AuthConfig['credentials'][number];
+export type SecretSource = Static<typeof SecretSchema>;
+export type TlsConfig = NonNullable<Config['tls']>;
+export type ServerConfig = Config['server'];

@@ -20,6 +20,8 @@ import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
+import { limitServer, serverOptions } from './server-options.js';
+import { httpsOptions, watchTls } from './tls.js';
 
 export interface AppOptions {
   readonly config: Readonly<Config>;
@@ -43,6 +45,8 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   const { config, cluster } = options;
   const app = Fastify({
+    ...serverOptions(config.server),
+    ...httpsOptions(config.tls),
     ...(options.logger === undefined || options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.write.maxBodyBytes,
     // Pushes are answered quickly or fail over; a client that never finishes sending is cut off.
@@ -54,6 +58,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       sendFrameworkError(error, frameworkReply);
     },
   });
+  limitServer(app, config.server);
+  watchTls(app, config.tls);
   const log = app.log;
   const fixedTargets = formatTargets(buildTargets(config));
   const targets = options.targets ?? (() => fixedTargets);

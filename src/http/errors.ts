@@ -95,6 +95,26 @@ export const ERRORS = {
     message: (c: { reason: string }) =>
       `pushring: ${c.reason}; a checked Pushgateway stores such a push even while refusing it, and then fails its scrape. Nothing was stored.`,
   },
+  PUSHRING_UNAUTHENTICATED: {
+    status: 401,
+    message: (c: { problem: string }) =>
+      `pushring: ${c.problem}; nothing was done. Send a credential the operator configured: a bearer token (Authorization: Bearer ...), basic auth, or a client certificate.`,
+  },
+  PUSHRING_FORBIDDEN: {
+    status: 403,
+    message: (c: { credential: string; action: string }) =>
+      `pushring: credential "${c.credential}" may not ${c.action}; nothing was done. Use a credential whose scope covers it, or the operator widens this one (auth.credentials).`,
+  },
+  PUSHRING_AUTH_THROTTLED: {
+    status: 429,
+    message: (c: { failures: number; windowSeconds: number; retryAfterS: number }) =>
+      `pushring: more than ${c.failures} failed authentications from this address in ${c.windowSeconds}s; nothing was done. Retry after ${c.retryAfterS}s with a valid credential.`,
+  },
+  PUSHRING_URI_TOO_LONG: {
+    status: 414,
+    message: (c: { limitBytes: number }) =>
+      `pushring: the request URL is longer than ${c.limitBytes} bytes (server.maxUrlBytes); nothing was done. Shorten the grouping key.`,
+  },
   PUSHRING_INTERNAL: {
     status: 500,
     message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',

@@ -37,6 +37,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   wrk: 'wrk',
   prometheus: 'prometheus',
   promtool: 'prometheus',
+  openssl: 'openssl',
 };
 
 interface Registry {

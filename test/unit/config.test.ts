@@ -30,6 +30,21 @@ describe('parseConfig', () => {
       discovery: { shardLabel: 'shard', replicaLabel: 'replica', labels: {} },
       reconcile: { intervalSeconds: 30, concurrency: 4, indexCheckSeconds: 30, hints: { maxPerReplica: 10_000, maxBytes: 64 * 1024 * 1024 }, expire: [] },
       reload: { liveResize: true, intervalSeconds: 5 },
+      auth: {
+        credentials: [],
+        anonymous: { push: [], delete: [], read: true },
+        realm: 'pushring',
+        secretsReloadSeconds: 10,
+        failures: { perAddress: 10, windowSeconds: 60, maxAddresses: 100_000 },
+      },
+      server: {
+        maxConnections: 4_096,
+        maxHeaderBytes: 16_384,
+        maxUrlBytes: 8_192,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 60_000,
+        keepAliveTimeoutMs: 65_000,
+      },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(result.config.shards[0]!.replicas)).toBe(true);

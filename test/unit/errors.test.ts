@@ -30,6 +30,10 @@ describe('the error catalogue', () => {
       group: '{job="j"}',
       maxSeries: 1000,
       reason: 'the reason',
+      problem: 'no credential was sent',
+      credential: 'team-a',
+      action: 'push to job "j"',
+      failures: 10,
     });
     expect(status).toBeGreaterThanOrEqual(400);
     expect(body).toMatch(/^pushring: [^\n]+\n$/);
