@@ -58,7 +58,7 @@ function describeType(schema: TSchema): string {
     return `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`;
   }
   if (KindGuard.IsUnion(schema) && schema.anyOf.every((s) => isSection(s))) {
-    const shapes = schema.anyOf.map((s) => `\`{ ${Object.keys((s as { properties: object }).properties).join(', ')} }\``);
+    const shapes = schema.anyOf.map((s) => `\`{ ${Object.keys((s as unknown as { properties: object }).properties).join(', ')} }\``);
     return `${shapes.slice(0, -1).join(', ')} or ${shapes.at(-1)}`;
   }
   if (KindGuard.IsInteger(schema)) return `integer${range(schema.minimum, schema.maximum)}`;

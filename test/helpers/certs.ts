@@ -4,6 +4,7 @@
  * temporary directory of the test (removed with the others); keys are P-256, valid for two days.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,6 +69,8 @@ export async function createTestCa(name = 'pushring test CA'): Promise<TestCa> {
       subject,
     ]);
     await writeFile(`${base}.ext`, extensions);
+    // A random serial each: openssl's shared serial file races between concurrent issues.
+    const serial = `0x${randomBytes(16).toString('hex')}`;
     await run(openssl, [
       'x509',
       '-req',
@@ -77,7 +80,8 @@ export async function createTestCa(name = 'pushring test CA'): Promise<TestCa> {
       caFile,
       '-CAkey',
       caKey,
-      '-CAcreateserial',
+      '-set_serial',
+      serial,
       '-out',
       pair.certFile,
       '-days',
