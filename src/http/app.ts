@@ -13,6 +13,7 @@ import { createLimiter } from '../limits/limiter.js';
 import type { WindowStore } from '../limits/store.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
+import { registerAuth } from './auth.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
@@ -65,6 +66,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const targets = options.targets ?? (() => fixedTargets);
   const metrics = options.metrics ?? createSelfMetrics(cluster);
   const countPush = metrics.countPush.bind(metrics);
+  // Before the body is read and before any route: a refused client costs its headers only.
+  registerAuth(app, config.auth, metrics);
   const shouldLog = createThrottle(10_000);
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;
