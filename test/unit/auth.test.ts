@@ -13,6 +13,7 @@ import {
   type Identity,
 } from '../../src/core/auth.js';
 import { globToRegExp } from '../../src/core/glob.js';
+import { parseGroupingPath } from '../../src/core/grouping-key.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -96,6 +97,19 @@ describe('classifyRequest', () => {
     ['GET', '/api/v1/metrics', { kind: 'read' }],
   ])('%s %s', (method, url, expected) => {
     expect(classifyRequest(method, url)).toEqual(expected);
+  });
+
+  it('agrees with the push route on the job of every push path it lets through as a push', () => {
+    const segment = fc.oneof(fc.constantFrom('job', 'job@base64', 'a', 'b@base64', '', '%2F', '%zz', 'x', 'YQ', '..', 'Metrics'), fc.string({ maxLength: 6 }));
+    const url = fc.array(segment, { maxLength: 6 }).map((parts) => `/metrics/${parts.join('/')}`);
+    fc.assert(
+      fc.property(fc.constantFrom('PUT', 'POST', 'DELETE'), url, (method, u) => {
+        const action = classifyRequest(method, u);
+        const parsed = parseGroupingPath(u);
+        if (parsed.ok) expect(action).toEqual({ kind: method === 'DELETE' ? 'delete' : 'push', job: parsed.key.job });
+        else expect(action.kind).toBe('read');
+      }),
+    );
   });
 });
 
