@@ -1,17 +1,21 @@
 /**
  * Credentials scoped to jobs, as one `onRequest` hook: it runs before the body is read, so an
- * unauthenticated client cannot make the front door read a 16 MiB body. Without credentials
- * configured nothing is registered and the front door is open, as a Pushgateway is.
+ * unauthenticated client cannot make the front door read a 16 MiB body. Without credentials in
+ * force every request passes, as a Pushgateway takes it.
+ *
+ * The credential list follows configuration reloads when the caller hands a getter of the
+ * `auth` section in force (the server does): a new list is put in force once its secrets are
+ * read; until then the previous one keeps judging.
  *
  * The credential a request passed with is kept for later steps: `credentialOf(request)` (a
  * WeakMap, so nothing outlives the request; no Fastify decorator to type across the app).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createCredentialTable, sourcesOf, type CredentialTable } from '../auth/credentials.js';
-import { createFailureLimiter } from '../auth/failures.js';
+import { createFailureLimiter, type FailureLimiter } from '../auth/failures.js';
 import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import type { AuthConfig } from '../config/schema.js';
-import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, describeAction, type Action } from '../core/auth.js';
+import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, describeAction, type Action, type Scope } from '../core/auth.js';
 import { sendError } from './errors.js';
 import type { AuthRefusal } from './self-metrics.js';
 import { clientCertificateOf } from './tls.js';
@@ -25,71 +29,117 @@ export interface AuthObserver {
 
 const credentials = new WeakMap<FastifyRequest, string>();
 
-/** The credential name a request passed with (`anonymous` without one); undefined when auth is off or the request was refused. */
+/** The credential name a request passed with (`anonymous` without one); undefined when no credentials are in force or the request was refused. */
 export function credentialOf(request: FastifyRequest): string | undefined {
   return credentials.get(request);
 }
 
-export function registerAuth(app: FastifyInstance, auth: AuthConfig, observer: AuthObserver, env?: NodeJS.ProcessEnv): void {
-  if (auth.credentials.length === 0) return;
-  const policy = {
-    enabled: true,
-    anonymous: compileScope({ push: auth.anonymous.push, delete: auth.anonymous.delete, read: auth.anonymous.read }),
-  };
-  const failures = createFailureLimiter(auth.failures);
-  const challenge = `Bearer realm="${auth.realm}", Basic realm="${auth.realm}"`;
-  // Until the secrets are read (onReady, before listening) every credential matches nothing.
-  let table: CredentialTable = createCredentialTable(auth, { get: () => undefined, failed: () => true });
-  let store: SecretStore | undefined;
-  observer.watchAuth({ throttledAddresses: () => failures.throttledAddresses(), unreadableSecrets: () => table.unreadableSecrets() });
+/** Everything one credential list judges with. */
+interface InForce {
+  readonly auth: AuthConfig;
+  readonly policy: { readonly enabled: true; readonly anonymous: Scope };
+  readonly challenge: string;
+  readonly failures: FailureLimiter;
+  readonly table: CredentialTable;
+  readonly store: SecretStore;
+}
 
-  app.addHook('onReady', async () => {
-    store = await createSecretStore(sourcesOf(auth), {
+/**
+ * Registers the hook. `current` gives the `auth` section in force (it may change at a reload);
+ * without it the list is `initial` for the app's life and nothing is registered when it is empty.
+ */
+export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer: AuthObserver, current?: () => AuthConfig): void {
+  if (current === undefined && initial.credentials.length === 0) return;
+  let active: InForce | undefined;
+  let requested = initial;
+  let switching: Promise<void> = Promise.resolve();
+  observer.watchAuth({ throttledAddresses: () => active?.failures.throttledAddresses() ?? 0, unreadableSecrets: () => active?.table.unreadableSecrets() ?? 0 });
+
+  const build = async (auth: AuthConfig, before: InForce | undefined): Promise<InForce | undefined> => {
+    if (auth.credentials.length === 0) return undefined;
+    // The store reads the secrets once before the table exists, then tells the table of every read.
+    const built: { table?: CredentialTable } = {};
+    const store = await createSecretStore(sourcesOf(auth), {
       reloadMs: auth.secretsReloadSeconds * 1000,
-      ...(env === undefined ? {} : { env }),
       onError: (where, message) => app.log.warn({ secret: where, err: message }, 'a secret cannot be read: its credential matches nothing until it can'),
       onChange: (where) => app.log.info({ secret: where }, 'a secret changed: the new value is in force'),
-      onRefreshed: () => table.rebuild(),
+      onRefreshed: () => built.table?.rebuild(),
     });
-    table = createCredentialTable(auth, store, (message) => app.log.warn(message));
-  });
-  app.addHook('onClose', async () => {
-    store?.close();
-  });
-
-  const refuse = async (request: FastifyRequest, reply: FastifyReply, action: Action, send: (reply: FastifyReply) => Promise<void>): Promise<FastifyReply> => {
-    await send(reply);
-    if (action.kind === 'push' || action.kind === 'delete') observer.countPush(request.method, reply.statusCode);
-    return reply;
+    const table = (built.table = createCredentialTable(auth, store, (message) => app.log.warn(message)));
+    // A reload that keeps the failure limit keeps who is throttled.
+    const failures =
+      before !== undefined && JSON.stringify(before.auth.failures) === JSON.stringify(auth.failures) ? before.failures : createFailureLimiter(auth.failures);
+    return {
+      auth,
+      policy: { enabled: true, anonymous: compileScope({ push: auth.anonymous.push, delete: auth.anonymous.delete, read: auth.anonymous.read }) },
+      challenge: `Bearer realm="${auth.realm}", Basic realm="${auth.realm}"`,
+      failures,
+      table,
+      store,
+    };
   };
+  const putInForce = (auth: AuthConfig): Promise<void> =>
+    (switching = switching.then(async () => {
+      const before = active;
+      active = await build(auth, before);
+      before?.store.close();
+      if (before !== undefined || active !== undefined) app.log.info({ credentials: auth.credentials.length }, 'credential list in force');
+    }));
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onReady', () => putInForce(initial));
+  app.addHook('onClose', async () => {
+    await switching;
+    active?.store.close();
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    if (current !== undefined) {
+      const wanted = current();
+      if (wanted !== requested) {
+        requested = wanted;
+        putInForce(wanted).catch((err: Error) =>
+          app.log.error({ err: err.message }, 'the new credential list could not be put in force; the previous one stays'),
+        );
+      }
+    }
+    const state = active;
+    if (state === undefined) return done();
+    const refusal = judge(state, request);
+    if (refusal === undefined) return done();
+    refusal(reply).then(
+      () => {
+        if (refusal.action.kind === 'push' || refusal.action.kind === 'delete') observer.countPush(request.method, reply.statusCode);
+      },
+      (err: Error) => done(err),
+    );
+  });
+
+  type Refusal = ((reply: FastifyReply) => Promise<void>) & { action: Action };
+  const refusalOf = (action: Action, send: (reply: FastifyReply) => Promise<void>): Refusal => Object.assign(send, { action });
+
+  /** Undefined when the request may go on; otherwise what to answer. */
+  const judge = (state: InForce, request: FastifyRequest): Refusal | undefined => {
     const action = classifyRequest(request.method, request.url);
-    if (action.kind === 'open') return;
+    if (action.kind === 'open') return undefined;
+    const { auth, failures } = state;
     const authorization = request.headers.authorization;
     const certificate = clientCertificateOf(request.raw.socket);
     // The socket's address: X-Forwarded-For is not trusted (a client could name any address).
     const address = request.ip;
     const waitS = failures.retryAfterS(address);
-    const throttle = (credential: string): Promise<FastifyReply> => {
+    const throttle = (credential: string): Refusal => {
       observer.authRefused(credential, 'throttled');
-      return refuse(request, reply, action, (r) =>
-        sendError(
-          r,
-          'PUSHRING_AUTH_THROTTLED',
-          { failures: auth.failures.perAddress, windowSeconds: auth.failures.windowSeconds, retryAfterS: waitS },
-          { 'retry-after': String(waitS) },
-        ),
-      );
+      const context = { failures: auth.failures.perAddress, windowSeconds: auth.failures.windowSeconds, retryAfterS: waitS };
+      return refusalOf(action, (r) => sendError(r, 'PUSHRING_AUTH_THROTTLED', context, { 'retry-after': String(waitS) }));
     };
     // Checked before the secret is: a throttled address learns nothing about what it presents.
     if (waitS > 0 && (authorization !== undefined || certificate !== undefined)) return throttle(UNKNOWN);
 
-    const identity = table.identify({ authorization, certificate });
-    const decision = decide(policy, identity, action);
+    const identity = state.table.identify({ authorization, certificate });
+    const decision = decide(state.policy, identity, action);
     if (decision.kind === 'allow') {
       credentials.set(request, decision.credential);
-      return;
+      return undefined;
     }
     const what = describeAction(action);
     if (decision.kind === 'unauthenticated') {
@@ -105,10 +155,10 @@ export function registerAuth(app: FastifyInstance, auth: AuthConfig, observer: A
       }
       observer.authRefused(decision.credential, 'unauthenticated');
       request.log.info({ credential: decision.credential, address, action: what, problem: decision.problem }, 'refused: not authenticated');
-      return refuse(request, reply, action, (r) => sendError(r, 'PUSHRING_UNAUTHENTICATED', { problem: decision.problem }, { 'www-authenticate': challenge }));
+      return refusalOf(action, (r) => sendError(r, 'PUSHRING_UNAUTHENTICATED', { problem: decision.problem }, { 'www-authenticate': state.challenge }));
     }
     observer.authRefused(decision.credential, 'forbidden');
     request.log.info({ credential: decision.credential, address, action: what }, 'refused: out of the credential scope');
-    return refuse(request, reply, action, (r) => sendError(r, 'PUSHRING_FORBIDDEN', { credential: decision.credential, action: decision.action }));
-  });
+    return refusalOf(action, (r) => sendError(r, 'PUSHRING_FORBIDDEN', { credential: decision.credential, action: decision.action }));
+  };
 }

@@ -4,7 +4,7 @@
  * TCP proxy in front of one replica), in the log or in the metrics, rotation without a restart,
  * and the failure limit per address.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -13,9 +13,11 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, startHealthChecks } from '../../src/backends/cluster.js';
 import { buildApp } from '../../src/http/app.js';
+import { startServer } from '../../src/server.js';
 import { removeTempDirs, tempDir, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { validated } from '../helpers/config.js';
+import { stringify } from 'yaml';
 
 const TOKEN = 'tok-7f3a9c1e5b2d4a6c';
 const ROTATED = 'tok-rotated-0d9e8f7a6b5c';
@@ -389,5 +391,38 @@ describe('failed authentication is limited per address', () => {
     expect(door.log()).toContain('too many failed authentications from this address');
     const stored = await gateways[0]!.groups();
     expect(stored.map((g) => g.labels['job'])).not.toContain('guess');
+  });
+});
+
+describe('a reloaded credential list', () => {
+  it('is in force without a restart: a new credential works, a removed one gets 401, an emptied list opens the door', async () => {
+    await writeFile(join(dir, 'first.token'), TOKEN);
+    await writeFile(join(dir, 'second.token'), ROTATED);
+    const file = join(dir, 'pushring.yaml');
+    const configWith = (credentials: unknown[]): Record<string, unknown> => ({
+      listen: '127.0.0.1:0',
+      shards: [{ name: 's0', replicas: [gateways[0]!.url] }],
+      health: { intervalMs: 200, timeoutMs: 500 },
+      reload: { intervalSeconds: 1 },
+      log: { level: 'silent' },
+      auth: { credentials, failures: { perAddress: 1_000 } },
+    });
+    const first = { name: 'first', token: { file: join(dir, 'first.token') }, push: ['reload-*'] };
+    const second = { name: 'second', token: { file: join(dir, 'second.token') }, push: ['reload-*'] };
+    await writeFile(file, stringify(configWith([first])));
+    const server = await startServer(validated(configWith([first])), { handleSignals: false, configFile: { path: file, text: await readFile(file, 'utf8') } });
+    try {
+      expect((await send(server.url, 'PUT', '/metrics/job/reload-1', `Bearer ${TOKEN}`)).status).toBe(200);
+      expect((await send(server.url, 'PUT', '/metrics/job/reload-1', `Bearer ${ROTATED}`)).status).toBe(401);
+      await writeFile(file, stringify(configWith([second])));
+      await waitFor(async () => (await send(server.url, 'PUT', '/metrics/job/reload-1', `Bearer ${ROTATED}`)).status === 200, {
+        what: 'the credential added by a reload to be accepted',
+      });
+      expect((await send(server.url, 'PUT', '/metrics/job/reload-1', `Bearer ${TOKEN}`)).status).toBe(401);
+      await writeFile(file, stringify(configWith([])));
+      await waitFor(async () => (await send(server.url, 'PUT', '/metrics/job/anything')).status === 200, { what: 'an emptied list to open the door' });
+    } finally {
+      await server.close();
+    }
   });
 });
