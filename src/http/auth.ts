@@ -10,6 +10,7 @@
  * The credential a request passed with is kept for later steps: `credentialOf(request)` (a
  * WeakMap, so nothing outlives the request; no Fastify decorator to type across the app).
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createCredentialTable, sourcesOf, type CredentialTable } from '../auth/credentials.js';
 import { createFailureLimiter, type FailureLimiter } from '../auth/failures.js';
@@ -18,7 +19,7 @@ import type { AuthConfig } from '../config/schema.js';
 import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, describeAction, type Action, type Scope } from '../core/auth.js';
 import { sendError } from './errors.js';
 import type { AuthRefusal } from './self-metrics.js';
-import { clientCertificateOf } from './tls.js';
+import { clientCertificateOf, type ClientCertificate } from './tls.js';
 
 export interface AuthObserver {
   authRefused(credential: string, reason: AuthRefusal): void;
@@ -42,6 +43,17 @@ interface InForce {
   readonly failures: FailureLimiter;
   readonly table: CredentialTable;
   readonly store: SecretStore;
+  /** Whether any credential is a certificate: without one, a client certificate is not even read. */
+  readonly certificates: boolean;
+}
+
+// A connection's certificate is verified once, at the handshake: read it once per socket, not per request.
+const certificates = new WeakMap<Socket, ClientCertificate | undefined>();
+function certificateOf(socket: Socket): ClientCertificate | undefined {
+  if (certificates.has(socket)) return certificates.get(socket);
+  const certificate = clientCertificateOf(socket);
+  certificates.set(socket, certificate);
+  return certificate;
 }
 
 /**
@@ -76,6 +88,7 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
       failures,
       table,
       store,
+      certificates: auth.credentials.some((c) => c.certificate !== undefined),
     };
   };
   const putInForce = (auth: AuthConfig): Promise<void> =>
@@ -123,7 +136,7 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
     if (action.kind === 'open') return undefined;
     const { auth, failures } = state;
     const authorization = request.headers.authorization;
-    const certificate = clientCertificateOf(request.raw.socket);
+    const certificate = state.certificates ? certificateOf(request.raw.socket) : undefined;
     // The socket's address: X-Forwarded-For is not trusted (a client could name any address).
     const address = request.ip;
     const waitS = failures.retryAfterS(address);

@@ -256,7 +256,7 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
   let authState: { throttledAddresses(): number; unreadableSecrets(): number } | undefined;
   new Counter({
     name: 'pushring_auth_refusals_total',
-    help: 'Requests refused by auth, by credential (a configured name; anonymous: none presented; unknown: a malformed header or a secret that matched nothing) and reason: unauthenticated (401), forbidden (403, out of scope), throttled (429, too many failed authentications from the address).',
+    help: 'Requests refused by auth, by credential (a configured name; anonymous: none presented; unknown: a malformed header, a secret that matched nothing, or one not checked because its address is throttled) and reason: unauthenticated (401), forbidden (403, out of scope), throttled (429, too many failed authentications from the address).',
     labelNames: ['credential', 'reason'] as const,
     registers: [registry],
     collect() {
