@@ -1,8 +1,8 @@
 /**
  * Applying a reloaded configuration file to a running front door. Only the ring, discovery and
- * the credential list (`auth`) change live; a ring change is recorded before it is applied (other front doors and restarts
- * follow it) and applied only if it cannot lose a group (docs/resizing.md); other settings wait
- * for a restart.
+ * the credential list (`auth`) change live; a ring change is recorded before it is applied
+ * (other front doors and restarts follow it) and applied only if it cannot lose a group
+ * (docs/resizing.md); other settings wait for a restart.
  */
 import type { Backend } from '../backends/client.js';
 import { ringVersion, type Cluster } from '../backends/cluster.js';
