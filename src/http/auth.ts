@@ -64,6 +64,7 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
   if (current === undefined && initial.credentials.length === 0) return;
   let active: InForce | undefined;
   let requested = initial;
+  let requestedText = JSON.stringify(initial);
   let switching: Promise<void> = Promise.resolve();
   observer.watchAuth({ throttledAddresses: () => active?.failures.throttledAddresses() ?? 0, unreadableSecrets: () => active?.table.unreadableSecrets() ?? 0 });
 
@@ -92,27 +93,35 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
     };
   };
   const putInForce = (auth: AuthConfig): Promise<void> =>
-    (switching = switching.then(async () => {
-      const before = active;
-      active = await build(auth, before);
-      before?.store.close();
-      if (before !== undefined || active !== undefined) app.log.info({ credentials: auth.credentials.length }, 'credential list in force');
-    }));
+    // A failed switch must not stop the later ones: the chain goes on from a settled promise.
+    (switching = switching
+      .catch(() => undefined)
+      .then(async () => {
+        const before = active;
+        active = await build(auth, before);
+        before?.store.close();
+        if (before !== undefined || active !== undefined) app.log.info({ credentials: auth.credentials.length }, 'credential list in force');
+      }));
 
   app.addHook('onReady', () => putInForce(initial));
   app.addHook('onClose', async () => {
-    await switching;
+    await switching.catch(() => undefined);
     active?.store.close();
   });
 
   app.addHook('onRequest', (request, reply, done) => {
     if (current !== undefined) {
       const wanted = current();
+      // A new object at every reload (the whole file is parsed again); compared by content once per reload.
       if (wanted !== requested) {
         requested = wanted;
-        putInForce(wanted).catch((err: Error) =>
-          app.log.error({ err: err.message }, 'the new credential list could not be put in force; the previous one stays'),
-        );
+        const text = JSON.stringify(wanted);
+        if (text !== requestedText) {
+          requestedText = text;
+          putInForce(wanted).catch((err: Error) =>
+            app.log.error({ err: err.message }, 'the new credential list could not be put in force; the previous one stays'),
+          );
+        }
       }
     }
     const state = active;
