@@ -34,7 +34,7 @@ export async function readSecret(source: SecretSource, env: NodeJS.ProcessEnv = 
 }
 
 export interface SecretStore {
-  /** The secret's value as last read; undefined while it cannot be read (the error was reported). */
+  /** The secret's value as last read successfully (a failed read keeps it: see `failed`); undefined until one succeeded. */
   get(source: SecretSource): string | undefined;
   /** Whether the last read of this secret failed (its last value, if any, is still what `get` gives). */
   failed(source: SecretSource): boolean;
