@@ -51,7 +51,7 @@ export interface RuntimeOptions {
 }
 
 export interface Runtime {
-  /** The configuration in force: the one given, with the ring and discovery of the last reload applied. */
+  /** The configuration in force: the one given, with the ring, discovery and credential list (`auth`) of the last reload applied. */
   readonly config: Readonly<Config>;
   /** The http_sd document (and file_sd content) of the configuration in force. */
   readonly targets: string;
