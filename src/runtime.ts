@@ -51,7 +51,7 @@ export interface RuntimeOptions {
 }
 
 export interface Runtime {
-  /** The configuration in force: the one given, with the ring and discovery of the last reload applied. */
+  /** The configuration in force: the one given, with the ring, discovery and credential list (`auth`) of the last reload applied. */
   readonly config: Readonly<Config>;
   /** The http_sd document (and file_sd content) of the configuration in force. */
   readonly targets: string;
@@ -76,8 +76,9 @@ export interface Runtime {
   /** True once Redis answers (at once without Redis); false after `timeoutMs` (default: twice redis.connectTimeoutMs). */
   redisReady(timeoutMs?: number): Promise<boolean>;
   /**
-   * Puts the ring and discovery of a reloaded configuration in force (config/reload.ts, once
-   * cluster.applyRing has); other settings change only at a restart.
+   * Puts the ring, discovery and credential list of a reloaded configuration in force
+   * (config/reload.ts, once cluster.applyRing has; the app reads `config.auth` per request);
+   * other settings change only at a restart.
    */
   useConfig(next: Readonly<Config>): void;
   /**
@@ -214,7 +215,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     judge,
     redisReady,
     useConfig(next) {
-      config = { ...config, shards: next.shards, discovery: next.discovery };
+      config = { ...config, shards: next.shards, discovery: next.discovery, auth: next.auth };
       targets = formatTargets(buildTargets(config));
     },
     async prepare() {

@@ -37,6 +37,7 @@ export async function startServer(
     hints: runtime.hints,
     metrics: runtime.metrics,
     targets: () => runtime.targets,
+    auth: () => runtime.config.auth,
     ...(runtime.limitStore === undefined ? {} : { sharedLimitStore: runtime.limitStore }),
     ...(runtime.judge === undefined ? {} : { judge: runtime.judge }),
   });

@@ -34,8 +34,10 @@ export async function readSecret(source: SecretSource, env: NodeJS.ProcessEnv = 
 }
 
 export interface SecretStore {
-  /** The secret's value as last read; undefined while it cannot be read (the error was reported). */
+  /** The secret's value as last read successfully (a failed read keeps it: see `failed`); undefined until one succeeded. */
   get(source: SecretSource): string | undefined;
+  /** Whether the last read of this secret failed (its last value, if any, is still what `get` gives). */
+  failed(source: SecretSource): boolean;
   /** Reads every secret again now. */
   refresh(): Promise<void>;
   close(): void;
@@ -47,6 +49,8 @@ export interface SecretStoreOptions {
   readonly onError: (where: string, message: string) => void;
   /** A secret was read with another value than before (rotation). */
   readonly onChange?: (where: string) => void;
+  /** Every secret was read again (at start and after each interval): what is derived from them can be rebuilt. */
+  readonly onRefreshed?: () => void;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -71,6 +75,7 @@ export async function createSecretStore(sources: readonly SecretSource[], option
         }
       }),
     );
+    options.onRefreshed?.();
   };
   await refresh();
   let refreshing: Promise<void> | undefined;
@@ -78,6 +83,7 @@ export async function createSecretStore(sources: readonly SecretSource[], option
   timer?.unref();
   return {
     get: (source) => values.get(describeSecret(source)),
+    failed: (source) => lastError.has(describeSecret(source)),
     refresh,
     close: () => {
       if (timer !== undefined) clearInterval(timer);

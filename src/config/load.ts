@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
-import { ConfigSchema, type Config } from './schema.js';
+import { parseSubject } from '../core/auth.js';
+import { ConfigSchema, type Config, type CredentialConfig } from './schema.js';
 
 export interface ConfigProblem {
   /** Where in the file: `shards[1].replicas[0]`, or `(file)`. */
@@ -117,10 +118,72 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
   return problems;
 }
 
-/** Credentials: TODO(issue 13, auth): one kind each, unique names, certificates need tls.clientCaFile. */
+/**
+ * Credentials: one kind each, unique names and basic user names, certificate subjects that parse
+ * and a CA to verify them against. Empty globs are refused by the schema (`minLength`).
+ */
 function checkAuth(config: Partial<Config>): ConfigProblem[] {
-  void config;
-  return [];
+  const credentials: unknown[] = Array.isArray(config.auth?.credentials) ? config.auth.credentials : [];
+  const problems: ConfigProblem[] = [];
+  const names = new Map<string, number>();
+  const usernames = new Map<string, number>();
+  credentials.forEach((raw, i) => {
+    if (typeof raw !== 'object' || raw === null) return;
+    const c = raw as Partial<CredentialConfig>;
+    const path = `auth.credentials[${i}]`;
+    const kinds = (['token', 'basic', 'certificate'] as const).filter((k) => c[k] !== undefined);
+    if (kinds.length !== 1) {
+      problems.push({
+        path,
+        message:
+          kinds.length === 0
+            ? 'give one of token ({ file } or { env }), basic ({ username, password }) or certificate ({ subject })'
+            : `give exactly one of token, basic or certificate, not ${kinds.join(' and ')}; make one credential of each`,
+      });
+    }
+    if (typeof c.name === 'string') {
+      const seen = names.get(c.name);
+      if (seen !== undefined)
+        problems.push({ path: `${path}.name`, message: `credential name "${c.name}" is already used by auth.credentials[${seen}]; names must be unique` });
+      else names.set(c.name, i);
+    }
+    const username = c.basic?.username;
+    if (typeof username === 'string') {
+      const seen = usernames.get(username);
+      if (seen !== undefined) {
+        problems.push({ path: `${path}.basic.username`, message: `user name "${username}" is already used by auth.credentials[${seen}]; give each its own` });
+      } else usernames.set(username, i);
+    }
+    const subject = c.certificate?.subject;
+    if (typeof subject === 'string') {
+      const parsed = parseSubject(subject);
+      if (!parsed.ok) problems.push({ path: `${path}.certificate.subject`, message: parsed.problem });
+      if (config.tls?.clientCaFile === undefined) {
+        problems.push({
+          path: `${path}.certificate`,
+          message: 'a certificate credential needs tls.clientCaFile (the CA that signs client certificates) and tls',
+        });
+      }
+    }
+    for (const scope of ['push', 'delete'] as const) {
+      const globs: unknown = c[scope];
+      if (!Array.isArray(globs)) continue;
+      globs.forEach((g, j) => {
+        if (typeof g === 'string' && g.trim() === '')
+          problems.push({ path: `${path}.${scope}[${j}]`, message: 'is an empty glob; remove it, or write * for every job' });
+      });
+    }
+  });
+  const anonymous = config.auth?.anonymous;
+  for (const scope of ['push', 'delete'] as const) {
+    const globs: unknown = anonymous?.[scope];
+    if (!Array.isArray(globs)) continue;
+    globs.forEach((g, j) => {
+      if (typeof g === 'string' && g.trim() === '')
+        problems.push({ path: `auth.anonymous.${scope}[${j}]`, message: 'is an empty glob; remove it, or write * for every job' });
+    });
+  }
+  return problems;
 }
 
 /** HTTPS on the front door. TODO(issue 13, TLS). */

@@ -1,8 +1,8 @@
 /**
- * Applying a reloaded configuration file to a running front door. Only the ring and discovery
- * change live; a ring change is recorded before it is applied (other front doors and restarts
- * follow it) and applied only if it cannot lose a group (docs/resizing.md); other settings wait
- * for a restart.
+ * Applying a reloaded configuration file to a running front door. Only the ring, discovery and
+ * the credential list (`auth`) change live; a ring change is recorded before it is applied
+ * (other front doors and restarts follow it) and applied only if it cannot lose a group
+ * (docs/resizing.md); other settings wait for a restart.
  */
 import type { Backend } from '../backends/client.js';
 import { ringVersion, type Cluster } from '../backends/cluster.js';
@@ -114,9 +114,12 @@ export async function refuseRemoval(current: Readonly<Config>, next: Readonly<Co
   return undefined;
 }
 
-/** Settings that a reload does not change (only the ring and discovery do). */
+/** What a reload puts in force; every other section waits for a restart. */
+const LIVE_SETTINGS = new Set<keyof Config>(['shards', 'discovery', 'auth']);
+
+/** Settings that a reload does not change (only the ring, discovery and the credential list do). */
 export function restartOnlyChanges(current: Readonly<Config>, next: Readonly<Config>): string[] {
   // Both sides' keys: a section removed from the file is a change too.
   const keys = [...new Set([...Object.keys(current), ...Object.keys(next)])] as Array<keyof Config>;
-  return keys.filter((k) => k !== 'shards' && k !== 'discovery' && JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+  return keys.filter((k) => !LIVE_SETTINGS.has(k) && JSON.stringify(current[k]) !== JSON.stringify(next[k]));
 }

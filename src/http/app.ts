@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Cluster } from '../backends/cluster.js';
-import type { Config } from '../config/schema.js';
+import type { AuthConfig, Config } from '../config/schema.js';
 import { parseGroupingPath } from '../core/grouping-key.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
 import { createStartingJudge, type IndexJudge } from '../judge/index-judge.js';
@@ -13,6 +13,7 @@ import { createLimiter } from '../limits/limiter.js';
 import type { WindowStore } from '../limits/store.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
+import { registerAuth } from './auth.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
@@ -40,6 +41,8 @@ export interface AppOptions {
   readonly targets?: () => string;
   /** The index pushes are judged against with judge.mode `front-door` (the runtime's); absent: one in memory, built from the backends. */
   readonly judge?: IndexJudge;
+  /** The `auth` section in force, when it follows configuration reloads (the runtime's); absent: `config.auth` for good. */
+  readonly auth?: () => Readonly<AuthConfig>;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -65,6 +68,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const targets = options.targets ?? (() => fixedTargets);
   const metrics = options.metrics ?? createSelfMetrics(cluster);
   const countPush = metrics.countPush.bind(metrics);
+  // Before the body is read and before any route: a refused client costs its headers only.
+  registerAuth(app, config.auth, metrics, options.auth);
   const shouldLog = createThrottle(10_000);
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;

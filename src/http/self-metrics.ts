@@ -30,7 +30,14 @@ export interface SelfMetrics {
   judgeRefused(reason: JudgeRefusal): void;
   /** The judge's index, its series counted at scrape time; and the backends running in the other judging mode. */
   watchJudge(judge: { seriesHeld(): Promise<number> } | undefined, mismatched: () => readonly Backend[]): void;
+  /** A request auth refused, by credential name (configured, `anonymous` or `unknown`) and why. */
+  authRefused(credential: string, reason: AuthRefusal): void;
+  /** Auth's state, read at scrape time. */
+  watchAuth(state: { throttledAddresses(): number; unreadableSecrets(): number }): void;
 }
+
+/** Why auth refused a request: bounded, fixed values. */
+export type AuthRefusal = 'unauthenticated' | 'forbidden' | 'throttled';
 
 /** Why the body step refused a push: bounded, fixed values. */
 export type JudgeRefusal = 'inconsistent' | 'poison' | 'invalid_body' | 'body_limit' | 'busy' | 'unavailable' | 'starting' | 'index_full';
@@ -244,6 +251,36 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
 
+  // Credential names come from the configuration (plus `anonymous`, `unknown`): bounded by it.
+  const authRefusals = new Map<string, { credential: string; reason: AuthRefusal; n: number }>();
+  let authState: { throttledAddresses(): number; unreadableSecrets(): number } | undefined;
+  new Counter({
+    name: 'pushring_auth_refusals_total',
+    help: 'Requests refused by auth, by credential (a configured name; anonymous: none presented; unknown: a malformed header, a secret that matched nothing, or one not checked because its address is throttled) and reason: unauthenticated (401), forbidden (403, out of scope), throttled (429, too many failed authentications from the address).',
+    labelNames: ['credential', 'reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { credential, reason, n } of authRefusals.values()) this.inc({ credential, reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'pushring_auth_throttled_addresses',
+    help: 'Client addresses over auth.failures.perAddress failed authentications in their window: their requests get 429.',
+    registers: [registry],
+    collect() {
+      this.set(authState?.throttledAddresses() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'pushring_auth_secrets_unreadable',
+    help: 'Credentials whose secret (file or environment variable) cannot be read now: they match nothing until it can. The front door log names where.',
+    registers: [registry],
+    collect() {
+      this.set(authState?.unreadableSecrets() ?? 0);
+    },
+  });
+
   const countReplica = (backend: Backend, outcome: ReplicaOutcome): void => {
     let byOutcome = replicaCounts.get(backend);
     if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map<ReplicaOutcome, number>()));
@@ -264,6 +301,15 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     watchJudge(judge, mismatched) {
       watchedJudge = judge;
       mismatchedBackends = mismatched;
+    },
+    authRefused(credential, reason) {
+      const key = `${reason} ${credential}`;
+      const entry = authRefusals.get(key);
+      if (entry !== undefined) entry.n++;
+      else authRefusals.set(key, { credential, reason, n: 1 });
+    },
+    watchAuth(state) {
+      authState = state;
     },
     passDone(report) {
       passes.inc();

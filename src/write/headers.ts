@@ -4,9 +4,12 @@
 
 /**
  * Headers that describe one connection, not the message (RFC 9110 7.6.1), plus those undici
- * sets itself. Everything else the client sent goes to the replicas unchanged.
+ * sets itself, plus the client's credentials: `authorization` is for the front door (config
+ * `auth`), and a backend's own credentials are the front door's to send, never a client's.
+ * Everything else the client sent goes to the replicas unchanged.
  */
 const NOT_FORWARDED = new Set([
+  'authorization',
   'connection',
   'keep-alive',
   'proxy-authenticate',

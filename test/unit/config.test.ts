@@ -117,4 +117,70 @@ write: { ack: some }
     const result = parseConfig(text);
     expect(result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([expected]);
   });
+
+  const withAuth = (auth: string, tls = ''): string => `${minimal}${tls}auth:\n${auth}`;
+  const problemsOf = (text: string): string[] => {
+    const result = parseConfig(text);
+    return result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`);
+  };
+
+  it('accepts credentials of each kind with their scopes', () => {
+    const result = parseConfig(
+      withAuth(
+        `  credentials:
+    - { name: batch, token: { env: BATCH_TOKEN }, push: ["batch-*"], delete: ["batch-*"] }
+    - { name: ops, basic: { username: ops, password: { file: /run/ops } }, admin: true }
+    - { name: cert, certificate: { subject: "CN=batch-1,O=team-a" }, push: ["cert-*"] }
+  anonymous: { push: ["public-*"], read: false }
+`,
+        'tls: { certFile: c.pem, keyFile: k.pem, clientCaFile: ca.pem }\n',
+      ),
+    );
+    if (!result.ok) throw new Error(JSON.stringify(result.problems));
+    expect(result.config.auth.credentials.map((c) => [c.name, c.push, c.delete, c.admin])).toEqual([
+      ['batch', ['batch-*'], ['batch-*'], false],
+      ['ops', [], [], true],
+      ['cert', ['cert-*'], [], false],
+    ]);
+    expect(result.config.auth.anonymous).toEqual({ push: ['public-*'], delete: [], read: false });
+  });
+
+  it.each([
+    [
+      '  credentials:\n    - { name: a, push: ["x"] }\n',
+      'auth.credentials[0]: give one of token ({ file } or { env }), basic ({ username, password }) or certificate ({ subject })',
+    ],
+    [
+      '  credentials:\n    - { name: a, token: { env: A }, basic: { username: u, password: { env: P } } }\n',
+      'auth.credentials[0]: give exactly one of token, basic or certificate, not token and basic; make one credential of each',
+    ],
+    [
+      '  credentials:\n    - { name: a, token: { env: A } }\n    - { name: a, token: { env: B } }\n',
+      'auth.credentials[1].name: credential name "a" is already used by auth.credentials[0]; names must be unique',
+    ],
+    [
+      '  credentials:\n    - { name: a, basic: { username: u, password: { env: A } } }\n    - { name: b, basic: { username: u, password: { env: B } } }\n',
+      'auth.credentials[1].basic.username: user name "u" is already used by auth.credentials[0]; give each its own',
+    ],
+    [
+      '  credentials:\n    - { name: a, certificate: { subject: "CN=a" } }\n',
+      'auth.credentials[0].certificate: a certificate credential needs tls.clientCaFile (the CA that signs client certificates) and tls',
+    ],
+    [
+      '  credentials:\n    - { name: a, token: { env: A }, push: ["  "] }\n',
+      'auth.credentials[0].push[0]: is an empty glob; remove it, or write * for every job',
+    ],
+    ['  anonymous: { delete: [" "] }\n', 'auth.anonymous.delete[0]: is an empty glob; remove it, or write * for every job'],
+  ])('refuses a bad credential list: %j', (auth, problem) => {
+    expect(problemsOf(withAuth(auth))).toContain(problem);
+  });
+
+  it('refuses a certificate subject that does not parse, with a CA present', () => {
+    const text = withAuth('  credentials:\n    - { name: a, certificate: { subject: "CN=a,OU" } }\n', 'tls: { certFile: c, keyFile: k, clientCaFile: ca }\n');
+    expect(problemsOf(text)).toEqual(['auth.credentials[0].certificate.subject: "OU" is not KEY=value (for example CN=batch-1,O=team-a)']);
+  });
+
+  it('refuses an empty glob through the schema', () => {
+    expect(problemsOf(withAuth('  credentials:\n    - { name: a, token: { env: A }, delete: [""] }\n')).join('\n')).toContain('auth.credentials[0].delete[0]');
+  });
 });
