@@ -3,10 +3,14 @@
  * again when they change, so that a rotated certificate is served to new connections without a
  * restart; and the verified client certificate a request came with, for `auth`.
  */
+import { X509Certificate, constants as cryptoConstants, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { TLSSocket, createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import type { TlsConfig } from '../config/schema.js';
+import type { Registry } from 'prom-client';
+import type { ServerConfig, TlsConfig } from '../config/schema.js';
 
 /** A client certificate the front door verified against `tls.clientCaFile`. */
 export interface ClientCertificate {
@@ -18,7 +22,8 @@ export interface ClientCertificate {
 export function clientCertificateOf(socket: Socket): ClientCertificate | undefined {
   if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
   const cert = socket.getPeerCertificate();
-  if (cert === null || typeof cert !== 'object' || cert.subject === undefined) return undefined;
+  // Without a client certificate Node answers an empty object, not null.
+  if (cert === null || typeof cert !== 'object' || cert.subject === undefined || Object.keys(cert).length === 0) return undefined;
   const subject: Record<string, readonly string[]> = {};
   for (const [key, value] of Object.entries(cert.subject as unknown as Record<string, string | string[]>)) {
     subject[key] = Array.isArray(value) ? value : [value];
@@ -26,14 +31,130 @@ export function clientCertificateOf(socket: Socket): ClientCertificate | undefin
   return { subject };
 }
 
-/** What Fastify is built with for `tls` (nothing without it). TODO(issue 13, TLS): the key pair, client CAs, minVersion. */
-export function httpsOptions(tls: TlsConfig | undefined): Record<string, never> {
-  void tls;
-  return {};
+/** The key pair (and client CAs) read from the files of `tls` and checked to work together. */
+export interface TlsFiles {
+  readonly key: Buffer;
+  readonly cert: Buffer;
+  readonly ca?: Buffer;
+  /** Of the three files' bytes: a change in any one of them is a new version. */
+  readonly hash: string;
+  /** The served certificate's notAfter, in seconds since the epoch. */
+  readonly notAfter: number;
+  readonly serialNumber: string;
 }
 
-/** Reads the files again when they change. TODO(issue 13, TLS). */
-export function watchTls(app: FastifyInstance, tls: TlsConfig | undefined): void {
+/** A TLS file that cannot be served; the message names the file and what is wrong, never its content. */
+export class TlsFilesError extends Error {
+  readonly code = 'PUSHRING_TLS_FILES_INVALID';
+  override readonly name = 'TlsFilesError';
+}
+
+type FileKey = 'certFile' | 'keyFile' | 'clientCaFile';
+
+/** Reads and checks the files of `tls` at start (buildApp is synchronous); throws a TlsFilesError. */
+export function readTlsFiles(tls: TlsConfig | undefined): TlsFiles | undefined {
+  if (tls === undefined) return undefined;
+  const read = (key: FileKey, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw unreadable(key, path, err as NodeJS.ErrnoException);
+    }
+  };
+  return checkTlsFiles(tls, {
+    cert: read('certFile', tls.certFile),
+    key: read('keyFile', tls.keyFile),
+    ...(tls.clientCaFile === undefined ? {} : { ca: read('clientCaFile', tls.clientCaFile) }),
+  });
+}
+
+function unreadable(key: FileKey, path: string, err: NodeJS.ErrnoException): TlsFilesError {
+  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
+  return new TlsFilesError(`cannot read tls.${key} ${path} (${why}): give the path of a PEM file pushring can read`);
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** Checks that the files make a usable pair: what createSecureContext says, in words that name the file. */
+function checkTlsFiles(tls: TlsConfig, files: { cert: Buffer; key: Buffer; ca?: Buffer }): TlsFiles {
+  let served: X509Certificate;
+  try {
+    // The first certificate of the file is the server's own; the rest is its chain.
+    served = new X509Certificate(files.cert);
+  } catch {
+    throw new TlsFilesError(`tls.certFile ${tls.certFile} holds no PEM certificate: give the server's certificate (with its chain) in PEM`);
+  }
+  if (files.ca !== undefined) {
+    // createSecureContext skips what is not a certificate without a word: a CA file of nothing
+    // would make every client certificate unverifiable.
+    const blocks = files.ca.toString('latin1').match(CERTIFICATE_BLOCK) ?? [];
+    const valid = blocks.filter((block) => {
+      try {
+        new X509Certificate(block);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (blocks.length === 0 || valid.length !== blocks.length) {
+      throw new TlsFilesError(
+        `tls.clientCaFile ${tls.clientCaFile ?? ''} holds no valid PEM certificates: give the CA certificates that sign client certificates in PEM`,
+      );
+    }
+  }
+  try {
+    createSecureContext(secureContextOptions(tls, files));
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') {
+      throw new TlsFilesError(
+        `tls.keyFile ${tls.keyFile} is not the private key of the certificate in tls.certFile ${tls.certFile}: give the key the certificate was issued for`,
+      );
+    }
+    throw new TlsFilesError(`tls.keyFile ${tls.keyFile} holds no usable PEM private key (${code || 'unreadable'}): give an unencrypted PEM private key`);
+  }
+  const hash = createHash('sha256');
+  for (const part of [files.cert, files.key, files.ca ?? Buffer.alloc(0)]) hash.update(String(part.length)).update(':').update(part);
+  return { ...files, hash: hash.digest('hex'), notAfter: Date.parse(served.validTo) / 1000, serialNumber: served.serialNumber };
+}
+
+function secureContextOptions(tls: TlsConfig, files: { cert: Buffer; key: Buffer; ca?: Buffer }): SecureContextOptions {
+  return {
+    key: files.key,
+    cert: files.cert,
+    ...(files.ca === undefined ? {} : { ca: files.ca }),
+    minVersion: tls.minVersion,
+    // Node's default cipher list (tls.DEFAULT_CIPHERS: AEAD suites first, no RC4/DES/MD5/NULL),
+    // in the server's order rather than the client's.
+    honorCipherOrder: true,
+    // Node alone lets a TLS 1.2 client renegotiate 3 times per 10 minutes before it cuts the
+    // connection (tls.CLIENT_RENEG_LIMIT); nothing needs it, so it is refused outright (TLS 1.3 has none).
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+  };
+}
+
+/**
+ * What Fastify is built with for `tls` (nothing without it). With `tls.clientCaFile` the client is
+ * asked for a certificate but not refused without one or with one that does not verify: `auth`
+ * decides what such a request may do, and clientCertificateOf treats an unverified one as none.
+ */
+export function httpsOptions(tls: TlsConfig | undefined, files: TlsFiles | undefined, server: ServerConfig): { https?: ServerOptions } {
+  if (tls === undefined || files === undefined) return {};
+  return {
+    https: {
+      ...secureContextOptions(tls, files),
+      requestCert: files.ca !== undefined,
+      rejectUnauthorized: false,
+      // Fastify hands its `http` options to plain HTTP servers only.
+      maxHeaderSize: server.maxHeaderBytes,
+    },
+  };
+}
+
+/** Reads the files again when they change. TODO(issue 13, TLS): rotation. */
+export function watchTls(app: FastifyInstance, tls: TlsConfig | undefined, served: TlsFiles | undefined, registry: Registry): void {
   void app;
   void tls;
+  void served;
+  void registry;
 }
