@@ -3,13 +3,14 @@
  * again when they change, so that a rotated certificate is served to new connections without a
  * restart; and the verified client certificate a request came with, for `auth`.
  */
-import { X509Certificate, constants as cryptoConstants, createHash } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import { TLSSocket, createSecureContext, type SecureContextOptions } from 'node:tls';
+import { TLSSocket, createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServerConfig, TlsConfig } from '../config/schema.js';
 
 /** A client certificate the front door verified against `tls.clientCaFile`. */
@@ -66,6 +67,20 @@ export function readTlsFiles(tls: TlsConfig | undefined): TlsFiles | undefined {
     key: read('keyFile', tls.keyFile),
     ...(tls.clientCaFile === undefined ? {} : { ca: read('clientCaFile', tls.clientCaFile) }),
   });
+}
+
+/** Reads the files of `tls` again (rotation); rejects with a TlsFilesError. */
+async function reReadTlsFiles(tls: TlsConfig): Promise<TlsFiles> {
+  const read = (key: FileKey, path: string): Promise<Buffer> =>
+    readFile(path).catch((err: NodeJS.ErrnoException) => {
+      throw unreadable(key, path, err);
+    });
+  const [cert, key, ca] = await Promise.all([
+    read('certFile', tls.certFile),
+    read('keyFile', tls.keyFile),
+    tls.clientCaFile === undefined ? undefined : read('clientCaFile', tls.clientCaFile),
+  ]);
+  return checkTlsFiles(tls, { cert, key, ...(ca === undefined ? {} : { ca }) });
 }
 
 function unreadable(key: FileKey, path: string, err: NodeJS.ErrnoException): TlsFilesError {
@@ -151,10 +166,71 @@ export function httpsOptions(tls: TlsConfig | undefined, files: TlsFiles | undef
   };
 }
 
-/** Reads the files again when they change. TODO(issue 13, TLS): rotation. */
+const EXPIRY = 'pushring_tls_certificate_expiry_seconds';
+const RELOADS = 'pushring_tls_reloads_total';
+
+/**
+ * Reads the files again every `tls.reloadSeconds` and serves a changed, valid pair to new
+ * connections (existing ones carry on with theirs); an invalid one is logged and the last good
+ * pair keeps serving. Compares content, not mtimes: a Kubernetes Secret volume swaps a symlink.
+ */
 export function watchTls(app: FastifyInstance, tls: TlsConfig | undefined, served: TlsFiles | undefined, registry: Registry): void {
-  void app;
-  void tls;
-  void served;
-  void registry;
+  if (tls === undefined || served === undefined) return;
+  // Another app built on the same registry (tests, a rebuilt app) takes the metrics over.
+  registry.removeSingleMetric(EXPIRY);
+  registry.removeSingleMetric(RELOADS);
+  const expiry = new Gauge({
+    name: EXPIRY,
+    help: 'When the certificate the front door serves expires (its notAfter), in seconds since the epoch.',
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: RELOADS,
+    help: 'Changes of the TLS files seen: applied (served to new connections) or invalid (the last good pair kept serving).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  reloads.inc({ result: 'applied' }, 0);
+  reloads.inc({ result: 'invalid' }, 0);
+  expiry.set(served.notAfter);
+
+  let current = served;
+  // The last content (or read error) found wrong: said once, not every interval.
+  let lastRefused: string | undefined;
+  const check = async (): Promise<void> => {
+    let next: TlsFiles;
+    try {
+      next = await reReadTlsFiles(tls);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== lastRefused) {
+        lastRefused = message;
+        reloads.inc({ result: 'invalid' });
+        app.log.error({ err: message }, 'the TLS files changed but cannot be served; the last good certificate keeps serving');
+      }
+      return;
+    }
+    lastRefused = undefined;
+    if (next.hash === current.hash) return;
+    (app.server as unknown as TlsServer).setSecureContext({
+      ...secureContextOptions(tls, next),
+      // Fresh session-ticket keys: a session resumed under the old context would carry the
+      // client-certificate verdict of the old CAs.
+      ticketKeys: randomBytes(48),
+    });
+    current = next;
+    expiry.set(next.notAfter);
+    reloads.inc({ result: 'applied' });
+    app.log.info(
+      { certFile: tls.certFile, serialNumber: next.serialNumber, notAfter: new Date(next.notAfter * 1000).toISOString() },
+      'serving a new TLS certificate to new connections',
+    );
+  };
+  let checking: Promise<void> | undefined;
+  const timer = setInterval(() => void (checking ??= check().finally(() => (checking = undefined))), tls.reloadSeconds * 1000);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await checking;
+  });
 }
