@@ -25,7 +25,8 @@ export function clientCertificateOf(socket: Socket): ClientCertificate | undefin
   const cert = socket.getPeerCertificate();
   // Without a client certificate Node answers an empty object, not null.
   if (cert === null || typeof cert !== 'object' || cert.subject === undefined || Object.keys(cert).length === 0) return undefined;
-  const subject: Record<string, readonly string[]> = {};
+  // Attribute names come from the certificate: no prototype to write through.
+  const subject = Object.create(null) as Record<string, readonly string[]>;
   for (const [key, value] of Object.entries(cert.subject as unknown as Record<string, string | string[]>)) {
     subject[key] = Array.isArray(value) ? value : [value];
   }
@@ -69,8 +70,10 @@ export function readTlsFiles(tls: TlsConfig | undefined): TlsFiles | undefined {
   });
 }
 
-/** Reads the files of `tls` again (rotation); rejects with a TlsFilesError. */
-async function reReadTlsFiles(tls: TlsConfig): Promise<TlsFiles> {
+type RawFiles = { readonly cert: Buffer; readonly key: Buffer; readonly ca?: Buffer };
+
+/** Reads the files of `tls` again (rotation), unchecked; rejects with a TlsFilesError. */
+async function reReadTlsFiles(tls: TlsConfig): Promise<RawFiles> {
   const read = (key: FileKey, path: string): Promise<Buffer> =>
     readFile(path).catch((err: NodeJS.ErrnoException) => {
       throw unreadable(key, path, err);
@@ -80,7 +83,13 @@ async function reReadTlsFiles(tls: TlsConfig): Promise<TlsFiles> {
     read('keyFile', tls.keyFile),
     tls.clientCaFile === undefined ? undefined : read('clientCaFile', tls.clientCaFile),
   ]);
-  return checkTlsFiles(tls, { cert, key, ...(ca === undefined ? {} : { ca }) });
+  return { cert, key, ...(ca === undefined ? {} : { ca }) };
+}
+
+function hashOf(files: RawFiles): string {
+  const hash = createHash('sha256');
+  for (const part of [files.cert, files.key, files.ca ?? Buffer.alloc(0)]) hash.update(String(part.length)).update(':').update(part);
+  return hash.digest('hex');
 }
 
 function unreadable(key: FileKey, path: string, err: NodeJS.ErrnoException): TlsFilesError {
@@ -91,7 +100,7 @@ function unreadable(key: FileKey, path: string, err: NodeJS.ErrnoException): Tls
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** Checks that the files make a usable pair: what createSecureContext says, in words that name the file. */
-function checkTlsFiles(tls: TlsConfig, files: { cert: Buffer; key: Buffer; ca?: Buffer }): TlsFiles {
+function checkTlsFiles(tls: TlsConfig, files: RawFiles): TlsFiles {
   let served: X509Certificate;
   try {
     // The first certificate of the file is the server's own; the rest is its chain.
@@ -128,12 +137,10 @@ function checkTlsFiles(tls: TlsConfig, files: { cert: Buffer; key: Buffer; ca?: 
     }
     throw new TlsFilesError(`tls.keyFile ${tls.keyFile} holds no usable PEM private key (${code || 'unreadable'}): give an unencrypted PEM private key`);
   }
-  const hash = createHash('sha256');
-  for (const part of [files.cert, files.key, files.ca ?? Buffer.alloc(0)]) hash.update(String(part.length)).update(':').update(part);
-  return { ...files, hash: hash.digest('hex'), notAfter: Date.parse(served.validTo) / 1000, serialNumber: served.serialNumber };
+  return { ...files, hash: hashOf(files), notAfter: Date.parse(served.validTo) / 1000, serialNumber: served.serialNumber };
 }
 
-function secureContextOptions(tls: TlsConfig, files: { cert: Buffer; key: Buffer; ca?: Buffer }): SecureContextOptions {
+function secureContextOptions(tls: TlsConfig, files: RawFiles): SecureContextOptions {
   return {
     key: files.key,
     cert: files.cert,
@@ -195,29 +202,48 @@ export function watchTls(app: FastifyInstance, tls: TlsConfig | undefined, serve
   expiry.set(served.notAfter);
 
   let current = served;
-  // The last content (or read error) found wrong: said once, not every interval.
+  // What was last found wrong (the files' hash, or why they could not be read): said once, not every interval.
   let lastRefused: string | undefined;
+  const refuse = (what: string, message: string): void => {
+    if (what === lastRefused) return;
+    lastRefused = what;
+    reloads.inc({ result: 'invalid' });
+    app.log.error({ err: message }, 'the TLS files changed but cannot be served; the last good certificate keeps serving');
+  };
   const check = async (): Promise<void> => {
+    let files: RawFiles;
+    try {
+      files = await reReadTlsFiles(tls);
+    } catch (err) {
+      refuse((err as Error).message, (err as Error).message);
+      return;
+    }
+    const hash = hashOf(files);
+    if (hash === current.hash) {
+      lastRefused = undefined;
+      return;
+    }
+    if (hash === lastRefused) return;
     let next: TlsFiles;
     try {
-      next = await reReadTlsFiles(tls);
+      next = checkTlsFiles(tls, files);
     } catch (err) {
-      const message = (err as Error).message;
-      if (message !== lastRefused) {
-        lastRefused = message;
-        reloads.inc({ result: 'invalid' });
-        app.log.error({ err: message }, 'the TLS files changed but cannot be served; the last good certificate keeps serving');
-      }
+      refuse(hash, (err as Error).message);
+      return;
+    }
+    try {
+      (app.server as unknown as TlsServer).setSecureContext({
+        ...secureContextOptions(tls, next),
+        // Fresh session-ticket keys: a session resumed under the old context would carry the
+        // client-certificate verdict of the old CAs.
+        ticketKeys: randomBytes(48),
+      });
+    } catch (err) {
+      // Checked just before with the same options; a throw here must not end the process.
+      refuse(hash, `the TLS files could not be served: ${(err as { code?: string }).code ?? (err as Error).message}`);
       return;
     }
     lastRefused = undefined;
-    if (next.hash === current.hash) return;
-    (app.server as unknown as TlsServer).setSecureContext({
-      ...secureContextOptions(tls, next),
-      // Fresh session-ticket keys: a session resumed under the old context would carry the
-      // client-certificate verdict of the old CAs.
-      ticketKeys: randomBytes(48),
-    });
     current = next;
     expiry.set(next.notAfter);
     reloads.inc({ result: 'applied' });
