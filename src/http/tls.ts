@@ -169,6 +169,9 @@ export function httpsOptions(tls: TlsConfig | undefined, files: TlsFiles | undef
       rejectUnauthorized: false,
       // Fastify hands its `http` options to plain HTTP servers only.
       maxHeaderSize: server.maxHeaderBytes,
+      // The handshake comes before the request line: a client gets no longer for it than for
+      // its headers (Node's own default is 120 s, a long hold for a slow or idle client).
+      handshakeTimeout: server.headersTimeoutMs,
     },
   };
 }

@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -29,7 +30,7 @@ let caPem: Buffer;
 
 const doors: FrontDoor[] = [];
 const agents: Agent[] = [];
-const sockets: TLSSocket[] = [];
+const sockets: Socket[] = [];
 const processes: ManagedProcess[] = [];
 const gateways: Pushgateway[] = [];
 
@@ -192,6 +193,21 @@ describe('TLS on the front door', () => {
     const d = await door({ certFile: serverPair.certFile, keyFile: serverPair.keyFile, minVersion: 'TLSv1.3' });
     await expect(tlsConnect(portOf(d), { maxVersion: 'TLSv1.2' })).rejects.toMatchObject({ code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
     expect((await tlsConnect(portOf(d))).getProtocol()).toBe('TLSv1.3');
+  });
+
+  it('closes a connection whose handshake does not come within server.headersTimeoutMs', async () => {
+    const d = await startFrontDoor({
+      shards: 1,
+      replicas: 1,
+      config: { tls: { certFile: serverPair.certFile, keyFile: serverPair.keyFile }, server: { headersTimeoutMs: 300 } },
+    });
+    doors.push(d);
+    const silent = createConnection({ host: '127.0.0.1', port: portOf(d) });
+    sockets.push(silent);
+    silent.on('error', () => undefined);
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    // Node's own handshake time-out is 120 s: within the deadline only the configured one can close it.
+    await waitFor(async () => silent.closed, { what: 'the front door to close a connection that never starts its handshake', timeoutMs: 10_000 });
   });
 
   it('refuses a TLS 1.2 renegotiation asked for by the client', async () => {
