@@ -29,18 +29,25 @@ export async function startServer(
   // signal or the end of the process can cut it off.
   const logger = pino({ level: config.log.level, base: { service: 'pushring' } }, pino.destination({ dest: 1, sync: true }));
   const runtime = createRuntime(config, { logger });
-  const app = buildApp({
-    config,
-    cluster: runtime.cluster,
-    logger,
-    suspects: runtime.suspects,
-    hints: runtime.hints,
-    metrics: runtime.metrics,
-    targets: () => runtime.targets,
-    auth: () => runtime.config.auth,
-    ...(runtime.limitStore === undefined ? {} : { sharedLimitStore: runtime.limitStore }),
-    ...(runtime.judge === undefined ? {} : { judge: runtime.judge }),
-  });
+  let app: ReturnType<typeof buildApp>;
+  try {
+    app = buildApp({
+      config,
+      cluster: runtime.cluster,
+      logger,
+      suspects: runtime.suspects,
+      hints: runtime.hints,
+      metrics: runtime.metrics,
+      targets: () => runtime.targets,
+      auth: () => runtime.config.auth,
+      ...(runtime.limitStore === undefined ? {} : { sharedLimitStore: runtime.limitStore }),
+      ...(runtime.judge === undefined ? {} : { judge: runtime.judge }),
+    });
+  } catch (err) {
+    // TLS files that cannot be served: nothing of the runtime may keep the process alive.
+    await runtime.close().catch(() => undefined);
+    throw err;
+  }
   let watcher: ConfigWatcher | undefined;
 
   // Drain first (the app stops accepting and finishes in-flight pushes while probes still run,
@@ -88,7 +95,7 @@ export async function startServer(
   }
 
   const { host, port } = parseListen(config.listen)!;
-  let address = `http://${config.listen}`;
+  let address = `${config.tls === undefined ? 'http' : 'https'}://${config.listen}`;
   try {
     await runtime.prepare();
     if (!stopRequested) address = await app.listen({ host, port });

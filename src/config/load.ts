@@ -186,9 +186,19 @@ function checkAuth(config: Partial<Config>): ConfigProblem[] {
   return problems;
 }
 
-/** HTTPS on the front door. TODO(issue 13, TLS). */
+/**
+ * HTTPS on the front door. The files themselves are read when the app is built (a missing one
+ * fails the start naming its path); one file may hold both certificate and key.
+ */
 function checkTls(config: Partial<Config>): ConfigProblem[] {
-  void config;
+  const tls = config.tls;
+  if (typeof tls !== 'object' || tls === null || typeof tls.clientCaFile !== 'string') return [];
+  // The private key read as client CAs would trust no one, and puts the key where CAs are expected.
+  if (tls.clientCaFile === tls.keyFile) {
+    return [
+      { path: 'tls.clientCaFile', message: 'is the same file as tls.keyFile: give the CA certificates that sign client certificates, not the private key' },
+    ];
+  }
   return [];
 }
 

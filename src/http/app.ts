@@ -22,7 +22,7 @@ import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 import { limitServer, serverOptions } from './server-options.js';
-import { httpsOptions, watchTls } from './tls.js';
+import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
 
 export interface AppOptions {
   readonly config: Readonly<Config>;
@@ -47,9 +47,13 @@ export interface AppOptions {
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { config, cluster } = options;
+  // Read at build: a TLS file that cannot be served fails the start, naming the file.
+  const tlsFiles = readTlsFiles(config.tls);
+  // With `https` Fastify types the server as https.Server; every caller uses only what both
+  // servers have (inject, listen, close, the server's limits), so the app keeps the plain type.
   const app = Fastify({
     ...serverOptions(config.server),
-    ...httpsOptions(config.tls),
+    ...(httpsOptions(config.tls, tlsFiles, config.server) as object),
     ...(options.logger === undefined || options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.write.maxBodyBytes,
     // Pushes are answered quickly or fail over; a client that never finishes sending is cut off.
@@ -62,11 +66,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   limitServer(app, config.server);
-  watchTls(app, config.tls);
   const log = app.log;
   const fixedTargets = formatTargets(buildTargets(config));
   const targets = options.targets ?? (() => fixedTargets);
   const metrics = options.metrics ?? createSelfMetrics(cluster);
+  watchTls(app, config.tls, tlsFiles, metrics.registry);
   const countPush = metrics.countPush.bind(metrics);
   // Before the body is read and before any route: a refused client costs its headers only.
   registerAuth(app, config.auth, metrics, options.auth);

@@ -4,6 +4,7 @@
  * observe them), listening on a free loopback port; plus a raw HTTP client that neither follows
  * redirects nor rewrites anything, to compare answers byte for byte.
  */
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { expect } from 'vitest';
 import { createCluster, startHealthChecks, type Cluster } from '../../src/backends/cluster.js';
@@ -40,6 +41,10 @@ export async function startFrontDoor(opts: {
   sharedLimitStore?: WindowStore;
   suspects?: SuspectStore;
   hints?: HintStore;
+  /** A logger for the app (default: none). */
+  logger?: FastifyBaseLogger;
+  /** Called with the built app before it listens (a test registers its own routes). */
+  beforeListen?: (app: FastifyInstance) => void;
 }): Promise<FrontDoor> {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
@@ -65,7 +70,7 @@ export async function startFrontDoor(opts: {
   const app = buildApp({
     config,
     cluster,
-    logger: false,
+    logger: opts.logger ?? false,
     judge: {
       judge: (write) => judge.judge(write),
       recordFailure: (write, refusal) => judge.recordFailure(write, refusal),
@@ -78,6 +83,7 @@ export async function startFrontDoor(opts: {
     ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
     ...(opts.hints === undefined ? {} : { hints: opts.hints }),
   });
+  opts.beforeListen?.(app);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url,
