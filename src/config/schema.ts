@@ -577,7 +577,7 @@ export const ConfigSchema = Type.Object(
           default: 5,
           description:
             "With `liveResize`: how often `serve` re-reads its configuration file, in seconds (it also watches the file's " +
-            'directory). Only `shards` and `discovery` change live; other changes are logged as needing a restart.',
+            'directory). Only `shards`, `discovery` and the credential list (`auth`) change live; other changes are logged as needing a restart.',
         }),
       },
       { additionalProperties: false, default: {}, description: 'How `serve` picks up an edited configuration file.' },
