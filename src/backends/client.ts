@@ -356,8 +356,9 @@ export class Backend {
       }
       splitter.end();
     } finally {
-      // Left early (an error, or the consumer stopped): nobody reads the rest.
-      if (!res.body.readableEnded) res.body.destroy();
+      // Left early (an error, a refusal, or the consumer stopped): nobody reads the rest. undici
+      // emits the abort as an 'error' event, which would crash the process with no listener.
+      if (!res.body.readableEnded) res.body.on('error', () => undefined).destroy();
     }
   }
 
