@@ -509,8 +509,8 @@ function isRefusal(status: number): boolean {
   return status === 401 || status === 403;
 }
 
-/** undici's `connect` options from a replica's TLS files, read now; throws naming the file that cannot be read. */
-function readConnectOptions(client: ResolvedClient | undefined): { connect?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } } {
+/** undici's `connect` options from a replica's TLS files, read now; throws a BackendClientError naming the file that cannot be read. */
+export function readConnectOptions(client: ResolvedClient | undefined): { connect?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } } {
   if (client === undefined) return {};
   const read = (field: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined => {
     const file = client[field];

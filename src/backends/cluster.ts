@@ -7,7 +7,7 @@ import type { Config, ShardConfig } from '../config/schema.js';
 import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js';
 import { resolveReplicas, type ResolvedReplica } from '../core/replicas.js';
 import { ringOf, type Ring } from '../core/ring.js';
-import { Backend, type HealthListener, type ScrapeListener } from './client.js';
+import { Backend, readConnectOptions, type HealthListener, type ScrapeListener } from './client.js';
 
 export interface Shard {
   readonly name: string;
@@ -222,6 +222,25 @@ function build(
   }
   for (const [key, backend] of made) byKey.set(key, backend);
   return { configs: config.shards, ring, version: ringVersion(config.shards), shards, backends };
+}
+
+/**
+ * The client files of every replica that cannot be read, one message each (naming the setting
+ * and the file): what `check-config` reports, and what a reload can check before it commits to a
+ * ring whose Backends could not be made.
+ */
+export function checkBackendClients(config: Pick<Readonly<Config>, 'shards'>): string[] {
+  const problems = new Set<string>();
+  config.shards.forEach((shard, s) => {
+    for (const replica of resolveReplicas(shard, s)) {
+      try {
+        readConnectOptions(replica.client);
+      } catch (err) {
+        problems.add((err as Error).message);
+      }
+    }
+  });
+  return [...problems];
 }
 
 /** A short, stable name for the ownership a ring defines: its owning shards and their weights. */

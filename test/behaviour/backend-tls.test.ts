@@ -212,3 +212,20 @@ describe('a shard behind TLS and basic auth', () => {
     expect(JSON.stringify(await status(door))).not.toContain(password);
   });
 });
+
+describe('client files that cannot be read', () => {
+  it('are configuration problems for check-config and stop serve, naming the setting and the file', async () => {
+    const dir = await tempDir('pushring-backend-tls-');
+    const file = join(dir, 'pushring.yaml');
+    const missing = join(dir, 'missing-ca.pem');
+    await writeFile(
+      file,
+      `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - { name: a, replicas: [{ url: "https://127.0.0.1:1", client: { caFile: ${JSON.stringify(missing)} } }] }\n`,
+    );
+    const expected = `cannot read shards[0].replicas[0].client.caFile (${missing}): ENOENT; give a readable PEM file`;
+    const check = await runPushring(['check-config', file]);
+    expect([check.code, check.stderr]).toEqual([2, `pushring: ${file} is not a valid configuration:\n  - ${expected}\n`]);
+    const serving = await runPushring(['serve', '--config', file]);
+    expect([serving.code, serving.stderr]).toEqual([1, `pushring: ${expected}\n`]);
+  });
+});
