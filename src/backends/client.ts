@@ -5,7 +5,7 @@
  * (GET /metrics), which nothing on the write path reads at all.
  */
 import { Pool, type Dispatcher } from 'undici';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import { basePathOf } from '../config/load.js';
@@ -113,8 +113,15 @@ export class Backend {
   /** What the last probe that did not find the scrape ok said, for logs. */
   scrapeReason = '';
   private readonly basePath: string;
-  private readonly pool: Pool;
-  private readonly probePool: Pool;
+  /** Replaced (the old ones closed gracefully) when the replica's TLS files change. */
+  private pool: Pool;
+  private probePool: Pool;
+  private readonly origin: string;
+  private readonly options: BackendOptions;
+  /** What the TLS files looked like when last read (sizes and modification times). */
+  private tlsStamp: string | undefined;
+  /** Why changed TLS files could not be used (the pools in force stay); undefined when they could. */
+  private tlsProblem: string | undefined;
   private readonly inFlight = new Set<ReplicaWrite>();
   private readonly listeners: HealthListener[] = [];
   private readonly scrapeListeners: ScrapeListener[] = [];
@@ -146,15 +153,10 @@ export class Backend {
     this.basePath = basePathOf(parsed);
     this.client = options.client;
     this.shardIndex = options.shardIndex ?? 0;
-    const connect = readConnectOptions(options.client);
-    this.pool = new Pool(parsed.origin, {
-      ...connect,
-      connections: options.connections,
-      connectTimeout: options.connectTimeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+    this.origin = parsed.origin;
+    this.options = options;
+    this.tlsStamp = stampTlsFiles(options.client);
+    [this.pool, this.probePool] = this.makePools(readConnectOptions(options.client));
     this.probeTimeoutMs = options.probeTimeoutMs;
     this.callTimeoutMs = options.timeoutMs;
     this.timeoutMs = options.timeoutMs;
@@ -163,15 +165,6 @@ export class Backend {
     // time spent queued for a connection, which undici's own time-outs do not count.
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
     this.sweeper.unref();
-    // Two connections: a slow scrape probe (a large replica gathers every group before it
-    // answers) must not hold up the health probe, which would mark the replica down.
-    this.probePool = new Pool(parsed.origin, {
-      ...connect,
-      connections: 2,
-      connectTimeout: options.probeTimeoutMs,
-      headersTimeout: options.probeTimeoutMs,
-      bodyTimeout: options.probeTimeoutMs,
-    });
     const basicAuth = options.client?.basicAuth;
     this.secretsRead =
       basicAuth === undefined
@@ -183,6 +176,49 @@ export class Backend {
             if (this.closed) store.close();
             else this.secrets = store;
           });
+  }
+
+  private makePools(connect: ReturnType<typeof readConnectOptions>): [Pool, Pool] {
+    const o = this.options;
+    const pool = new Pool(this.origin, {
+      ...connect,
+      connections: o.connections,
+      connectTimeout: o.connectTimeoutMs,
+      headersTimeout: o.timeoutMs,
+      bodyTimeout: o.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    // Two connections: a slow scrape probe (a large replica gathers every group before it
+    // answers) must not hold up the health probe, which would mark the replica down.
+    const probePool = new Pool(this.origin, {
+      ...connect,
+      connections: 2,
+      connectTimeout: o.probeTimeoutMs,
+      headersTimeout: o.probeTimeoutMs,
+      bodyTimeout: o.probeTimeoutMs,
+    });
+    return [pool, probePool];
+  }
+
+  /**
+   * Rotation without a restart: when the CA, certificate or key file changed since it was read,
+   * new connections use the new files (old pools finish what they carry, then close). A file
+   * that cannot be read now keeps the pools in force and the reason for the health probe.
+   */
+  private reloadTls(): void {
+    const stamp = stampTlsFiles(this.client);
+    if (stamp === this.tlsStamp) return;
+    let connect: ReturnType<typeof readConnectOptions>;
+    try {
+      connect = readConnectOptions(this.client);
+    } catch (err) {
+      this.tlsProblem = (err as Error).message;
+      return;
+    }
+    [this.tlsStamp, this.tlsProblem] = [stamp, undefined];
+    const old = [this.pool, this.probePool];
+    [this.pool, this.probePool] = this.makePools(connect);
+    for (const pool of old) void pool.close().catch(() => undefined);
   }
 
   /**
@@ -245,6 +281,7 @@ export class Backend {
     let reason = '';
     try {
       await this.secretsRead;
+      this.reloadTls();
       const res = await this.probePool.request({
         method: 'GET',
         path: this.basePath + '/-/healthy',
@@ -261,6 +298,7 @@ export class Backend {
     } catch (err) {
       reason = `health probe failed: ${this.describeFailure(err)}`;
     }
+    if (!healthy && this.tlsProblem !== undefined) reason += ` (and the changed TLS files are not in use: ${this.tlsProblem})`;
     // Hold-down: a replica slow on writes but quick on /-/healthy would otherwise flap, back up
     // after every probe and down again after every slow write.
     this.healthyProbes = healthy ? this.healthyProbes + 1 : 0;
@@ -374,6 +412,7 @@ export class Backend {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Pools a TLS reload replaced are closing already; these are the ones in force.
     this.secrets?.close();
     clearInterval(this.sweeper);
     this.release('down');
@@ -510,6 +549,22 @@ function isRefusal(status: number): boolean {
 }
 
 /** undici's `connect` options from a replica's TLS files, read now; throws a BackendClientError naming the file that cannot be read. */
+/** Sizes and modification times of a replica's TLS files: a change says they were rewritten. */
+function stampTlsFiles(client: ResolvedClient | undefined): string | undefined {
+  const files = [client?.caFile, client?.certFile, client?.keyFile].filter((f) => f !== undefined);
+  if (files.length === 0) return undefined;
+  return files
+    .map((file) => {
+      try {
+        const st = statSync(file);
+        return `${st.size}:${st.mtimeMs}:${st.ino}`;
+      } catch {
+        return 'unreadable';
+      }
+    })
+    .join(',');
+}
+
 export function readConnectOptions(client: ResolvedClient | undefined): { connect?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } } {
   if (client === undefined) return {};
   const read = (field: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined => {

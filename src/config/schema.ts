@@ -364,7 +364,7 @@ export const BackendClientSchema = Type.Object(
         minLength: 1,
         description:
           "PEM file of the CAs that sign the replicas' server certificates (`https://` URLs only). Absent: the system's CAs. " +
-          'Read when the replica is set up (start, or a reload that changes its client settings).',
+          'Like `certFile` and `keyFile`, checked for a change at every health probe: new connections use the new file without a restart.',
       }),
     ),
     certFile: Type.Optional(

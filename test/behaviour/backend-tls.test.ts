@@ -172,13 +172,13 @@ describe('a shard behind TLS and basic auth', () => {
     const password = `pg-${randomBytes(12).toString('hex')}`;
     const wrong = `wrong-${randomBytes(12).toString('hex')}`;
     const dir = await tempDir('pushring-backend-tls-');
-    const [goodFile, wrongFile] = [join(dir, 'good'), join(dir, 'wrong')];
-    await Promise.all([writeFile(goodFile, password), writeFile(wrongFile, wrong)]);
+    const [goodFile, wrongFile, caFile] = [join(dir, 'good'), join(dir, 'wrong'), join(dir, 'ca.pem')];
+    await Promise.all([writeFile(goodFile, password), writeFile(wrongFile, wrong), writeFile(caFile, await readFile(ca.caFile))]);
     const [good, refusing, stranger] = await Promise.all([tlsGateway(ca, password), tlsGateway(ca, password), tlsGateway(otherCa, password)]);
     const basic = (file: string) => `basicAuth: { username: ${USER}, password: { file: ${JSON.stringify(file)} } }`;
     const door = await serve(dir, [
       `  - name: secure`,
-      `    client: { caFile: ${JSON.stringify(ca.caFile)}, ${basic(goodFile)} }`,
+      `    client: { caFile: ${JSON.stringify(caFile)}, ${basic(goodFile)} }`,
       `    replicas: ["${good.url}", { url: "${refusing.url}", client: { ${basic(wrongFile)} } }, "${stranger.url}"]`,
     ]);
 
@@ -202,6 +202,12 @@ describe('a shard behind TLS and basic auth', () => {
     // A rotated password is used without a restart: the refusing replica comes up.
     await writeFile(wrongFile, password);
     await waitFor(async () => (await upOf(door, 'secure'))[1] === true, { what: 'the replica up with the rotated password', timeoutMs: 15_000 });
+    // A CA file rewritten to trust the other CA too is used without a restart.
+    await writeFile(caFile, Buffer.concat([await readFile(ca.caFile), await readFile(otherCa.caFile)]));
+    await waitFor(async () => (await upOf(door, 'secure'))[2] === true, {
+      what: 'the replica of the other CA up once the CA file trusts it',
+      timeoutMs: 15_000,
+    });
 
     const log = await door.log();
     const reasons = log.split('\n').filter((line) => line.includes(refused));
