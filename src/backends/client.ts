@@ -7,6 +7,8 @@
 import { Pool, type Dispatcher } from 'undici';
 import { readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import { basePathOf } from '../config/load.js';
 import type { ApiGroup } from '../core/exposition.js';
@@ -583,6 +585,18 @@ export function readConnectOptions(client: ResolvedClient | undefined): { connec
   if (cert !== undefined) connect.cert = cert;
   if (key !== undefined) connect.key = key;
   if (client.serverName !== undefined) connect.servername = client.serverName;
+  if (ca !== undefined || cert !== undefined) {
+    // Parsed now, so that a file that is not PEM, or a key that is not the certificate's, is
+    // found at start (or in check-config) rather than at the first connection.
+    try {
+      // createSecureContext passes over a CA file without a certificate in it; X509Certificate does not.
+      if (ca !== undefined) new X509Certificate(ca);
+      createSecureContext({ ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) });
+    } catch (err) {
+      const where = (['caFile', 'certFile', 'keyFile'] as const).flatMap((f) => (client[f] === undefined ? [] : [`${client.paths[f] ?? f} (${client[f]})`]));
+      throw new BackendClientError(`cannot use ${where.join(', ')}: ${(err as Error).message}; give PEM files, a certificate with its own key`);
+    }
+  }
   return Object.keys(connect).length === 0 ? {} : { connect };
 }
 
