@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestCa, type TestCa } from '../helpers/certs.js';
 import { runPushring } from '../helpers/cli.js';
+import { validated } from '../helpers/config.js';
+import { startPrometheus } from '../helpers/prometheus.js';
+import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
 import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
 
@@ -233,5 +236,45 @@ describe('client files that cannot be read', () => {
     expect([check.code, check.stderr]).toEqual([2, `pushring: ${file} is not a valid configuration:\n  - ${expected}\n`]);
     const serving = await runPushring(['serve', '--config', file]);
     expect([serving.code, serving.stderr]).toEqual([1, `pushring: ${expected}\n`]);
+  });
+});
+
+describe('Prometheus and backends behind TLS and basic auth', () => {
+  it('scrapes them with the two jobs docs/prometheus.md shows, from the targets pushring writes', async () => {
+    const ca = await createTestCa();
+    const password = `prom-${randomBytes(12).toString('hex')}`;
+    // Prometheus's own user, as the docs advise.
+    const web = { tls: await ca.server(), ca: ca.caFile, basicAuth: { username: 'prometheus', password } };
+    const [secure, plain] = await Promise.all([gateway({ webConfig: web }), gateway({})]);
+    const config = validated({
+      shards: [
+        { name: 'secure', replicas: [secure.url] },
+        { name: 'plain', replicas: [plain.url] },
+      ],
+    });
+    // The example itself, with its two files next to the configuration.
+    const doc = await readFile(new URL('../../docs/prometheus.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Backends behind TLS and basic auth'));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example, 'a YAML example in the section').toBeDefined();
+    const yaml = `global: { scrape_interval: 1s }\n${example!.replaceAll('/etc/prometheus/', '')}`;
+    const prometheus = await startPrometheus(yaml, {
+      'pushgateway-ca.pem': await readFile(ca.caFile, 'utf8'),
+      'pushgateway-password': password,
+      'targets/pushring-targets.json': formatTargets(buildTargets(config)),
+    });
+    started.push(prometheus);
+    const up = await waitFor(
+      async () => {
+        // Each replica in exactly one of the two jobs (no password sent to the plain one), and up.
+        const samples = await prometheus.query('up{job="pushgateway"}');
+        return samples.length === 2 && samples.every((s) => s.value[1] === '1') ? samples.map((s) => s.metric['shard']).sort() : undefined;
+      },
+      { what: 'both Pushgateways scraped up by Prometheus', timeoutMs: 30_000 },
+    ).catch(async (err: Error) => {
+      const targets = await prometheus.api<{ activeTargets: Array<{ scrapeUrl: string; lastError: string; health: string }> }>('targets');
+      throw new Error(`${err.message}: ${JSON.stringify(targets.activeTargets.map((t) => [t.scrapeUrl, t.health, t.lastError]))}`);
+    });
+    expect(up).toEqual(['plain', 'secure']);
   });
 });
