@@ -120,7 +120,7 @@ export class Backend {
   private probePool: Pool;
   private readonly origin: string;
   private readonly options: BackendOptions;
-  /** What the TLS files looked like when last read (sizes and modification times). */
+  /** What the TLS files looked like when last read (size, modification time, inode of each). */
   private tlsStamp: string | undefined;
   /** Why changed TLS files could not be used (the pools in force stay); undefined when they could. */
   private tlsProblem: string | undefined;
@@ -209,7 +209,8 @@ export class Backend {
    */
   private reloadTls(): void {
     const stamp = stampTlsFiles(this.client);
-    if (stamp === this.tlsStamp) return;
+    // Closed meanwhile: new pools would outlive the Backend.
+    if (stamp === this.tlsStamp || this.closed) return;
     let connect: ReturnType<typeof readConnectOptions>;
     try {
       connect = readConnectOptions(this.client);
