@@ -45,7 +45,18 @@ function collectProperties(object: TSchema, prefix: string, fields: ConfigField[
     fields.push({ key, type: describeType(property), default: describeDefault(property, required.has(name)), description });
     if (isSection(property)) collectProperties(property, `${key}.`, fields);
     if (KindGuard.IsArray(property) && isSection(property.items)) collectProperties(property.items, `${key}[].`, fields);
+    // A list item given either as a string or as a section (`shards[].replicas`): the section's keys.
+    const section = KindGuard.IsArray(property) ? sectionAlternative(property.items) : undefined;
+    if (section !== undefined) collectProperties(section, `${key}[].`, fields);
   }
+}
+
+/** The section of a union of one string and one section (a shorthand and its long form). */
+function sectionAlternative(schema: TSchema): TSchema | undefined {
+  if (!KindGuard.IsUnion(schema) || schema.anyOf.length !== 2) return undefined;
+  const [first, second] = schema.anyOf as [TSchema, TSchema];
+  if (KindGuard.IsString(first) && isSection(second)) return second;
+  return undefined;
 }
 
 function isSection(schema: TSchema): boolean {
@@ -67,6 +78,14 @@ function describeType(schema: TSchema): string {
     const pattern = schema.pattern === undefined ? '' : ` matching \`${schema.pattern}\``;
     const length = schema.maxLength !== undefined ? `, ${range(schema.minLength ?? 0, schema.maxLength).trim()} characters` : '';
     return `${schema.minLength !== undefined && schema.maxLength === undefined ? 'non-empty ' : ''}string${pattern}${length}`;
+  }
+  const section = sectionAlternative(schema);
+  if (section !== undefined) {
+    return `${describeType((schema.anyOf as TSchema[])[0]!)} or \`{ ${Object.keys((section as unknown as { properties: object }).properties).join(', ')} }\``;
+  }
+  if (KindGuard.IsArray(schema) && sectionAlternative(schema.items) !== undefined) {
+    const count = schema.minItems === undefined ? `at most ${String(schema.maxItems)}` : range(schema.minItems, schema.maxItems).trim();
+    return `list of ${count} items, each a ${describeType(schema.items)}`;
   }
   if (KindGuard.IsArray(schema)) {
     const item = isSection(schema.items) ? 'item' : describeType(schema.items);

@@ -5,10 +5,15 @@
  * (GET /metrics), which nothing on the write path reads at all.
  */
 import { Pool, type Dispatcher } from 'undici';
+import { readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import { basePathOf } from '../config/load.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { createJsonArraySplitter } from '../core/json-array.js';
+import { explainRefusal, explainTlsFailure, type ResolvedClient } from '../core/replicas.js';
 
 export type ReplicaFailure =
   /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
@@ -63,6 +68,17 @@ export interface BackendOptions {
   readonly probeTimeoutMs: number;
   /** Consecutive successful probes a replica needs to be believed up again after being down. */
   readonly upAfterProbes: number;
+  /** TLS material and credentials (core/replicas.ts); absent: a plain connection. */
+  readonly client?: ResolvedClient;
+  /** Which shard of the configuration this replica belongs to, for messages (`shards[i]`). */
+  readonly shardIndex?: number;
+  /** How often the basic-auth password is read again (auth.secretsReloadSeconds), in milliseconds. */
+  readonly secretsReloadMs?: number;
+}
+
+/** A CA, certificate or key file of a replica's client settings that cannot be read. */
+export class BackendClientError extends Error {
+  readonly code = 'PUSHRING_BACKEND_CLIENT';
 }
 
 export type HealthListener = (backend: Backend, up: boolean, reason: string) => void;
@@ -99,8 +115,15 @@ export class Backend {
   /** What the last probe that did not find the scrape ok said, for logs. */
   scrapeReason = '';
   private readonly basePath: string;
-  private readonly pool: Pool;
-  private readonly probePool: Pool;
+  /** Replaced (the old ones closed gracefully) when the replica's TLS files change. */
+  private pool: Pool;
+  private probePool: Pool;
+  private readonly origin: string;
+  private readonly options: BackendOptions;
+  /** What the TLS files looked like when last read (size, modification time, inode of each). */
+  private tlsStamp: string | undefined;
+  /** Why changed TLS files could not be used (the pools in force stay); undefined when they could. */
+  private tlsProblem: string | undefined;
   private readonly inFlight = new Set<ReplicaWrite>();
   private readonly listeners: HealthListener[] = [];
   private readonly scrapeListeners: ScrapeListener[] = [];
@@ -110,6 +133,18 @@ export class Backend {
   private readonly sweeper: NodeJS.Timeout;
   private readonly upAfterProbes: number;
   private healthyProbes = 0;
+  private readonly client: ResolvedClient | undefined;
+  private readonly shardIndex: number;
+  /** The password's store once it has been read the first time; undefined without basic auth. */
+  private secrets: SecretStore | undefined;
+  /** Settles once the password has been read the first time (at once without basic auth). */
+  private readonly secretsRead: Promise<void>;
+  /** Why the password cannot be read now (where, never what); undefined when it can. */
+  private secretProblem: string | undefined;
+  private closed = false;
+  /** The `Authorization` value for the password it was built from: built again only when it changes. */
+  private authFor: string | undefined;
+  private authValue: string | undefined;
 
   constructor(options: BackendOptions) {
     this.shard = options.shard;
@@ -118,13 +153,12 @@ export class Backend {
     this.url = options.url;
     const parsed = new URL(options.url);
     this.basePath = basePathOf(parsed);
-    this.pool = new Pool(parsed.origin, {
-      connections: options.connections,
-      connectTimeout: options.connectTimeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+    this.client = options.client;
+    this.shardIndex = options.shardIndex ?? 0;
+    this.origin = parsed.origin;
+    this.options = options;
+    this.tlsStamp = stampTlsFiles(options.client);
+    [this.pool, this.probePool] = this.makePools(readConnectOptions(options.client));
     this.probeTimeoutMs = options.probeTimeoutMs;
     this.callTimeoutMs = options.timeoutMs;
     this.timeoutMs = options.timeoutMs;
@@ -133,21 +167,115 @@ export class Backend {
     // time spent queued for a connection, which undici's own time-outs do not count.
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
     this.sweeper.unref();
+    const basicAuth = options.client?.basicAuth;
+    this.secretsRead =
+      basicAuth === undefined
+        ? Promise.resolve()
+        : createSecretStore([basicAuth.password], {
+            reloadMs: options.secretsReloadMs ?? 10_000,
+            onError: (_where, message) => (this.secretProblem = `cannot read the password of ${basicAuth.path}: ${message}`),
+          }).then((store) => {
+            if (this.closed) store.close();
+            else this.secrets = store;
+          });
+  }
+
+  private makePools(connect: ReturnType<typeof readConnectOptions>): [Pool, Pool] {
+    const o = this.options;
+    const pool = new Pool(this.origin, {
+      ...connect,
+      connections: o.connections,
+      connectTimeout: o.connectTimeoutMs,
+      headersTimeout: o.timeoutMs,
+      bodyTimeout: o.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
     // Two connections: a slow scrape probe (a large replica gathers every group before it
     // answers) must not hold up the health probe, which would mark the replica down.
-    this.probePool = new Pool(parsed.origin, {
+    const probePool = new Pool(this.origin, {
+      ...connect,
       connections: 2,
-      connectTimeout: options.probeTimeoutMs,
-      headersTimeout: options.probeTimeoutMs,
-      bodyTimeout: options.probeTimeoutMs,
+      connectTimeout: o.probeTimeoutMs,
+      headersTimeout: o.probeTimeoutMs,
+      bodyTimeout: o.probeTimeoutMs,
     });
+    return [pool, probePool];
+  }
+
+  /**
+   * Rotation without a restart: when the CA, certificate or key file changed since it was read,
+   * new connections use the new files (old pools finish what they carry, then close). A file
+   * that cannot be read now keeps the pools in force and the reason for the health probe.
+   */
+  private reloadTls(): void {
+    const stamp = stampTlsFiles(this.client);
+    // Closed meanwhile: new pools would outlive the Backend.
+    if (stamp === this.tlsStamp || this.closed) return;
+    let connect: ReturnType<typeof readConnectOptions>;
+    try {
+      connect = readConnectOptions(this.client);
+    } catch (err) {
+      this.tlsProblem = (err as Error).message;
+      return;
+    }
+    [this.tlsStamp, this.tlsProblem] = [stamp, undefined];
+    const old = [this.pool, this.probePool];
+    [this.pool, this.probePool] = this.makePools(connect);
+    for (const pool of old) void pool.close().catch(() => undefined);
+  }
+
+  /**
+   * `Authorization: Basic …` from the password as last read; undefined without basic auth or
+   * while the password cannot be read. Built again only when the password changes.
+   */
+  private authorization(): string | undefined {
+    const basicAuth = this.client?.basicAuth;
+    if (basicAuth === undefined) return undefined;
+    const password = this.secrets?.get(basicAuth.password);
+    if (password === undefined) return undefined;
+    if (password !== this.authFor) [this.authFor, this.authValue] = [password, 'Basic ' + Buffer.from(`${basicAuth.username}:${password}`).toString('base64')];
+    return this.authValue;
+  }
+
+  /**
+   * The headers of a request with pushring's own credentials last: a forwarded `Authorization`
+   * (the client's, which never belongs to a replica) is dropped, so this is the only one sent.
+   */
+  private withCredentials(headers: readonly string[]): string[] {
+    const authorization = this.authorization();
+    if (authorization === undefined && this.client?.basicAuth === undefined) return headers as string[];
+    const out: string[] = [];
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'authorization') continue;
+      out.push(headers[i]!, headers[i + 1]!);
+    }
+    if (authorization !== undefined) out.push('authorization', authorization);
+    return out;
+  }
+
+  /** Why a request got no answer, in words that say what to fix when TLS is the cause. */
+  describeFailure(err: unknown): string {
+    const code = errorCode(err);
+    const tls = code === undefined ? undefined : explainTlsFailure(code, this.client?.paths.caFile, this.client?.paths.certFile);
+    return tls ?? describeError(err);
+  }
+
+  /** Why a 401 or 403 came back: a password that cannot be read, a wrong one, or none configured. */
+  private describeRefusal(status: number): string {
+    const unread = this.client?.basicAuth !== undefined && this.authorization() === undefined;
+    return unread
+      ? (this.secretProblem ?? `the password of ${this.client?.basicAuth?.path} is not read yet`)
+      : explainRefusal(status, this.client?.basicAuth?.path, this.shardIndex);
   }
 
   /** Sends one write; the result reaches `sink.settle(index, …)` exactly once. */
   send(request: OutgoingRequest, sink: ResultSink, index: number): void {
     const write = new ReplicaWrite(this, sink, index, Date.now() + this.timeoutMs);
     this.inFlight.add(write);
-    this.pool.dispatch({ method: request.method, path: this.basePath + request.path, headers: request.headers, body: request.body }, write);
+    this.pool.dispatch(
+      { method: request.method, path: this.basePath + request.path, headers: this.withCredentials(request.headers), body: request.body },
+      write,
+    );
   }
 
   /** Probes `/-/healthy`; updates `up` and tells listeners on a change. */
@@ -155,17 +283,25 @@ export class Backend {
     let healthy = false;
     let reason = '';
     try {
+      await this.secretsRead;
+      this.reloadTls();
       const res = await this.probePool.request({
         method: 'GET',
         path: this.basePath + '/-/healthy',
+        headers: this.withCredentials([]),
         signal: AbortSignal.timeout(this.probeTimeoutMs),
       });
       await res.body.dump();
       healthy = res.statusCode === 200;
-      reason = healthy ? 'health probe succeeded' : `health probe answered ${res.statusCode}`;
+      reason = healthy
+        ? 'health probe succeeded'
+        : isRefusal(res.statusCode)
+          ? this.describeRefusal(res.statusCode)
+          : `health probe answered ${res.statusCode}`;
     } catch (err) {
-      reason = `health probe failed: ${describeError(err)}`;
+      reason = `health probe failed: ${this.describeFailure(err)}`;
     }
+    if (!healthy && this.tlsProblem !== undefined) reason += ` (and the changed TLS files are not in use: ${this.tlsProblem})`;
     // Hold-down: a replica slow on writes but quick on /-/healthy would otherwise flap, back up
     // after every probe and down again after every slow write.
     this.healthyProbes = healthy ? this.healthyProbes + 1 : 0;
@@ -182,9 +318,11 @@ export class Backend {
     let state: ScrapeState;
     let reason: string;
     try {
+      await this.secretsRead;
       const res = await this.probePool.request({
         method: 'GET',
         path: this.basePath + '/metrics',
+        headers: this.withCredentials([]),
         headersTimeout: this.callTimeoutMs,
         bodyTimeout: this.callTimeoutMs,
         signal: AbortSignal.timeout(this.callTimeoutMs),
@@ -192,12 +330,16 @@ export class Backend {
       if (res.statusCode === 200) {
         await res.body.dump({ limit: SCRAPE_BODY_BUDGET });
         [state, reason] = ['ok', 'GET /metrics answered 200'];
+      } else if (isRefusal(res.statusCode)) {
+        // Refused credentials say nothing of what the replica holds: the health probe reports them.
+        await res.body.dump();
+        [state, reason] = ['unknown', `GET /metrics: ${this.describeRefusal(res.statusCode)}`];
       } else {
         const text = await readPrefix(res.body as AsyncIterable<Buffer>, SCRAPE_ERROR_BYTES);
         [state, reason] = ['broken', `GET /metrics answered ${res.statusCode}: ${text.trim()}`];
       }
     } catch (err) {
-      [state, reason] = ['unknown', `GET /metrics got no answer: ${describeError(err)}`];
+      [state, reason] = ['unknown', `GET /metrics got no answer: ${this.describeFailure(err)}`];
     }
     this.setScrape(state, reason);
     return state;
@@ -217,10 +359,11 @@ export class Backend {
     body?: string | Buffer | null,
     headers: readonly string[] = ['content-type', 'text/plain; version=0.0.4'],
   ): Promise<{ status: number; body: string }> {
+    await this.secretsRead;
     const res = await this.pool.request({
       method,
       path: this.basePath + path,
-      ...(body === undefined || body === null ? {} : { body, headers: [...headers] }),
+      ...(body === undefined || body === null ? { headers: this.withCredentials([]) } : { body, headers: this.withCredentials(headers) }),
       signal: AbortSignal.timeout(this.callTimeoutMs),
     });
     return { status: res.statusCode, body: await res.body.text() };
@@ -240,9 +383,12 @@ export class Backend {
   async *streamGroups(): AsyncGenerator<ApiGroup> {
     // The whole-request time-out of call() until the answer starts; then undici's body time-out
     // (between chunks), so that a consumer's work on the groups does not count against it.
+    await this.secretsRead;
     const started = new AbortController();
     const timer = setTimeout(() => started.abort(new Error(`GET /api/v1/metrics: no answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
-    const res = await this.pool.request({ method: 'GET', path: this.basePath + '/api/v1/metrics', signal: started.signal }).finally(() => clearTimeout(timer));
+    const res = await this.pool
+      .request({ method: 'GET', path: this.basePath + '/api/v1/metrics', headers: this.withCredentials([]), signal: started.signal })
+      .finally(() => clearTimeout(timer));
     try {
       if (res.statusCode !== 200) throw new Error(`GET /api/v1/metrics answered ${res.statusCode}`);
       const splitter = createJsonArraySplitter('data');
@@ -251,8 +397,9 @@ export class Backend {
       }
       splitter.end();
     } finally {
-      // Left early (an error, or the consumer stopped): nobody reads the rest.
-      if (!res.body.readableEnded) res.body.destroy();
+      // Left early (an error, a refusal, or the consumer stopped): nobody reads the rest. undici
+      // emits the abort as an 'error' event, which would crash the process with no listener.
+      if (!res.body.readableEnded) res.body.on('error', () => undefined).destroy();
     }
   }
 
@@ -267,6 +414,9 @@ export class Backend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    // Pools a TLS reload replaced are closing already; these are the ones in force.
+    this.secrets?.close();
     clearInterval(this.sweeper);
     this.release('down');
     await Promise.all([this.pool.destroy(), this.probePool.destroy()]);
@@ -352,7 +502,7 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
     const failure = classifyError(error);
     this.settle({ failure, error });
     // A reset on a reused keep-alive connection says little; the next probe decides.
-    if (failure !== 'unknown') this.backend.markDown(`write failed: ${describeError(error)}`);
+    if (failure !== 'unknown') this.backend.markDown(`write failed: ${this.backend.describeFailure(error)}`);
   }
 
   /** Settles without an answer and abandons the request: nobody waits for it any more. */
@@ -384,10 +534,71 @@ async function readPrefix(body: AsyncIterable<Buffer>, limit: number): Promise<s
 }
 
 function classifyError(error: Error): ReplicaFailure {
-  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-  if (code !== undefined && NOT_SENT.has(code)) return 'unreachable';
+  const code = errorCode(error);
+  // A failed TLS handshake happens before the request is sent.
+  if (code !== undefined && (NOT_SENT.has(code) || explainTlsFailure(code, undefined, undefined) !== undefined)) return 'unreachable';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return 'unknown';
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isRefusal(status: number): boolean {
+  return status === 401 || status === 403;
+}
+
+/** undici's `connect` options from a replica's TLS files, read now; throws a BackendClientError naming the file that cannot be read. */
+/** Sizes and modification times of a replica's TLS files: a change says they were rewritten. */
+function stampTlsFiles(client: ResolvedClient | undefined): string | undefined {
+  const files = [client?.caFile, client?.certFile, client?.keyFile].filter((f) => f !== undefined);
+  if (files.length === 0) return undefined;
+  return files
+    .map((file) => {
+      try {
+        const st = statSync(file);
+        return `${st.size}:${st.mtimeMs}:${st.ino}`;
+      } catch {
+        return 'unreadable';
+      }
+    })
+    .join(',');
+}
+
+export function readConnectOptions(client: ResolvedClient | undefined): { connect?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } } {
+  if (client === undefined) return {};
+  const read = (field: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined => {
+    const file = client[field];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new BackendClientError(`cannot read ${client.paths[field] ?? field} (${file}): ${code}; give a readable PEM file`);
+    }
+  };
+  const connect: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } = {};
+  const [ca, cert, key] = [read('caFile'), read('certFile'), read('keyFile')];
+  if (ca !== undefined) connect.ca = ca;
+  if (cert !== undefined) connect.cert = cert;
+  if (key !== undefined) connect.key = key;
+  if (client.serverName !== undefined) connect.servername = client.serverName;
+  if (ca !== undefined || cert !== undefined) {
+    // Parsed now, so that a file that is not PEM, or a key that is not the certificate's, is
+    // found at start (or in check-config) rather than at the first connection.
+    try {
+      // createSecureContext passes over a CA file without a certificate in it; X509Certificate does not.
+      if (ca !== undefined) new X509Certificate(ca);
+      createSecureContext({ ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) });
+    } catch (err) {
+      const where = (['caFile', 'certFile', 'keyFile'] as const).flatMap((f) => (client[f] === undefined ? [] : [`${client.paths[f] ?? f} (${client[f]})`]));
+      throw new BackendClientError(`cannot use ${where.join(', ')}: ${(err as Error).message}; give PEM files, a certificate with its own key`);
+    }
+  }
+  return Object.keys(connect).length === 0 ? {} : { connect };
 }
 
 export function describeError(err: unknown): string {

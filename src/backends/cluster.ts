@@ -1,12 +1,13 @@
 /**
  * The shards of a configuration: one Backend per replica URL, grouped by shard, placed on the
- * ring by shard name so that replacing a replica's URL moves no groups.
+ * ring by shard name so that replacing a replica's URL or client settings moves no groups.
  */
 import { createHash } from 'node:crypto';
 import type { Config, ShardConfig } from '../config/schema.js';
 import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js';
+import { resolveReplicas, type ResolvedReplica } from '../core/replicas.js';
 import { ringOf, type Ring } from '../core/ring.js';
-import { Backend, type HealthListener, type ScrapeListener } from './client.js';
+import { Backend, readConnectOptions, type HealthListener, type ScrapeListener } from './client.js';
 
 export interface Shard {
   readonly name: string;
@@ -71,11 +72,14 @@ export function createCluster(config: Readonly<Config>): Cluster {
   const listeners: HealthListener[] = [];
   const scrapeListeners: ScrapeListener[] = [];
   const byKey = new Map<string, Backend>();
-  const makeBackend = (c: Readonly<Config>, shard: string, i: number, url: string): Backend => {
+  const makeBackend = (c: Readonly<Config>, shard: string, shardIndex: number, i: number, replica: ResolvedReplica): Backend => {
     const backend = new Backend({
       shard,
       replica: String(i),
-      url,
+      url: replica.url,
+      client: replica.client,
+      shardIndex,
+      secretsReloadMs: c.auth.secretsReloadSeconds * 1000,
       connections: c.write.connectionsPerBackend,
       connectTimeoutMs: c.write.connectTimeoutMs,
       timeoutMs: c.write.timeoutMs,
@@ -190,24 +194,53 @@ interface ClusterState {
 function build(
   config: Readonly<Config>,
   byKey: Map<string, Backend>,
-  makeBackend: (c: Readonly<Config>, shard: string, i: number, url: string) => Backend,
+  makeBackend: (c: Readonly<Config>, shard: string, shardIndex: number, i: number, replica: ResolvedReplica) => Backend,
 ): ClusterState {
   // Draining shards own nothing: their replicas stay known (probed, scraped, reconciled) so that
   // their groups can be moved off them, but no push is placed on them.
   const ring = ringOf(config.shards);
   const shards = new Map<string, Shard>();
   const backends: Backend[] = [];
-  for (const shard of config.shards) {
-    const members = shard.replicas.map((url, i) => {
-      const key = `${shard.name}\u0000${i}\u0000${url}`;
-      let backend = byKey.get(key);
-      if (backend === undefined) byKey.set(key, (backend = makeBackend(config, shard.name, i, url)));
-      return backend;
+  // Every new Backend is made before any is kept, so that a client file that cannot be read
+  // leaves the ring in force untouched (and no half-built pools behind).
+  const made = new Map<string, Backend>();
+  try {
+    config.shards.forEach((shard, s) => {
+      const members = resolveReplicas(shard, s).map((replica, i) => {
+        // Client settings are part of the key: changed ones get fresh connections (and files read again).
+        const key = `${shard.name}\u0000${i}\u0000${replica.url}\u0000${JSON.stringify(replica.client)}`;
+        let backend = byKey.get(key) ?? made.get(key);
+        if (backend === undefined) made.set(key, (backend = makeBackend(config, shard.name, s, i, replica)));
+        return backend;
+      });
+      backends.push(...members);
+      shards.set(shard.name, { name: shard.name, backends: members });
     });
-    backends.push(...members);
-    shards.set(shard.name, { name: shard.name, backends: members });
+  } catch (err) {
+    for (const backend of made.values()) void backend.close();
+    throw err;
   }
+  for (const [key, backend] of made) byKey.set(key, backend);
   return { configs: config.shards, ring, version: ringVersion(config.shards), shards, backends };
+}
+
+/**
+ * The client files of every replica that cannot be read, one message each (naming the setting
+ * and the file): what `check-config` reports, and what a reload can check before it commits to a
+ * ring whose Backends could not be made.
+ */
+export function checkBackendClients(config: Pick<Readonly<Config>, 'shards'>): string[] {
+  const problems = new Set<string>();
+  config.shards.forEach((shard, s) => {
+    for (const replica of resolveReplicas(shard, s)) {
+      try {
+        readConnectOptions(replica.client);
+      } catch (err) {
+        problems.add((err as Error).message);
+      }
+    }
+  });
+  return [...problems];
 }
 
 /** A short, stable name for the ownership a ring defines: its owning shards and their weights. */

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, readConfig } from '../config/load.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../discovery/targets.js';
-import { createCluster } from '../backends/cluster.js';
+import { checkBackendClients, createCluster } from '../backends/cluster.js';
 import type { Config } from '../config/schema.js';
 import { planMoves, sampleKeys, type MovePlan } from '../core/plan.js';
 import type { MigrationAction } from '../core/migrate.js';
@@ -82,6 +82,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     if (code?.startsWith('ERR_PARSE_ARGS') === true) {
       io.stderr.write(`pushring: ${(err as Error).message}\n\n${USAGE}`);
       return 2;
+    }
+    if (code === 'PUSHRING_BACKEND_CLIENT') {
+      io.stderr.write(`pushring: ${(err as Error).message}\n`);
+      return 1;
     }
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       io.stderr.write(`pushring: cannot listen: ${(err as Error).message}. Choose another listen address, or stop what holds it.\n`);
@@ -379,6 +383,13 @@ async function checkConfig(args: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   const config = await loadConfig(file);
+  // The CA, certificate and key files a replica's client settings name are read at start: a file
+  // that cannot be read would stop serve, so it is a problem of the configuration here.
+  const unreadable = checkBackendClients(config);
+  if (unreadable.length > 0) {
+    io.stderr.write(`pushring: ${file} is not a valid configuration:\n${unreadable.map((m) => `  - ${m}`).join('\n')}\n`);
+    return 2;
+  }
   const replicas = config.shards.reduce((n, s) => n + s.replicas.length, 0);
   io.stdout.write(
     `${file}: valid: ${config.shards.length} shard(s), ${replicas} replica(s), ack policy "${config.write.ack}", listening on ${config.listen}\n`,

@@ -66,7 +66,7 @@ export function validateConfig(raw: unknown): ConfigResult {
   const value = Value.Default(ConfigSchema, Value.Clone(raw));
   const problems: ConfigProblem[] = [...Value.Errors(ConfigSchema, value)].map((e) => ({
     path: toPath(e.path),
-    message: explainSchemaError(e.path, e.message, e.schema),
+    message: explainSchemaError(e.path, e.message, e.schema, e.value),
   }));
   // Semantic checks run even when the schema failed, so that one run reports every problem.
   problems.push(...checkSemantics(value as Partial<Config>));
@@ -94,14 +94,19 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
       shardNames.set(shard.name, i);
     }
     const replicas: unknown[] = Array.isArray(shard.replicas) ? shard.replicas : [];
-    replicas.forEach((url, j) => {
+    const shardClient = isObject(shard.client) ? shard.client : undefined;
+    problems.push(...checkClientPairs(shardClient, `shards[${i}].client`));
+    replicas.forEach((replica, j) => {
+      const url = typeof replica === 'string' ? replica : isObject(replica) ? replica['url'] : undefined;
       if (typeof url !== 'string') return;
       const path = `shards[${i}].replicas[${j}]`;
       const problem = checkReplicaUrl(url);
       if (problem !== undefined) {
-        problems.push({ path, message: problem });
+        problems.push({ path: typeof replica === 'string' ? path : `${path}.url`, message: problem });
         return;
       }
+      const own = isObject(replica) && isObject(replica['client']) ? replica['client'] : undefined;
+      problems.push(...checkClientPairs(own, `${path}.client`), ...checkClientScheme(url, path, shardClient, `shards[${i}].client`, own));
       const key = normaliseUrl(url);
       const owner = replicaOwners.get(key);
       if (owner !== undefined) {
@@ -257,6 +262,40 @@ function checkDiscovery(config: Partial<Config>): ConfigProblem[] {
   return problems;
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A client certificate is a pair: its file and its key's, given at the same level. */
+function checkClientPairs(client: Record<string, unknown> | undefined, path: string): ConfigProblem[] {
+  if (client === undefined) return [];
+  if (client['certFile'] !== undefined && client['keyFile'] === undefined) {
+    return [{ path: `${path}.keyFile`, message: "is required with certFile: give the PEM file of the client certificate's private key" }];
+  }
+  if (client['keyFile'] !== undefined && client['certFile'] === undefined) {
+    return [{ path: `${path}.certFile`, message: 'is required with keyFile: give the PEM file of the client certificate' }];
+  }
+  return [];
+}
+
+/** TLS settings in force for a replica (its own, else its shard's) mean nothing on plain HTTP. */
+function checkClientScheme(
+  url: string,
+  path: string,
+  shard: Record<string, unknown> | undefined,
+  shardPath: string,
+  own: Record<string, unknown> | undefined,
+): ConfigProblem[] {
+  if (!url.toLowerCase().startsWith('http:')) return [];
+  const problems: ConfigProblem[] = [];
+  for (const field of ['caFile', 'certFile', 'serverName']) {
+    const at = own?.[field] !== undefined ? `${path}.client.${field}` : shard?.[field] !== undefined ? `${shardPath}.${field}` : undefined;
+    if (at === undefined) continue;
+    problems.push({ path, message: `${url} is plain HTTP but ${at} is set: use an https:// URL for a Pushgateway behind TLS` });
+  }
+  return problems;
+}
+
 function checkReplicaUrl(url: string): string | undefined {
   let parsed: URL;
   try {
@@ -268,6 +307,10 @@ function checkReplicaUrl(url: string): string | undefined {
     return `"${url}" must use http or https`;
   }
   if (parsed.search !== '' || parsed.hash !== '') return `"${url}" must not have a query or fragment`;
+  // Said without the URL itself: it holds a password.
+  if (parsed.username !== '' || parsed.password !== '') {
+    return `the URL of ${parsed.protocol}//${parsed.host} carries credentials: remove them and give client.basicAuth (its password from a file or env)`;
+  }
   return undefined;
 }
 
@@ -306,17 +349,27 @@ function toPath(pointer: string): string {
     .join('');
 }
 
-function explainSchemaError(pointer: string, message: string, schema: TSchema): string {
+function explainSchemaError(pointer: string, message: string, schema: TSchema, value: unknown): string {
   const choices = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const as unknown);
   if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
     return `must be one of ${choices.map((c) => `"${String(c)}"`).join(', ')}`;
   }
+  if (/\/shards\/\d+\/replicas\/\d+$/.test(pointer) && message === 'Expected union value') return explainReplicaError(schema, value);
   if (/\/shards\/\d+\/name$/.test(pointer)) {
     return `${message}: a shard name is 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit`;
   }
   if (message === 'Expected required property') return 'is required; see the configuration reference in docs/configuration.md';
   if (message.startsWith('Unexpected property')) return `${message}; see the configuration reference in docs/configuration.md`;
   return message;
+}
+
+/** A replica that is neither a URL nor a valid `{ url, client }`: what is wrong with the object form. */
+function explainReplicaError(union: TSchema, value: unknown): string {
+  const form = (union.anyOf as TSchema[] | undefined)?.find((s) => s.type === 'object');
+  const first = typeof value === 'object' && value !== null && form !== undefined ? Value.Errors(form, value).First() : undefined;
+  const where = first === undefined ? '' : `${toPath(first.path).replace(/^\(top level\)$/, 'it')}: `;
+  const what = first === undefined ? '' : ` (${where}${explainSchemaError(first.path, first.message, first.schema, first.value)})`;
+  return `is neither a URL string nor { url, client }${what}`;
 }
 
 function dedupe(problems: ConfigProblem[]): ConfigProblem[] {

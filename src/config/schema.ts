@@ -6,40 +6,6 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-const ShardName = Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
-  description:
-    'Unique; 1–63 letters, digits, `_`, `.` or `-`, starting with a letter or digit. Groups are placed on names: ' +
-    'replacing a replica URL moves no groups; renaming a shard moves its groups.',
-});
-
-export const ShardSchema = Type.Object(
-  {
-    name: ShardName,
-    replicas: Type.Array(Type.String({ minLength: 1 }), {
-      minItems: 1,
-      maxItems: 16,
-      description:
-        "Base URLs of the Pushgateways that each hold a full copy of this shard's groups: `http://host:port` " +
-        '(or `https`), optionally with a path prefix for `--web.route-prefix`. A URL may appear once in the whole ' +
-        'file. A replica\'s `replica` label is its position: `"0"`, `"1"`, …',
-    }),
-    weight: Type.Integer({
-      minimum: 1,
-      maximum: 100,
-      default: 1,
-      description: 'A shard of weight 2 owns about twice the groups of one of weight 1. Changing it moves groups only to or from that shard.',
-    }),
-    draining: Type.Boolean({
-      default: false,
-      description:
-        '`true`: the shard owns no groups; they move to the other shards, and its backends stay known (and listed ' +
-        'for Prometheus) until the shard is removed from the file (docs/resizing.md).',
-    }),
-  },
-  { additionalProperties: false },
-);
-
 export const WriteSchema = Type.Object(
   {
     ack: Type.Union([Type.Literal('one'), Type.Literal('majority'), Type.Literal('all')], {
@@ -383,6 +349,106 @@ export const SecretSchema = Type.Union(
   },
 );
 
+const ShardName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  description:
+    'Unique; 1–63 letters, digits, `_`, `.` or `-`, starting with a letter or digit. Groups are placed on names: ' +
+    'replacing a replica URL moves no groups; renaming a shard moves its groups.',
+});
+
+/** How pushring reaches Pushgateways run with `--web.config.file` (TLS, basic auth). */
+export const BackendClientSchema = Type.Object(
+  {
+    caFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "PEM file of the CAs that sign the replicas' server certificates (`https://` URLs only). Absent: the system's CAs. " +
+          'Like `certFile` and `keyFile`, checked for a change at every health probe: new connections use the new file without a restart.',
+      }),
+    ),
+    certFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of the client certificate pushring presents, for a Pushgateway whose `client_auth_type` asks for one (`https://` only; needs `keyFile`).',
+      }),
+    ),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the client certificate's private key (needs `certFile`)." })),
+    serverName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        description: "The name the replica's certificate must carry, when it is not the URL's host (SNI and verification). Absent: the URL's host.",
+      }),
+    ),
+    basicAuth: Type.Optional(
+      Type.Object(
+        {
+          username: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^:]*$', description: "A user of the Pushgateway's `basic_auth_users` (no `:`)." }),
+          password: SecretSchema,
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Basic auth sent with every request to the replica: writes, deletes, health and scrape probes, reads and repairs. The password ' +
+            'is read again every `auth.secretsReloadSeconds`; a replica answering 401 or 403 is down until it accepts them.',
+        },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'How pushring connects to Pushgateways behind TLS or basic auth (`--web.config.file`, docs/security.md). Given on a shard it applies ' +
+      "to each of its replicas; a replica's own `client` replaces it field by field. Changing it moves no groups.",
+  },
+);
+
+const ReplicaSchema = Type.Union([
+  Type.String({ minLength: 1 }),
+  Type.Object(
+    {
+      url: Type.String({ minLength: 1, description: 'Base URL of the Pushgateway, as in the string form.' }),
+      client: Type.Optional(
+        Type.Object(BackendClientSchema.properties, {
+          additionalProperties: false,
+          description: "This replica's own client settings (the keys of `shards[].client`); each key given replaces the shard's.",
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+export const ShardSchema = Type.Object(
+  {
+    name: ShardName,
+    replicas: Type.Array(ReplicaSchema, {
+      minItems: 1,
+      maxItems: 16,
+      description:
+        "The Pushgateways that each hold a full copy of this shard's groups, each a base URL `http://host:port` " +
+        '(or `https`), optionally with a path prefix for `--web.route-prefix`, or `{ url, client }` to give that replica its own ' +
+        'client settings. A URL may appear once in the whole file. A replica\'s `replica` label is its position: `"0"`, `"1"`, …',
+    }),
+    client: Type.Optional(BackendClientSchema),
+    weight: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 1,
+      description: 'A shard of weight 2 owns about twice the groups of one of weight 1. Changing it moves groups only to or from that shard.',
+    }),
+    draining: Type.Boolean({
+      default: false,
+      description:
+        '`true`: the shard owns no groups; they move to the other shards, and its backends stay known (and listed ' +
+        'for Prometheus) until the shard is removed from the file (docs/resizing.md).',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 const JobGlobs = (what: string) =>
   Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
     maxItems: 256,
@@ -593,6 +659,8 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type ShardConfig = Static<typeof ShardSchema>;
+export type ReplicaConfig = Static<typeof ReplicaSchema>;
+export type BackendClientConfig = Static<typeof BackendClientSchema>;
 export type AckPolicy = Config['write']['ack'];
 export type LimitsConfig = Config['limits'];
 export type DiscoveryConfig = Config['discovery'];

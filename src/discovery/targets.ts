@@ -4,6 +4,7 @@
  */
 import { basePathOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { replicaUrl } from '../core/replicas.js';
 
 export interface TargetGroup {
   readonly targets: readonly string[];
@@ -14,12 +15,13 @@ export function buildTargets(config: Pick<Readonly<Config>, 'shards' | 'discover
   const { shardLabel, replicaLabel, labels: staticLabels } = config.discovery;
   const groups: TargetGroup[] = [];
   for (const shard of config.shards) {
-    shard.replicas.forEach((url, i) => {
-      const parsed = new URL(url);
+    shard.replicas.forEach((replica, i) => {
+      const parsed = new URL(replicaUrl(replica));
       const port = parsed.port !== '' ? parsed.port : parsed.protocol === 'https:' ? '443' : '80';
       const basePath = basePathOf(parsed);
       const labels: Record<string, string> = { ...staticLabels, [shardLabel]: shard.name, [replicaLabel]: String(i) };
-      // A Pushgateway under --web.route-prefix, or behind TLS, is scraped where it lives.
+      // A Pushgateway under --web.route-prefix, or behind TLS, is scraped where it lives (the CA and
+      // credentials for it are Prometheus's own scrape config: docs/prometheus.md).
       if (basePath !== '') labels['__metrics_path__'] = `${basePath}/metrics`;
       if (parsed.protocol === 'https:') labels['__scheme__'] = 'https';
       groups.push({ targets: [`${parsed.hostname}:${port}`], labels: sortKeys(labels) });

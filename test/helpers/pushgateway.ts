@@ -1,5 +1,8 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { KeyPair } from './certs.js';
 import { freePort, removeTempDir, requireBinary, spawnProcess, tempDir, waitFor, WaitCancelledError, type ManagedProcess } from './processes.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -23,10 +26,71 @@ export interface Group {
 
 export type RawGroup = Record<string, JsonValue>;
 
+/**
+ * A Pushgateway behind `--web.config.file` (exporter-toolkit's web config): TLS with `tls`, a
+ * required client certificate with `clientCa`, basic auth with `basicAuth`. The helper's own
+ * requests trust `ca` and present `clientCert` and the credentials.
+ */
+export interface WebConfig {
+  /** The server certificate and key; the gateway's `url` is then `https://…`. */
+  tls?: KeyPair;
+  /** The CA file the helper trusts for the gateway's certificate (the one that signed `tls`). */
+  ca?: string;
+  /** CA file of client certificates; given: the gateway requires and verifies one. */
+  clientCa?: string;
+  /** The client certificate the helper presents when `clientCa` is given. */
+  clientCert?: KeyPair;
+  /** The one user of `basic_auth_users` (the password is stored as a bcrypt hash). */
+  basicAuth?: { username: string; password: string };
+}
+
 export interface PushgatewayOptions {
   port?: number;
   args?: string[];
   persistence?: boolean;
+  webConfig?: WebConfig;
+}
+
+/** How the helper reaches a gateway: a TLS agent when it serves HTTPS, and its credentials. */
+export interface GatewayAccess {
+  readonly dispatcher?: Dispatcher;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** fetch with a gateway's access; plain global fetch for a plain gateway. */
+export async function fetchGateway(url: string, access: GatewayAccess | undefined, init: { method?: string; signal?: AbortSignal } = {}): Promise<Response> {
+  if (access === undefined) return fetch(url, init);
+  return undiciFetch(url, {
+    ...init,
+    ...(access.headers === undefined ? {} : { headers: { ...access.headers } }),
+    ...(access.dispatcher === undefined ? {} : { dispatcher: access.dispatcher }),
+  });
+}
+
+/** Writes the web config file of `web` into `dir`; returns its path and how to reach the gateway. */
+async function writeWebConfig(dir: string, web: WebConfig): Promise<{ file: string; access: GatewayAccess }> {
+  const lines: string[] = [];
+  if (web.tls !== undefined) {
+    lines.push('tls_server_config:', `  cert_file: ${JSON.stringify(web.tls.certFile)}`, `  key_file: ${JSON.stringify(web.tls.keyFile)}`);
+    if (web.clientCa !== undefined) lines.push('  client_auth_type: RequireAndVerifyClientCert', `  client_ca_file: ${JSON.stringify(web.clientCa)}`);
+  }
+  if (web.basicAuth !== undefined) {
+    // Cost 4, the least bcrypt allows: the gateway checks it on every request.
+    lines.push('basic_auth_users:', `  ${JSON.stringify(web.basicAuth.username)}: ${JSON.stringify(bcrypt.hashSync(web.basicAuth.password, 4))}`);
+  }
+  const file = join(dir, 'web-config.yml');
+  await writeFile(file, lines.join('\n') + '\n');
+  const connect: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  if (web.ca !== undefined) connect.ca = await readFile(web.ca);
+  if (web.clientCert !== undefined) [connect.cert, connect.key] = [await readFile(web.clientCert.certFile), await readFile(web.clientCert.keyFile)];
+  const basic = web.basicAuth;
+  return {
+    file,
+    access: {
+      ...(web.tls === undefined ? {} : { dispatcher: new Agent({ connect }) }),
+      ...(basic === undefined ? {} : { headers: { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}` } }),
+    },
+  };
 }
 
 export interface RestartOptions {
@@ -37,7 +101,10 @@ export interface RestartOptions {
 }
 
 export interface Pushgateway {
+  /** `http://127.0.0.1:port`, or `https://…` behind a web config with `tls`. */
   readonly url: string;
+  /** How the helper reaches it (undefined for a plain gateway): for tests' own requests. */
+  readonly access: GatewayAccess | undefined;
   readonly port: number;
   /** The current process; replaced by restart(). */
   readonly process: ManagedProcess;
@@ -147,8 +214,8 @@ export function normaliseGroups(data: readonly JsonValue[]): Group[] {
   return groups.sort((a, b) => compareStrings(JSON.stringify(a.labels), JSON.stringify(b.labels)));
 }
 
-export async function rawGroups(url: string, signal?: AbortSignal): Promise<RawGroup[]> {
-  const res = await fetch(`${url}/api/v1/metrics`, signal === undefined ? {} : { signal });
+export async function rawGroups(url: string, signal?: AbortSignal, access?: GatewayAccess): Promise<RawGroup[]> {
+  const res = await fetchGateway(`${url}/api/v1/metrics`, access, signal === undefined ? {} : { signal });
   const text = await res.text();
   if (!res.ok) {
     throw new Error(`GET ${url}/api/v1/metrics returned ${res.status}: ${text}`);
@@ -222,7 +289,7 @@ async function readLogTail(logFile: string): Promise<string> {
   }
 }
 
-async function launch(bin: string, args: readonly string[], port: number, logFile: string): Promise<ManagedProcess> {
+async function launch(bin: string, args: readonly string[], port: number, logFile: string, base: string, access?: GatewayAccess): Promise<ManagedProcess> {
   const proc = spawnProcess(bin, args, { logFile });
   // A gateway that dies (bad flag, port taken) should fail the start at once, not after the timeout.
   const died = new AbortController();
@@ -230,7 +297,7 @@ async function launch(bin: string, args: readonly string[], port: number, logFil
   try {
     await waitFor(
       async (signal) => {
-        const res = await fetch(`http://127.0.0.1:${port}/-/ready`, { signal });
+        const res = await fetchGateway(`${base}/-/ready`, access, { signal });
         await res.body?.cancel();
         return res.status === 200 && (await isListenerOwnedBy(proc.pid, port));
       },
@@ -252,6 +319,9 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   const dir = await tempDir('pushring-pgw-');
   const logFile = join(dir, 'pgw.log');
   const persistence = opts.persistence ?? false;
+  const web = opts.webConfig === undefined ? undefined : await writeWebConfig(dir, opts.webConfig);
+  const scheme = opts.webConfig?.tls === undefined ? 'http' : 'https';
+  const access = web?.access;
 
   const buildArgs = (port: number, callerArgs: readonly string[]): string[] =>
     mergeArgs(
@@ -264,6 +334,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
         ...(persistence ? ['--persistence.interval=50ms'] : []),
         '--web.enable-admin-api',
         '--log.level=warn',
+        ...(web === undefined ? [] : [`--web.config.file=${web.file}`]),
       ],
       callerArgs,
     );
@@ -273,7 +344,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
   // Only a port we picked ourselves may be swapped when another process wins the race for it.
   for (let attempt = 1; proc === undefined; attempt += 1) {
     try {
-      proc = await launch(bin, buildArgs(port, opts.args ?? []), port, logFile);
+      proc = await launch(bin, buildArgs(port, opts.args ?? []), port, logFile, `${scheme}://127.0.0.1:${port}`, access);
     } catch (err) {
       if (opts.port !== undefined || attempt >= 3) {
         await removeTempDir(dir);
@@ -285,7 +356,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
 
   let current: ManagedProcess = proc;
   let args = buildArgs(port, opts.args ?? []);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${scheme}://127.0.0.1:${port}`;
   let closed = false;
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
@@ -299,6 +370,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
 
   const gateway: Pushgateway = {
     url,
+    access,
     port,
     dir,
     logFile,
@@ -314,7 +386,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
       if (options.args !== undefined) {
         args = buildArgs(port, options.args);
       }
-      current = await launch(bin, args, port, logFile);
+      current = await launch(bin, args, port, logFile, url, access);
     },
     stop() {
       current.stop();
@@ -323,15 +395,15 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
       current.cont();
     },
     async groups() {
-      return normaliseGroups(await rawGroups(url));
+      return normaliseGroups(await rawGroups(url, undefined, access));
     },
     async wipe() {
-      const res = await fetch(`${url}/api/v1/admin/wipe`, { method: 'PUT' });
+      const res = await fetchGateway(`${url}/api/v1/admin/wipe`, access, { method: 'PUT' });
       const text = await res.text();
       if (res.status !== 202 && res.status !== 200) {
         throw new Error(`PUT ${url}/api/v1/admin/wipe returned ${res.status}: ${text}`);
       }
-      await waitFor(async (signal) => (await rawGroups(url, signal)).length === 0, {
+      await waitFor(async (signal) => (await rawGroups(url, signal, access)).length === 0, {
         what: `pushgateway ${url} to be empty after wipe`,
       });
     },
@@ -341,6 +413,7 @@ export async function startPushgateway(opts: PushgatewayOptions = {}): Promise<P
       }
       closed = true;
       await kill('SIGKILL');
+      await (access?.dispatcher as Agent | undefined)?.close();
       await removeTempDir(dir);
     },
   };

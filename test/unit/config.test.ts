@@ -184,3 +184,60 @@ write: { ack: some }
     expect(problemsOf(withAuth('  credentials:\n    - { name: a, token: { env: A }, delete: [""] }\n')).join('\n')).toContain('auth.credentials[0].delete[0]');
   });
 });
+
+describe('parseConfig: replicas behind TLS and basic auth', () => {
+  const basic = '{username: pushring, password: {file: /run/pg-password}}';
+  it('takes a replica as { url, client } beside strings, and a shard-wide client', () => {
+    const result = parseConfig(`
+shards:
+  - name: a
+    client: {caFile: /etc/ca.pem, basicAuth: ${basic}}
+    replicas: ["https://127.0.0.1:9091", {url: "https://127.0.0.1:9092", client: {serverName: pg-a1}}]
+  - name: b
+    replicas: ["http://127.0.0.1:9093"]
+`);
+    if (!result.ok) throw new Error(JSON.stringify(result.problems));
+    expect(result.config.shards[0]!.replicas[1]).toEqual({ url: 'https://127.0.0.1:9092', client: { serverName: 'pg-a1' } });
+    expect(result.config.shards[0]!.client?.basicAuth?.password).toEqual({ file: '/run/pg-password' });
+  });
+
+  it.each([
+    [`shards: [{name: a, replicas: [{url: "https://h:1", client: {certFile: /c.pem}}]}]`, 'shards[0].replicas[0].client.keyFile: is required with certFile'],
+    [`shards: [{name: a, client: {keyFile: /k.pem}, replicas: ["https://h:1"]}]`, 'shards[0].client.certFile: is required with keyFile'],
+    [
+      `shards: [{name: a, client: {caFile: /ca.pem}, replicas: ["http://h:1"]}]`,
+      'shards[0].replicas[0]: http://h:1 is plain HTTP but shards[0].client.caFile is set: use an https:// URL',
+    ],
+    [
+      `shards: [{name: a, replicas: [{url: "http://h:1", client: {certFile: /c.pem, keyFile: /k.pem}}]}]`,
+      'shards[0].replicas[0]: http://h:1 is plain HTTP but shards[0].replicas[0].client.certFile is set: use an https:// URL',
+    ],
+    [`shards: [{name: a, replicas: [{url: "ftp://h:1"}]}]`, 'shards[0].replicas[0].url: "ftp://h:1" must use http or https'],
+    [`shards: [{name: a, replicas: ["https://h:1", {url: "https://h:1/"}]}]`, 'shards[0].replicas[1]: https://h:1/ is already listed at shards[0].replicas[0]'],
+    [
+      `shards: [{name: a, replicas: [{url: "https://h:1"}]}, {name: b, replicas: ["https://h:1"]}]`,
+      'shards[1].replicas[0]: https://h:1 is already listed at shards[0].replicas[0]',
+    ],
+    [`shards: [{name: a, replicas: [{uri: "https://h:1"}]}]`, 'shards[0].replicas[0]: is neither a URL string nor { url, client } (url: is required'],
+    [
+      `shards: [{name: a, replicas: [{url: "https://h:1", client: {ca: x}}]}]`,
+      'shards[0].replicas[0]: is neither a URL string nor { url, client } (client.ca: Unexpected property',
+    ],
+    [`shards: [{name: a, client: {basicAuth: {username: u, password: hunter2}}, replicas: ["https://h:1"]}]`, 'shards[0].client.basicAuth.password'],
+    [
+      `shards: [{name: a, replicas: ["https://u:hunter2@h:1"]}]`,
+      'shards[0].replicas[0]: the URL of https://h:1 carries credentials: remove them and give client.basicAuth',
+    ],
+  ])('explains %j', (text, start) => {
+    const result = parseConfig(text);
+    const problems = result.ok ? '' : result.problems.map((p) => `${p.path}: ${p.message}`).join('\n');
+    expect(problems).toContain(start);
+    // A password written where a secret's source belongs is never repeated back.
+    expect(problems).not.toContain('hunter2');
+  });
+
+  it('keeps a basic-auth password over plain HTTP (the operator may have a reason) and caFile on https', () => {
+    const result = parseConfig(`shards: [{name: a, client: {basicAuth: ${basic}}, replicas: ["http://h:1", {url: "https://h:2", client: {caFile: /ca.pem}}]}]`);
+    expect(result.ok ? [] : result.problems).toEqual([]);
+  });
+});

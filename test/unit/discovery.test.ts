@@ -27,6 +27,24 @@ describe('buildTargets', () => {
     ]);
   });
 
+  it('reads replicas given as { url, client } like strings, https ones with __scheme__', () => {
+    const config = validated({
+      shards: [
+        {
+          name: 'tls',
+          client: { caFile: '/etc/ca.pem', basicAuth: { username: 'pushring', password: { file: '/run/pw' } } },
+          replicas: [{ url: 'https://pg-0.example:9091', client: { serverName: 'pg' } }, 'https://pg-1.example:9091/pg'],
+        },
+      ],
+    });
+    expect(buildTargets(config)).toEqual([
+      { targets: ['pg-0.example:9091'], labels: { __scheme__: 'https', replica: '0', shard: 'tls' } },
+      { targets: ['pg-1.example:9091'], labels: { __metrics_path__: '/pg/metrics', __scheme__: 'https', replica: '1', shard: 'tls' } },
+    ]);
+    // Where the password lives is pushring's business, not Prometheus's.
+    expect(formatTargets(buildTargets(config))).not.toMatch(/run\/pw|pushring|ca\.pem/);
+  });
+
   it('uses the configured label names and static labels', () => {
     const targets = buildTargets(configOf({ discovery: { shardLabel: 'pr_shard', replicaLabel: 'pr_replica', labels: { env: 'prod' } } }));
     expect(targets[0]!.labels).toEqual({ env: 'prod', pr_replica: '0', pr_shard: 'a' });

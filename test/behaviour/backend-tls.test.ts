@@ -1,0 +1,280 @@
+/**
+ * Backends behind TLS and basic auth (a Pushgateway's `--web.config.file`), through a real
+ * `pushring serve` (dist/: `npm run build` first): a shard of two such Pushgateways beside a plain
+ * shard is written, probed, read and repaired; a wrong password or a certificate of another CA
+ * makes a replica down with a reason that says what to fix, and the password never reaches the log.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestCa, type TestCa } from '../helpers/certs.js';
+import { runPushring } from '../helpers/cli.js';
+import { validated } from '../helpers/config.js';
+import { startPrometheus } from '../helpers/prometheus.js';
+import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
+import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
+import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
+
+const USER = 'pushring';
+const started: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.close()));
+});
+
+async function gateway(options: Parameters<typeof startPushgateway>[0]): Promise<Pushgateway> {
+  const pg = await startPushgateway(options);
+  started.push(pg);
+  return pg;
+}
+
+/** A Pushgateway serving HTTPS with a certificate of `ca`, requiring basic auth with `password`. */
+async function tlsGateway(ca: TestCa, password: string): Promise<Pushgateway> {
+  return gateway({ webConfig: { tls: await ca.server(), ca: ca.caFile, basicAuth: { username: USER, password } } });
+}
+
+interface Door {
+  readonly url: string;
+  readonly file: string;
+  readonly dir: string;
+  readonly log: () => Promise<string>;
+  readonly process: ManagedProcess;
+}
+
+/** `pushring serve` over the given `shards:` lines (YAML), ready to take pushes. */
+async function serve(dir: string, shardLines: readonly string[], extra: readonly string[] = []): Promise<Door> {
+  const port = await freePort();
+  const file = join(dir, 'pushring.yaml');
+  await writeFile(
+    file,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      'log: { level: info }',
+      'health: { intervalMs: 200, timeoutMs: 2000, scrapeIntervalMs: 1000 }',
+      'auth: { secretsReloadSeconds: 1 }',
+      ...extra,
+      'shards:',
+      ...shardLines,
+    ].join('\n') + '\n',
+  );
+  const logFile = join(dir, 'serve.log');
+  const proc = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile });
+  started.push({
+    async close() {
+      proc.kill();
+      await proc.exited;
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok, { what: `${url} to be ready`, timeoutMs: 15_000 }).catch(async (err: Error) => {
+    throw new Error(`${err.message}; log:\n${(await readFile(logFile, 'utf8')).slice(-3000)}`);
+  });
+  return { url, file, dir, process: proc, log: () => readFile(logFile, 'utf8') };
+}
+
+const put = (door: Door, job: string, value: number, headers: Record<string, string> = {}) =>
+  fetch(`${door.url}/metrics/job/${job}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'text/plain', ...headers },
+    body: `# TYPE tls_pushed gauge\ntls_pushed ${value}\n`,
+  });
+
+const jobsOf = (groups: Group[]) => groups.map((g) => g.labels['job']).sort();
+
+interface Status {
+  shards: Array<{ name: string; replicas: Array<{ replica: string; url: string; up: boolean }> }>;
+}
+const status = async (door: Door): Promise<Status> => (await (await fetch(`${door.url}/-/status`)).json()) as Status;
+const upOf = async (door: Door, shard: string): Promise<boolean[]> => (await status(door)).shards.find((s) => s.name === shard)!.replicas.map((r) => r.up);
+
+/** Every form the password could take on its way out: itself, and inside a basic-auth header. */
+function leaksOf(password: string): string[] {
+  return [password, Buffer.from(`${USER}:${password}`).toString('base64')];
+}
+
+describe('a shard behind TLS and basic auth', () => {
+  it('is written, probed, read and repaired beside a plain shard', async () => {
+    const ca = await createTestCa();
+    const password = `pg-${randomBytes(12).toString('hex')}`;
+    const dir = await tempDir('pushring-backend-tls-');
+    const passwordFile = join(dir, 'pg-password');
+    await writeFile(passwordFile, `${password}\n`);
+    const [t0, t1, p0, p1] = await Promise.all([tlsGateway(ca, password), tlsGateway(ca, password), gateway({}), gateway({})]);
+    expect(t0.url).toMatch(/^https:/);
+    const door = await serve(
+      dir,
+      [
+        `  - name: secure`,
+        `    client: { caFile: ${JSON.stringify(ca.caFile)}, basicAuth: { username: ${USER}, password: { file: ${JSON.stringify(passwordFile)} } } }`,
+        `    replicas: ["${t0.url}", { url: "${t1.url}" }]`,
+        `  - { name: plain, replicas: ["${p0.url}", "${p1.url}"] }`,
+      ],
+      ['reconcile: { intervalSeconds: 1 }'],
+    );
+
+    // Written: every push is stored on both replicas of its owner; a client's own Authorization
+    // header does not keep pushring's from reaching the secure shard.
+    const jobs = Array.from({ length: 16 }, (_, i) => `tls_job_${i}`);
+    for (const [i, job] of jobs.entries()) {
+      const res = await put(door, job, i, i % 2 === 0 ? { authorization: 'Basic Y2xpZW50OnNlY3JldA==' } : {});
+      expect(res.status, `${job}: ${await res.text()}`).toBe(200);
+    }
+    const placed = await waitFor(
+      async () => {
+        const [a, b, c, d] = await Promise.all([t0.groups(), t1.groups(), p0.groups(), p1.groups()]);
+        const secure = jobsOf(a);
+        return JSON.stringify(secure) === JSON.stringify(jobsOf(b)) &&
+          JSON.stringify(jobsOf(c)) === JSON.stringify(jobsOf(d)) &&
+          secure.length + c.length === jobs.length
+          ? secure
+          : undefined;
+      },
+      { what: 'every push on both replicas of its shard' },
+    );
+    expect(placed.length, 'the ring places some groups on the secure shard').toBeGreaterThan(0);
+    expect(placed.length).toBeLessThan(jobs.length);
+    expect(
+      placed.some((job) => Number(job?.slice('tls_job_'.length)) % 2 === 0),
+      'a push that carried a client Authorization header reached the secure shard',
+    ).toBe(true);
+
+    // Probed: up in /-/status and in pushring_backend_up.
+    expect(await upOf(door, 'secure')).toEqual([true, true]);
+    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    for (const [i, pg] of [t0, t1].entries()) {
+      expect(metrics).toContain(`pushring_replica_up{shard="secure",replica="${i}",url="${pg.url}"} 1`);
+      // The scrape probe passes the same credentials.
+      await waitFor(async () => (await (await fetch(`${door.url}/metrics`)).text()).includes(`pushring_backend_scrape_ok{shard="secure",replica="${i}"} 1`), {
+        what: `the scrape of secure/${i} checked ok`,
+      });
+    }
+
+    // Read: a dry run reads every group copy of both shards, the secure ones over TLS.
+    const dry = await runPushring(['reconcile', '--config', door.file, '--dry-run']);
+    expect(dry.stderr).toBe('');
+    expect(dry.stdout).toContain(`2 shard(s), ${2 * jobs.length} group copies read, 0 action(s) planned`);
+    expect(dry.code).toBe(0);
+
+    // Repaired: restarted empty (no persistence), a replica is refilled from its twin.
+    await t0.restart();
+    expect(await t0.groups()).toEqual([]);
+    await waitFor(async () => JSON.stringify(jobsOf(await t0.groups())) === JSON.stringify(placed), {
+      what: 'the restarted secure replica to be refilled from its twin',
+      timeoutMs: 30_000,
+    });
+    expect(await t0.groups()).toEqual(await t1.groups());
+
+    const log = await door.log();
+    for (const leak of leaksOf(password)) expect(log).not.toContain(leak);
+    expect(log).not.toMatch(/"level":50/);
+  });
+
+  it('marks a replica with a wrong password or a certificate of another CA down, says why, and keeps pushing to the good one', async () => {
+    const ca = await createTestCa();
+    const otherCa = await createTestCa('another CA');
+    const password = `pg-${randomBytes(12).toString('hex')}`;
+    const wrong = `wrong-${randomBytes(12).toString('hex')}`;
+    const dir = await tempDir('pushring-backend-tls-');
+    const [goodFile, wrongFile, caFile] = [join(dir, 'good'), join(dir, 'wrong'), join(dir, 'ca.pem')];
+    await Promise.all([writeFile(goodFile, password), writeFile(wrongFile, wrong), writeFile(caFile, await readFile(ca.caFile))]);
+    const [good, refusing, stranger] = await Promise.all([tlsGateway(ca, password), tlsGateway(ca, password), tlsGateway(otherCa, password)]);
+    const basic = (file: string) => `basicAuth: { username: ${USER}, password: { file: ${JSON.stringify(file)} } }`;
+    const door = await serve(dir, [
+      `  - name: secure`,
+      `    client: { caFile: ${JSON.stringify(caFile)}, ${basic(goodFile)} }`,
+      `    replicas: ["${good.url}", { url: "${refusing.url}", client: { ${basic(wrongFile)} } }, "${stranger.url}"]`,
+    ]);
+
+    await waitFor(async () => JSON.stringify(await upOf(door, 'secure')) === '[true,false,false]', { what: 'only the good replica up' }).catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}; log:\n${(await door.log()).slice(-4000)}`);
+      },
+    );
+    const refused = "the replica refused pushring's credentials (401): check shards[0].replicas[1].client.basicAuth";
+    const untrusted = /TLS: the replica's certificate is not signed by a trusted CA \([A-Z_]+\): check shards\[0\]\.client\.caFile/;
+    await waitFor(async () => (await door.log()).includes(refused) && untrusted.test(await door.log()), { what: 'both reasons in the log' });
+
+    // Pushes still succeed on the good replica (ack one).
+    const res = await put(door, 'still_pushing', 1).catch(async (err: Error) => {
+      throw new Error(`${err.message}; log:\n${(await door.log()).slice(-4000)}`);
+    });
+    expect(res.status, await res.text()).toBe(200);
+    await waitFor(async () => jobsOf(await good.groups()).includes('still_pushing'), { what: 'the push on the good replica' });
+    expect(await refusing.groups()).toEqual([]);
+
+    // A rotated password is used without a restart: the refusing replica comes up.
+    await writeFile(wrongFile, password);
+    await waitFor(async () => (await upOf(door, 'secure'))[1] === true, { what: 'the replica up with the rotated password', timeoutMs: 15_000 });
+    // A CA file rewritten to trust the other CA too is used without a restart.
+    await writeFile(caFile, Buffer.concat([await readFile(ca.caFile), await readFile(otherCa.caFile)]));
+    await waitFor(async () => (await upOf(door, 'secure'))[2] === true, {
+      what: 'the replica of the other CA up once the CA file trusts it',
+      timeoutMs: 15_000,
+    });
+
+    const log = await door.log();
+    const reasons = log.split('\n').filter((line) => line.includes(refused));
+    expect(reasons, 'the reason is logged once per change, not per probe').toHaveLength(1);
+    for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(log).not.toContain(leak);
+    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(metrics).not.toContain(leak);
+    expect(JSON.stringify(await status(door))).not.toContain(password);
+  });
+});
+
+describe('client files that cannot be read', () => {
+  it('are configuration problems for check-config and stop serve, naming the setting and the file', async () => {
+    const dir = await tempDir('pushring-backend-tls-');
+    const file = join(dir, 'pushring.yaml');
+    const missing = join(dir, 'missing-ca.pem');
+    await writeFile(
+      file,
+      `listen: "127.0.0.1:${await freePort()}"\nshards:\n  - { name: a, replicas: [{ url: "https://127.0.0.1:1", client: { caFile: ${JSON.stringify(missing)} } }] }\n`,
+    );
+    const expected = `cannot read shards[0].replicas[0].client.caFile (${missing}): ENOENT; give a readable PEM file`;
+    const check = await runPushring(['check-config', file]);
+    expect([check.code, check.stderr]).toEqual([2, `pushring: ${file} is not a valid configuration:\n  - ${expected}\n`]);
+    const serving = await runPushring(['serve', '--config', file]);
+    expect([serving.code, serving.stderr]).toEqual([1, `pushring: ${expected}\n`]);
+  });
+});
+
+describe('Prometheus and backends behind TLS and basic auth', () => {
+  it('scrapes them with the two jobs docs/prometheus.md shows, from the targets pushring writes', async () => {
+    const ca = await createTestCa();
+    const password = `prom-${randomBytes(12).toString('hex')}`;
+    // Prometheus's own user, as the docs advise.
+    const web = { tls: await ca.server(), ca: ca.caFile, basicAuth: { username: 'prometheus', password } };
+    const [secure, plain] = await Promise.all([gateway({ webConfig: web }), gateway({})]);
+    const config = validated({
+      shards: [
+        { name: 'secure', replicas: [secure.url] },
+        { name: 'plain', replicas: [plain.url] },
+      ],
+    });
+    // The example itself, with its two files next to the configuration.
+    const doc = await readFile(new URL('../../docs/prometheus.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Backends behind TLS and basic auth'));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example, 'a YAML example in the section').toBeDefined();
+    const yaml = `global: { scrape_interval: 1s }\n${example!.replaceAll('/etc/prometheus/', '')}`;
+    const prometheus = await startPrometheus(yaml, {
+      'pushgateway-ca.pem': await readFile(ca.caFile, 'utf8'),
+      'pushgateway-password': password,
+      'targets/pushring-targets.json': formatTargets(buildTargets(config)),
+    });
+    started.push(prometheus);
+    const up = await waitFor(
+      async () => {
+        // Each replica in exactly one of the two jobs (no password sent to the plain one), and up.
+        const samples = await prometheus.query('up{job="pushgateway"}');
+        return samples.length === 2 && samples.every((s) => s.value[1] === '1') ? samples.map((s) => s.metric['shard']).sort() : undefined;
+      },
+      { what: 'both Pushgateways scraped up by Prometheus', timeoutMs: 30_000 },
+    ).catch(async (err: Error) => {
+      const targets = await prometheus.api<{ activeTargets: Array<{ scrapeUrl: string; lastError: string; health: string }> }>('targets');
+      throw new Error(`${err.message}: ${JSON.stringify(targets.activeTargets.map((t) => [t.scrapeUrl, t.health, t.lastError]))}`);
+    });
+    expect(up).toEqual(['plain', 'secure']);
+  });
+});
