@@ -83,7 +83,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stderr.write(`pushring: ${(err as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    if (code === 'PUSHRING_BACKEND_CLIENT') {
+    // Files named in the configuration that cannot be used: the message names the file and what to do.
+    if (code === 'PUSHRING_BACKEND_CLIENT' || code === 'PUSHRING_TLS_FILES_INVALID') {
       io.stderr.write(`pushring: ${(err as Error).message}\n`);
       return 1;
     }

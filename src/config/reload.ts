@@ -5,7 +5,7 @@
  * (docs/resizing.md); other settings wait for a restart.
  */
 import type { Backend } from '../backends/client.js';
-import { ringVersion, type Cluster } from '../backends/cluster.js';
+import { checkBackendClients, ringVersion, type Cluster } from '../backends/cluster.js';
 import { routingAfterBegin, undrainedRemovals } from '../core/ring-change.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import type { Transition } from '../reconcile/transition.js';
@@ -60,6 +60,14 @@ export function watchAndReload(file: { readonly path: string; readonly text: str
 export async function applyConfig(target: ReloadTarget, next: Readonly<Config>): Promise<boolean> {
   const { cluster, transition, logger, metrics } = target;
   const current = target.config;
+  // Replica files that cannot be used would fail the ring's application after a change was
+  // recorded for other front doors to follow: such a file is invalid, and nothing is begun.
+  const unusable = checkBackendClients(next);
+  if (unusable.length > 0) {
+    metrics.reloaded('invalid');
+    logger.error({ problems: unusable }, 'the configuration names replica files that cannot be used; the last good configuration keeps serving');
+    return false;
+  }
   const changedRing = ringVersion(next.shards) !== cluster.version;
   const removal = await refuseRemoval(current, next, cluster);
   const begun = removal === undefined && changedRing ? await transition.begin(current, next) : undefined;

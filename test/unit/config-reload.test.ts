@@ -59,6 +59,18 @@ describe('applyConfig', () => {
     expect(kicks()).toBe(1);
   });
 
+  it('refuses a ring whose replica files cannot be used before any change is recorded, naming the file', async () => {
+    const { rt, target, results, logged } = targetOf(A);
+    const grown = validated({
+      shards: [shard('a', 1), shard('b', 2), { name: 'c', replicas: ['https://127.0.0.1:3'], client: { caFile: '/nonexistent/ca.pem' } }],
+    });
+    expect(await applyConfig(target, grown)).toBe(false);
+    expect(results).toEqual(['invalid']);
+    expect(JSON.stringify(logged)).toContain('/nonexistent/ca.pem');
+    expect(rt.cluster.version).toBe(ringVersion(A.shards));
+    expect((await rt.transition.state()).id).toBeUndefined();
+  });
+
   it('refuses to remove a shard that was not drained, and keeps the ring in force', async () => {
     const { rt, target, results, logged } = targetOf(A);
     const before = rt.cluster.version;
