@@ -66,13 +66,16 @@ export function serverOptions(server: ServerConfig): FastifyServerLimits {
 export function limitServer(app: FastifyInstance, server: ServerConfig): void {
   const limits = nodeServerLimits(server);
   // Not every option is a documented property; each was checked to take effect when set before listen.
-  const node = app.server as Server & { maxHeaderSize?: number; connectionsCheckingInterval?: number };
+  const node = app.server as Server & { maxHeaderSize?: number; connectionsCheckingInterval?: number; httpAllowHalfOpen?: boolean };
   node.maxConnections = server.maxConnections;
   node.maxHeaderSize = limits.maxHeaderSize;
   node.headersTimeout = limits.headersTimeout;
   node.requestTimeout = limits.requestTimeout;
   node.keepAliveTimeout = limits.keepAliveTimeout;
   node.connectionsCheckingInterval = limits.connectionsCheckingInterval;
+  // A client that shuts down its sending side once its request is out (`nc -N`, some HTTP/1.0
+  // clients) still gets its answer from a Pushgateway; Node would drop a push in flight unanswered.
+  node.httpAllowHalfOpen = true;
   const maxUrlBytes = server.maxUrlBytes;
   app.addHook('onRequest', (request, reply, done) => {
     // Node hands the request target over as latin1: one character per byte received.

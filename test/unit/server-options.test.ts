@@ -84,21 +84,24 @@ describe('limitServer', () => {
     await app.close();
   });
 
-  it('has Node answer 431 to headers past maxHeaderBytes and 408 to headers slower than headersTimeoutMs', async () => {
+  it('has Node answer 431 to headers past maxHeaderBytes, 408 to headers slower than headersTimeoutMs, and a half-closed client', async () => {
     const app = Fastify(serverOptions(serverOf({ maxHeaderBytes: 1_024, headersTimeoutMs: 200, requestTimeoutMs: 1_000 })));
     limitServer(app, serverOf({ maxHeaderBytes: 1_024, headersTimeoutMs: 200, requestTimeoutMs: 1_000 }));
     app.get('/', async () => 'ok');
+    app.get('/later', async () => new Promise((resolve) => setTimeout(() => resolve('answered after the client half-closed'), 50)));
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as { port: number };
-    const exchange = (bytes: string): Promise<string> =>
+    const exchange = (bytes: string, halfClose = false): Promise<string> =>
       new Promise((resolve) => {
-        const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+        const socket = connect(port, '127.0.0.1', () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
         let answer = '';
         socket.on('data', (d) => (answer += d.toString('latin1')));
         socket.on('error', () => undefined);
         socket.on('close', () => resolve(answer));
       });
     expect(await exchange(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(2_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    // As from a Pushgateway: shutting down the sending side does not lose the answer.
+    expect(await exchange('GET /later HTTP/1.1\r\nHost: x\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 200 [^]*answered after the client half-closed$/);
     expect(await exchange('GET / HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1\.1 408 /);
     await app.close();
   });
