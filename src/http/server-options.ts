@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
 import { sendError } from './errors.js';
+import { TEXT } from './go-compat.js';
 
 /** The limits as Node's HTTP server takes them (http.createServer's options, and its properties). */
 export interface NodeServerLimits {
@@ -60,8 +61,8 @@ export function serverOptions(server: ServerConfig): FastifyServerLimits {
 /**
  * Limits applied to the Node server once built, before it listens (the connection checker
  * starts on 'listening' and reads the interval then): connections, header size and time-outs,
- * for HTTP and HTTPS alike; and the URL limit, as the first onRequest hook, before any other
- * hook or handler looks at the URL.
+ * for HTTP and HTTPS alike; and, as the first onRequest hook, before any other hook or handler
+ * looks at the request line: the URL limit, and Go's refusal of a request line without a version.
  */
 export function limitServer(app: FastifyInstance, server: ServerConfig): void {
   const limits = nodeServerLimits(server);
@@ -78,6 +79,12 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
   node.httpAllowHalfOpen = true;
   const maxUrlBytes = server.maxUrlBytes;
   app.addHook('onRequest', (request, reply, done) => {
+    // A request line without a version (`PUT /metrics/job/a`) is HTTP/0.9 to Node, and an empty
+    // PUT would then replace a group; Go refuses the line, so does pushring, as Go does.
+    if (request.raw.httpVersionMajor === 0) {
+      void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
+      return;
+    }
     // Node hands the request target over as latin1: one character per byte received.
     if (request.raw.url !== undefined && request.raw.url.length > maxUrlBytes) {
       void sendError(reply, 'PUSHRING_URI_TOO_LONG', { limitBytes: maxUrlBytes });

@@ -84,7 +84,7 @@ describe('limitServer', () => {
     await app.close();
   });
 
-  it('has Node answer 431 to headers past maxHeaderBytes, 408 to headers slower than headersTimeoutMs, and a half-closed client', async () => {
+  it('has Node answer 431 to headers past maxHeaderBytes, 408 to headers slower than headersTimeoutMs, 400 to a request line without a version, and a half-closed client', async () => {
     const app = Fastify(serverOptions(serverOf({ maxHeaderBytes: 1_024, headersTimeoutMs: 200, requestTimeoutMs: 1_000 })));
     limitServer(app, serverOf({ maxHeaderBytes: 1_024, headersTimeoutMs: 200, requestTimeoutMs: 1_000 }));
     app.get('/', async () => 'ok');
@@ -103,6 +103,8 @@ describe('limitServer', () => {
     // As from a Pushgateway: shutting down the sending side does not lose the answer.
     expect(await exchange('GET /later HTTP/1.1\r\nHost: x\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 200 [^]*answered after the client half-closed$/);
     expect(await exchange('GET / HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1\.1 408 /);
+    // Node would take it as HTTP/0.9 and run the route; a Pushgateway (Go) refuses the line.
+    expect(await exchange('GET /\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n400 Bad Request$/);
     await app.close();
   });
 });
