@@ -130,10 +130,16 @@ describe('generated hostile requests', () => {
         const key = `${classOf(p.door)} / ${classOf(p.reference)}`;
         table.set(key, (table.get(key) ?? 0) + 1);
       }
+      const serverErrors = (side: 'door' | 'reference'): string => {
+        const counts = new Map<number, number>();
+        for (const p of pairs) for (const status of p[side].statuses) if (status >= 500) counts.set(status, (counts.get(status) ?? 0) + 1);
+        return [...counts].map(([status, n]) => `${n} x ${status}`).join(', ') || 'none';
+      };
       const rows = [...table].sort((a, b) => b[1] - a[1]).map(([key, n]) => `  ${key.padEnd(24)} ${n}`);
       console.log(
         `fuzz seed ${SEED}: ${COUNT} requests in ${elapsedS.toFixed(1)} s; front door / Pushgateway answers by class:\n${rows.join('\n')}\n` +
           `front door RSS (MB), every 500 requests: ${rss.map((m) => m.toFixed(0)).join(' ')}; ` +
+          `5xx from the front door: ${serverErrors('door')}; from the Pushgateway: ${serverErrors('reference')}; ` +
           `the reference was poisoned and wiped ${referenceWipes} times; a backend holds ${groupsHeld} groups; ` +
           `the front door's heap in use ${heapUsedMb.toFixed(0)} MB`,
       );
