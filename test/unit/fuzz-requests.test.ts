@@ -24,7 +24,7 @@ describe('statusesOf', () => {
     ['', []],
     ['HTTP/1.1 200 OK\r\n\r\n', [200]],
     ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\nbody', [100, 400]],
-    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 202 Accepted\r\n\r\n', [200]],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\nHTTP/1.1 202 Accepted\r\n\r\n', [200, 202]],
     ['garbage', []],
   ])('%j -> %j', (text, statuses) => {
     expect(statusesOf(Buffer.from(text, 'latin1'))).toEqual(statuses);
