@@ -4,7 +4,8 @@
  * only the URL limit is pushring's own (414). What each costs a client, beside a Pushgateway's
  * answers to the same input, is in docs/security.md.
  */
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
 import { sendError } from './errors.js';
@@ -19,11 +20,12 @@ export interface NodeServerLimits {
   readonly connectionsCheckingInterval: number;
 }
 
-/** What Fastify is built with: its own time-outs and the plain-HTTP server's options. */
+/** What Fastify is built with: its own time-outs, the plain-HTTP server's options, and the answer to a request Node could not parse. */
 export interface FastifyServerLimits {
   readonly requestTimeout: number;
   readonly keepAliveTimeout: number;
   readonly http: NodeServerLimits;
+  readonly clientErrorHandler: (error: { readonly code?: string }, socket: Socket) => void;
 }
 
 /**
@@ -55,7 +57,25 @@ export function nodeServerLimits(server: ServerConfig): NodeServerLimits {
  */
 export function serverOptions(server: ServerConfig): FastifyServerLimits {
   const http = nodeServerLimits(server);
-  return { requestTimeout: http.requestTimeout, keepAliveTimeout: http.keepAliveTimeout, http };
+  return { requestTimeout: http.requestTimeout, keepAliveTimeout: http.keepAliveTimeout, http, clientErrorHandler: answerClientError };
+}
+
+/**
+ * A request Node's parser refused, a header block past the limit, a time-out: answered as Go's
+ * HTTP server answers (plain text, the status as the body, connection closed) instead of
+ * Fastify's JSON, and without a log line: a client's mistake costs no more than its answer.
+ */
+export function answerClientError(error: { readonly code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  if (socket.writable) socket.write(goClientErrorResponse(status));
+  socket.destroy();
+}
+
+/** Go's answer to a request its server refuses before any handler (net/http server.go). */
+export function goClientErrorResponse(status: number): string {
+  const line = `${status} ${STATUS_CODES[status] ?? ''}`;
+  return `HTTP/1.1 ${line}\r\nContent-Type: ${TEXT}\r\nConnection: close\r\n\r\n${line}`;
 }
 
 /**

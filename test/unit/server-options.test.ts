@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config/schema.js';
-import { checkingIntervalOf, limitServer, nodeServerLimits, serverOptions } from '../../src/http/server-options.js';
+import { checkingIntervalOf, goClientErrorResponse, limitServer, nodeServerLimits, serverOptions } from '../../src/http/server-options.js';
 import { validated } from '../helpers/config.js';
 
 const shards = [{ name: 'a', replicas: ['http://127.0.0.1:1'] }];
@@ -12,6 +12,7 @@ const serverOf = (server: Record<string, unknown>): ServerConfig => validated({ 
 describe('serverOptions maps config.server onto Fastify and Node', () => {
   it('takes the defaults as they are', () => {
     expect(serverOptions(serverOf({}))).toEqual({
+      clientErrorHandler: expect.any(Function),
       requestTimeout: 60_000,
       keepAliveTimeout: 65_000,
       http: { maxHeaderSize: 16_384, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 65_000, connectionsCheckingInterval: 1_000 },
@@ -103,6 +104,9 @@ describe('limitServer', () => {
     // As from a Pushgateway: shutting down the sending side does not lose the answer.
     expect(await exchange('GET /later HTTP/1.1\r\nHost: x\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 200 [^]*answered after the client half-closed$/);
     expect(await exchange('GET / HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1\.1 408 /);
+    // What Node's parser refuses gets Go's bytes, not Fastify's JSON.
+    expect(await exchange('GARBAGE\r\n\r\n')).toBe(goClientErrorResponse(400));
+    expect(goClientErrorResponse(400)).toBe('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request');
     // Node would take it as HTTP/0.9 and run the route; a Pushgateway (Go) refuses the line.
     expect(await exchange('GET /\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n400 Bad Request$/);
     await app.close();
