@@ -588,12 +588,19 @@ export const ServerSchema = Type.Object(
       default: 16_384,
       description: 'Largest request line plus headers, in bytes; larger requests get 431.',
     }),
-    maxUrlBytes: Type.Integer({ minimum: 256, maximum: 65_536, default: 8_192, description: 'Longest request URL, in bytes; longer ones get 414.' }),
+    maxUrlBytes: Type.Integer({
+      minimum: 256,
+      maximum: 65_536,
+      default: 8_192,
+      description: 'Longest request URL, in bytes; longer ones get 414 (one longer than `maxHeaderBytes` gets 431 first: the URL is part of the headers).',
+    }),
     headersTimeoutMs: Type.Integer({
       minimum: 100,
       maximum: 600_000,
       default: 10_000,
-      description: 'Time a client has to send the request line and headers, in milliseconds; a slower one gets 408 and is disconnected.',
+      description:
+        'Time a client has to send the request line and headers, in milliseconds; a slower one gets 408 and is disconnected ' +
+        '(checked every quarter of it, at most every second; never more than `requestTimeoutMs`).',
     }),
     requestTimeoutMs: Type.Integer({
       minimum: 1_000,

@@ -56,8 +56,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ...(httpsOptions(config.tls, tlsFiles, config.server) as object),
     ...(options.logger === undefined || options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.write.maxBodyBytes,
-    // Pushes are answered quickly or fail over; a client that never finishes sending is cut off.
-    requestTimeout: config.write.timeoutMs * 2,
     // No log line per push: the hot path logs failures only (see createFailureLog).
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

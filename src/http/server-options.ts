@@ -1,18 +1,115 @@
 /**
  * What a slow or hostile client can cost the front door (config `server`): connections, header
- * and URL sizes, and time-outs. TODO(issue 13, hostile input).
+ * and URL sizes, and time-outs. Node answers each limit itself (431, 408, a closed connection);
+ * only the URL limit is pushring's own (414). What each costs a client, beside a Pushgateway's
+ * answers to the same input, is in docs/security.md.
  */
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
+import { sendError } from './errors.js';
+import { TEXT } from './go-compat.js';
 
-/** Options Fastify is built with. */
-export function serverOptions(server: ServerConfig): Record<string, never> {
-  void server;
-  return {};
+/** The limits as Node's HTTP server takes them (http.createServer's options, and its properties). */
+export interface NodeServerLimits {
+  readonly maxHeaderSize: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly connectionsCheckingInterval: number;
 }
 
-/** Limits applied to the Node server once built (connections, header time-out). */
+/** What Fastify is built with: its own time-outs, the plain-HTTP server's options, and the answer to a request Node could not parse. */
+export interface FastifyServerLimits {
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly http: NodeServerLimits;
+  readonly clientErrorHandler: (error: { readonly code?: string }, socket: Socket) => void;
+}
+
+/**
+ * Node enforces the header and request time-outs by walking its connections on a timer (30 s by
+ * default), so a time-out is late by up to one period: a quarter of the header time-out keeps
+ * that lateness small, and a floor and a ceiling keep the walk cheap and prompt.
+ */
+export function checkingIntervalOf(headersTimeoutMs: number): number {
+  return Math.min(1_000, Math.max(50, Math.floor(headersTimeoutMs / 4)));
+}
+
+export function nodeServerLimits(server: ServerConfig): NodeServerLimits {
+  return {
+    maxHeaderSize: server.maxHeaderBytes,
+    // Node refuses to build a server whose header time-out exceeds its request time-out; the
+    // request time-out bounds the headers too, so the smaller one is what a client really gets.
+    headersTimeout: Math.min(server.headersTimeoutMs, server.requestTimeoutMs),
+    requestTimeout: server.requestTimeoutMs,
+    keepAliveTimeout: server.keepAliveTimeoutMs,
+    connectionsCheckingInterval: checkingIntervalOf(Math.min(server.headersTimeoutMs, server.requestTimeoutMs)),
+  };
+}
+
+/**
+ * Options Fastify is built with. `http` reaches the plain-HTTP server only (Fastify hands the
+ * `https` options to an HTTPS server instead), so limitServer sets the same limits again on
+ * whichever server was built. No `maxRequestsPerSocket`: a keep-alive client sending many
+ * pushes is what a batch job does, and each request is bounded on its own.
+ */
+export function serverOptions(server: ServerConfig): FastifyServerLimits {
+  const http = nodeServerLimits(server);
+  return { requestTimeout: http.requestTimeout, keepAliveTimeout: http.keepAliveTimeout, http, clientErrorHandler: answerClientError };
+}
+
+/**
+ * A request Node's parser refused, a header block past the limit, a time-out: answered as Go's
+ * HTTP server answers (plain text, the status as the body, connection closed) instead of
+ * Fastify's JSON, and without a log line: a client's mistake costs no more than its answer.
+ */
+export function answerClientError(error: { readonly code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  if (socket.writable) socket.write(goClientErrorResponse(status));
+  socket.destroy();
+}
+
+/** Go's answer to a request its server refuses before any handler (net/http server.go). */
+export function goClientErrorResponse(status: number): string {
+  const line = `${status} ${STATUS_CODES[status] ?? ''}`;
+  return `HTTP/1.1 ${line}\r\nContent-Type: ${TEXT}\r\nConnection: close\r\n\r\n${line}`;
+}
+
+/**
+ * Limits applied to the Node server once built, before it listens (the connection checker
+ * starts on 'listening' and reads the interval then): connections, header size and time-outs,
+ * for HTTP and HTTPS alike; and, as the first onRequest hook, before any other hook or handler
+ * looks at the request line: the URL limit, and Go's refusal of a request line without a version.
+ */
 export function limitServer(app: FastifyInstance, server: ServerConfig): void {
-  void app;
-  void server;
+  const limits = nodeServerLimits(server);
+  // Not every option is a documented property; each was checked to take effect when set before listen.
+  const node = app.server as Server & { maxHeaderSize?: number; connectionsCheckingInterval?: number; httpAllowHalfOpen?: boolean };
+  node.maxConnections = server.maxConnections;
+  node.maxHeaderSize = limits.maxHeaderSize;
+  node.headersTimeout = limits.headersTimeout;
+  node.requestTimeout = limits.requestTimeout;
+  node.keepAliveTimeout = limits.keepAliveTimeout;
+  node.connectionsCheckingInterval = limits.connectionsCheckingInterval;
+  // A client that shuts down its sending side once its request is out (`nc -N`, some HTTP/1.0
+  // clients) still gets its answer from a Pushgateway; Node would drop a push in flight unanswered.
+  node.httpAllowHalfOpen = true;
+  const maxUrlBytes = server.maxUrlBytes;
+  app.addHook('onRequest', (request, reply, done) => {
+    // A request line without a version (`PUT /metrics/job/a`) is HTTP/0.9 to Node, and an empty
+    // PUT would then replace a group; Go refuses the line, so does pushring, as Go does.
+    if (request.raw.httpVersionMajor === 0) {
+      void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
+      return;
+    }
+    // Node hands the request target over as latin1: one character per byte received.
+    if (request.raw.url !== undefined && request.raw.url.length > maxUrlBytes) {
+      void sendError(reply, 'PUSHRING_URI_TOO_LONG', { limitBytes: maxUrlBytes });
+      return;
+    }
+    done();
+  });
 }

@@ -1,0 +1,182 @@
+/**
+ * Slow and greedy clients (issue 13): hundreds of sockets trickling a request a byte at a time
+ * cost the pushes around them nothing and are cut by `server.headersTimeoutMs`; past
+ * `server.maxConnections` a new connection is closed at once, and pushes are served again once
+ * the excess goes. Real `pushring serve` processes over real Pushgateways; the open connections
+ * are read from the kernel (/proc/net/tcp), the server's side of each.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
+import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
+
+const TRICKLERS = 300;
+const HEADERS_TIMEOUT_MS = 2_000;
+const MAX_CONNECTIONS = 20;
+
+let backends: Pushgateway[] = [];
+const doors: ManagedProcess[] = [];
+
+async function startServe(serverLine: string): Promise<number> {
+  const dir = await tempDir('pushring-slow-');
+  const port = await freePort();
+  const file = join(dir, 'pushring.yaml');
+  await writeFile(
+    file,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      'log: { level: warn }',
+      'health: { intervalMs: 500, timeoutMs: 1000 }',
+      'judge: { mode: front-door }',
+      serverLine,
+      'shards:',
+      `  - { name: a, replicas: [${backends.map((b) => `"${b.url}"`).join(', ')}] }`,
+    ].join('\n'),
+  );
+  doors.push(spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile: join(dir, 'serve.log') }));
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/-/ready`, { headers: { connection: 'close' } })).ok, {
+    what: `the front door on ${port} to be ready`,
+    timeoutMs: 15_000,
+  });
+  return port;
+}
+
+beforeAll(async () => {
+  backends = await Promise.all([0, 1].map(() => startPushgateway({ args: ['--push.disable-consistency-check'] })));
+}, 60_000);
+
+afterAll(async () => {
+  for (const d of doors) {
+    d.kill();
+    await d.exited;
+  }
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+/** Connections the front door's side holds open on `port` (ESTABLISHED), from the kernel's table. */
+function openConnections(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1]?.endsWith(`:${hexPort}`) === true && fields[3] === '01';
+    }).length;
+}
+
+/** One push on its own connection: the status, or `closed` when the connection ended unanswered. */
+function pushOnce(port: number, value: number): Promise<number | 'closed'> {
+  const body = `# TYPE slow_clients_push gauge\nslow_clients_push ${value}\n`;
+  const request = `PUT /metrics/job/slow_clients/instance/normal HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
+      resolve(status === undefined ? 'closed' : Number(status));
+    });
+  });
+}
+
+interface Trickler {
+  readonly closed: Promise<{ afterMs: number; answer: string }>;
+  destroy(): void;
+}
+
+/** A socket sending a push's headers one byte every `everyMs`; resolves when the server closes it. */
+function trickle(port: number, everyMs: number): Trickler {
+  const bytes = Buffer.from(`PUT /metrics/job/slow_clients/instance/trickler HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(1_000)}\r\n\r\n`);
+  const started = Date.now();
+  let socket: Socket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<{ afterMs: number; answer: string }>((resolve) => {
+    let answer = '';
+    let sent = 0;
+    socket = connect(port, '127.0.0.1', () => {
+      timer = setInterval(() => {
+        if (sent < bytes.length) socket!.write(bytes.subarray(sent, ++sent));
+      }, everyMs);
+    });
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve({ afterMs: Date.now() - started, answer });
+    });
+  });
+  return { closed, destroy: () => socket?.destroy() };
+}
+
+const summary = (ms: readonly number[]): string => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return `min ${sorted[0]} ms, median ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${sorted.at(-1)} ms`;
+};
+
+describe('slow clients', () => {
+  it(`${TRICKLERS} sockets trickling their headers are cut by the header time-out while every push is answered 200`, async () => {
+    const port = await startServe(`server: { headersTimeoutMs: ${HEADERS_TIMEOUT_MS} }`);
+    const before = openConnections(port);
+    const tricklers = Array.from({ length: TRICKLERS }, () => trickle(port, 100));
+    const all = Promise.all(tricklers.map((t) => t.closed));
+    let allClosed = false;
+    void all.then(() => (allClosed = true));
+    let peak = 0;
+    const pushMs: number[] = [];
+    const statuses: (number | 'closed')[] = [];
+    // Pushes go on for as long as any trickler is connected, and a few more after.
+    for (let i = 0; !allClosed || i < 20; i++) {
+      peak = Math.max(peak, openConnections(port));
+      const started = Date.now();
+      statuses.push(await pushOnce(port, i));
+      pushMs.push(Date.now() - started);
+      if (i > 100_000) throw new Error('the trickling sockets were never closed');
+    }
+    const closes = await all;
+    console.log(
+      `${TRICKLERS} tricklers (a byte every 100 ms, server.headersTimeoutMs ${HEADERS_TIMEOUT_MS}): closed after ${summary(closes.map((c) => c.afterMs))}; ` +
+        `${statuses.length} pushes meanwhile: ${summary(pushMs)}; open connections before ${before}, peak ${peak}`,
+    );
+    expect(
+      statuses.filter((s) => s !== 200),
+      'every push answered 200',
+    ).toEqual([]);
+    expect(peak, 'the tricklers were open at once').toBeGreaterThanOrEqual(TRICKLERS / 2);
+    expect(
+      closes.filter((c) => !c.answer.startsWith('HTTP/1.1 408 ')),
+      'every trickler is answered 408 and closed',
+    ).toEqual([]);
+    const after = await waitFor(async () => (openConnections(port) <= before + 1 ? openConnections(port) : undefined), {
+      what: 'the front door to hold no more connections than before the tricklers',
+    });
+    console.log(`open connections after: ${after}`);
+  }, 120_000);
+
+  it(`past server.maxConnections (${MAX_CONNECTIONS}) a new connection is closed at once, and pushes are served again once the excess goes`, async () => {
+    // A header time-out far longer than the test: the held connections stay until the test lets them go.
+    const port = await startServe(`server: { maxConnections: ${MAX_CONNECTIONS}, headersTimeoutMs: 600000, requestTimeoutMs: 600000 }`);
+    expect(await pushOnce(port, 1)).toBe(200);
+    // Its connection is gone before the held ones come, or one of them would be the one refused.
+    await waitFor(async () => openConnections(port) === 0 || undefined, { what: 'the first push to leave no connection behind' });
+    const held = Array.from({ length: MAX_CONNECTIONS }, () => trickle(port, 60_000));
+    await waitFor(async () => openConnections(port) >= MAX_CONNECTIONS || undefined, { what: `${MAX_CONNECTIONS} connections to be open` });
+    const started = Date.now();
+    const refused = await pushOnce(port, 2);
+    const refusedMs = Date.now() - started;
+    expect(refused, 'a push past maxConnections is closed unanswered').toBe('closed');
+    for (const h of held) h.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    const served = await waitFor(async () => ((await pushOnce(port, 3)) === 200 ? Date.now() : undefined), {
+      what: 'a push to be served once the held connections are gone',
+    });
+    console.log(
+      `maxConnections ${MAX_CONNECTIONS}: a push past it was closed after ${refusedMs} ms; served again ${served - started - refusedMs} ms after the held connections were let go`,
+    );
+  }, 60_000);
+});
