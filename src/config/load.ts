@@ -119,7 +119,7 @@ function checkSemantics(config: Partial<Config>): ConfigProblem[] {
   if (shards.length > 0 && shards.every((s) => typeof s === 'object' && s !== null && s.draining === true)) {
     problems.push({ path: 'shards', message: 'every shard is draining: at least one must own groups (add a shard before draining the last)' });
   }
-  problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config), ...checkAuth(config), ...checkTls(config));
+  problems.push(...checkLimits(config), ...checkRedis(config), ...checkDiscovery(config), ...checkAuth(config), ...checkTls(config), ...checkServer(config));
   return problems;
 }
 
@@ -205,6 +205,20 @@ function checkTls(config: Partial<Config>): ConfigProblem[] {
     ];
   }
   return [];
+}
+
+/** The body budget must hold the largest push alone: its body and its inflation. */
+function checkServer(config: Partial<Config>): ConfigProblem[] {
+  const budget = config.server?.maxInflightBodyBytes;
+  const body = config.write?.maxBodyBytes;
+  const inflated = config.judge?.maxInflatedBytes;
+  if (typeof budget !== 'number' || typeof body !== 'number' || typeof inflated !== 'number' || budget >= body + inflated) return [];
+  return [
+    {
+      path: 'server.maxInflightBodyBytes',
+      message: `${budget} is less than write.maxBodyBytes + judge.maxInflatedBytes (${body + inflated}): the largest push would never fit; raise it or lower those`,
+    },
+  ];
 }
 
 function checkLimits(config: Partial<Config>): ConfigProblem[] {

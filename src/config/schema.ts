@@ -588,6 +588,15 @@ export const ServerSchema = Type.Object(
       default: 16_384,
       description: 'Largest request line plus headers, in bytes; larger requests get 431.',
     }),
+    maxInflightBodyBytes: Type.Integer({
+      minimum: 1_048_576,
+      maximum: 64 * 1024 * 1024 * 1024,
+      default: 256 * 1024 * 1024,
+      description:
+        'Bytes of request bodies (as received, and once gunzipped) the front door holds at once over every connection; a request ' +
+        'that would pass it gets 503 `PUSHRING_OVERLOADED` with `Retry-After` before its body is read. At least ' +
+        '`write.maxBodyBytes` + `judge.maxInflatedBytes`, so that the largest push fits alone.',
+    }),
     maxUrlBytes: Type.Integer({
       minimum: 256,
       maximum: 65_536,

@@ -14,6 +14,7 @@ import type { WindowStore } from '../limits/store.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import { registerAuth } from './auth.js';
+import { createBodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
 import { combineObservers, createFailureLog, createMissedWriteLog, createThrottle } from './logging.js';
@@ -21,7 +22,7 @@ import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
-import { limitServer, serverOptions } from './server-options.js';
+import { limitBodies, limitServer, serverOptions } from './server-options.js';
 import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
 
 export interface AppOptions {
@@ -64,6 +65,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   limitServer(app, config.server);
+  const bodies = createBodyBudget(config.server.maxInflightBodyBytes);
+  limitBodies(app, bodies, config.write.maxBodyBytes);
   const log = app.log;
   const fixedTargets = formatTargets(buildTargets(config));
   const targets = options.targets ?? (() => fixedTargets);
@@ -124,7 +127,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     cluster,
     ack: config.write.ack,
     checks,
-    judge: createBodyJudge(config.judge, indexJudge, (reason) => metrics.judgeRefused(reason)),
+    judge: createBodyJudge(config.judge, indexJudge, (reason) => metrics.judgeRefused(reason), bodies),
     lastCheck: checkFence(cluster),
     observer: combineObservers(...observers),
     countPush,

@@ -110,6 +110,11 @@ export const ERRORS = {
     message: (c: { failures: number; windowSeconds: number; retryAfterS: number }) =>
       `pushring: more than ${c.failures} failed authentications from this address in ${c.windowSeconds}s; nothing was done. Retry after ${c.retryAfterS}s with a valid credential.`,
   },
+  PUSHRING_OVERLOADED: {
+    status: 503,
+    message: (c: { limitBytes: number }) =>
+      `pushring: the front door holds as many request bodies as its bound allows (server.maxInflightBodyBytes, ${c.limitBytes} bytes); nothing was stored. Retry in a second, or through another front door.`,
+  },
   PUSHRING_URI_TOO_LONG: {
     status: 414,
     message: (c: { limitBytes: number }) =>

@@ -28,6 +28,7 @@ import type { Accepted, Judgement } from '../judge/judge-service.js';
 import type { WriteOutcome } from '../write/outcome.js';
 import type { JudgeRefusal } from './self-metrics.js';
 import { isIndexStoreUnavailable } from '../judge/index-store.js';
+import { OVERLOADED_RETRY_AFTER, type BodyBudget } from './body-budget.js';
 import { inflateBody } from './inflate.js';
 import type { PushRequest, Refusal } from './push.js';
 
@@ -69,7 +70,13 @@ const NO_FAMILIES = Object.freeze({ kind: 'body', families: Object.freeze([]) })
 export const MARK_FAILED_BODY = Buffer.from(REFUSED_PUSH_BODY);
 export const MARK_FAILED_HEADERS: readonly string[] = ['content-type', 'text/plain; version=0.0.4'];
 
-export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefined, refused: (reason: JudgeRefusal) => void = () => {}): BodyJudge {
+export function createBodyJudge(
+  config: JudgeConfig,
+  index: IndexJudge | undefined,
+  refused: (reason: JudgeRefusal) => void = () => {},
+  /** Where a gunzipped body is reserved beside the body received (the app's); absent: not counted. */
+  bodies?: BodyBudget,
+): BodyJudge {
   const limits: BodyLimits = {
     maxFamilies: config.maxFamilies,
     maxSeries: config.maxSeriesPerPush,
@@ -93,6 +100,9 @@ export function createBodyJudge(config: JudgeConfig, index: IndexJudge | undefin
         return { kind: 'pushgateway', status: 400, body: goErrorBody(inflated.message), markFailed: false, reason: 'invalid_body' };
       return { kind: 'refused', refusal: { code: 'PUSHRING_BODY_LIMIT', context: { limit: 'maxInflatedBytes', max: inflated.max } } };
     }
+    // The inflated body and what is parsed of it live until the push is answered.
+    if (inflated.body !== raw && bodies !== undefined && !bodies.take(request.raw ?? request, inflated.body.length))
+      return { kind: 'refused', refusal: { code: 'PUSHRING_OVERLOADED', context: { limitBytes: bodies.maxBytes }, headers: OVERLOADED_RETRY_AFTER } };
     if (method === 'DELETE') return NO_FAMILIES;
     const parsed = parsePushBody(inflated.body, headerOf(request, 'content-type'), limits, inflated.streamError);
     if (parsed.ok) return { kind: 'body', families: parsed.families };

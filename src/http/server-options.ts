@@ -8,6 +8,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
+import { declaredBodyBytes, OVERLOADED_RETRY_AFTER, type BodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
 import { TEXT } from './go-compat.js';
 
@@ -110,6 +111,24 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
       void sendError(reply, 'PUSHRING_URI_TOO_LONG', { limitBytes: maxUrlBytes });
       return;
     }
+    done();
+  });
+}
+
+/**
+ * Every request's body is reserved in `budget` when its headers arrive, before it is read (an
+ * onRequest hook after limitServer's), and given back when its answer is sent or its connection
+ * ends; a request
+ * that does not fit is answered 503 PUSHRING_OVERLOADED without reading its body.
+ */
+export function limitBodies(app: FastifyInstance, budget: BodyBudget, maxBodyBytes: number): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!budget.take(request.raw, declaredBodyBytes(request.headers, maxBodyBytes))) {
+      void sendError(reply, 'PUSHRING_OVERLOADED', { limitBytes: budget.maxBytes }, OVERLOADED_RETRY_AFTER);
+      return;
+    }
+    // The response's close: after it is sent, or when the connection ends first (an aborted body).
+    reply.raw.once('close', () => budget.release(request.raw));
     done();
   });
 }

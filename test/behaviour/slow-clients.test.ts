@@ -2,7 +2,8 @@
  * Slow and greedy clients (issue 13): hundreds of sockets trickling a request a byte at a time
  * cost the pushes around them nothing and are cut by `server.headersTimeoutMs`; past
  * `server.maxConnections` a new connection is closed at once, and pushes are served again once
- * the excess goes. Real `pushring serve` processes over real Pushgateways; the open connections
+ * the excess goes; past `server.maxInflightBodyBytes` of bodies held at once a push is answered
+ * 503 before its body is read, and served again once they go. Real `pushring serve` processes over real Pushgateways; the open connections
  * are read from the kernel (/proc/net/tcp), the server's side of each.
  */
 import { readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ const MAX_CONNECTIONS = 20;
 let backends: Pushgateway[] = [];
 const doors: ManagedProcess[] = [];
 
-async function startServe(serverLine: string): Promise<number> {
+async function startServe(serverLine: string, judgeLine = 'judge: { mode: front-door }'): Promise<number> {
   const dir = await tempDir('pushring-slow-');
   const port = await freePort();
   const file = join(dir, 'pushring.yaml');
@@ -30,7 +31,7 @@ async function startServe(serverLine: string): Promise<number> {
       `listen: "127.0.0.1:${port}"`,
       'log: { level: warn }',
       'health: { intervalMs: 500, timeoutMs: 1000 }',
-      'judge: { mode: front-door }',
+      judgeLine,
       serverLine,
       'shards:',
       `  - { name: a, replicas: [${backends.map((b) => `"${b.url}"`).join(', ')}] }`,
@@ -178,5 +179,45 @@ describe('slow clients', () => {
     console.log(
       `maxConnections ${MAX_CONNECTIONS}: a push past it was closed after ${refusedMs} ms; served again ${served - started - refusedMs} ms after the held connections were let go`,
     );
+  }, 60_000);
+
+  it('past server.maxInflightBodyBytes of bodies held at once, a push is answered 503 before its body is read; served again once they go', async () => {
+    const MiB = 1024 * 1024;
+    const port = await startServe(
+      `server: { maxInflightBodyBytes: ${3 * MiB} }\nwrite: { maxBodyBytes: ${MiB} }`,
+      `judge: { mode: front-door, maxInflatedBytes: ${MiB} }`,
+    );
+    // Three pushes declaring 1,000,000 bytes each, their bodies not sent: held by the front door.
+    const held = Array.from({ length: 3 }, (_, i) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write(`PUT /metrics/job/slow_clients/instance/held${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nheld_`),
+      );
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    await waitFor(async () => openConnections(port) >= 3 || undefined, { what: 'the three held pushes to be open' });
+    const large = (value: number) =>
+      fetch(`http://127.0.0.1:${port}/metrics/job/slow_clients/instance/large`, {
+        method: 'PUT',
+        headers: { connection: 'close' },
+        body: `# ${'padding '.repeat(25_000)}\nslow_clients_large ${value}\n`,
+      });
+    // The budget fills as the held requests' headers arrive: poll until a large push meets it.
+    const refused = await waitFor(
+      async () => {
+        const res = await large(1);
+        return res.status === 503 ? res : undefined;
+      },
+      { what: 'a 200 kB push to be refused while 3 MB of bodies are held' },
+    );
+    expect(refused.headers.get('x-pushring-error')).toBe('PUSHRING_OVERLOADED');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.text()).toContain('server.maxInflightBodyBytes');
+    // A small push still fits beside them.
+    expect(await pushOnce(port, 4)).toBe(200);
+    for (const socket of held) socket.destroy();
+    // Aborted requests give their bytes back.
+    await waitFor(async () => (await large(2)).status === 200 || undefined, { what: 'the large push to be served once the held bodies are gone' });
+    expect((await backends[0]!.groups()).map((g) => g.labels['instance'])).toContain('large');
   }, 60_000);
 });

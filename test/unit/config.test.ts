@@ -40,6 +40,7 @@ describe('parseConfig', () => {
       server: {
         maxConnections: 4_096,
         maxHeaderBytes: 16_384,
+        maxInflightBodyBytes: 256 * 1024 * 1024,
         maxUrlBytes: 8_192,
         headersTimeoutMs: 10_000,
         requestTimeoutMs: 60_000,
