@@ -120,6 +120,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // The body is forwarded byte for byte whatever its type (text, protobuf, gzip); judging reads a parsed view of it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Fastify would refuse a Content-Type it cannot parse (`text`, empty, `;;;`) with 415 on any
+  // path; the Pushgateway takes any, so the body parser is told a fixed one. The replicas still
+  // get the client's own header: forwarding and judging read the raw headers.
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.headers['content-type'] = 'application/octet-stream';
+    done();
+  });
 
   // The rules every push passes, in order (push.ts). A new rule is one more entry.
   const checks: Check[] = [checkReservedLabels(config.discovery), ...(limiter === undefined ? [] : [checkRateLimit(limiter)])];
@@ -140,13 +147,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     app.route({
       method: ['PUT', 'POST', 'DELETE', 'GET', 'HEAD', 'PATCH', 'OPTIONS'],
       url,
-      // Fastify would refuse a Content-Type it cannot parse (`text`, empty) with 415; the
-      // Pushgateway takes any, so the body parser is told a fixed one. The replicas still get
-      // the client's own header: forwarding reads the raw headers.
-      onRequest: (request, _reply, done) => {
-        request.headers['content-type'] = 'application/octet-stream';
-        done();
-      },
       handler: handlePush,
       exposeHeadRoute: false,
     });

@@ -4,7 +4,7 @@
  * only the URL limit is pushring's own (414). What each costs a client, beside a Pushgateway's
  * answers to the same input, is in docs/security.md.
  */
-import { STATUS_CODES, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
@@ -27,6 +27,20 @@ export interface FastifyServerLimits {
   readonly keepAliveTimeout: number;
   readonly http: NodeServerLimits;
   readonly clientErrorHandler: (error: { readonly code?: string }, socket: Socket) => void;
+  readonly rewriteUrl: (request: IncomingMessage) => string;
+}
+
+/**
+ * The path and query of a request target: an absolute-form target (`PUT http://host/metrics/job/a`,
+ * what a client talking to a proxy sends) is routed by its path, as Go's server does; Node hands
+ * it over whole.
+ */
+export function pathOfTarget(target: string): string {
+  if (target.charCodeAt(0) === 0x2f) return target;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (scheme === null) return target;
+  const rest = target.slice(scheme[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /**
@@ -58,7 +72,13 @@ export function nodeServerLimits(server: ServerConfig): NodeServerLimits {
  */
 export function serverOptions(server: ServerConfig): FastifyServerLimits {
   const http = nodeServerLimits(server);
-  return { requestTimeout: http.requestTimeout, keepAliveTimeout: http.keepAliveTimeout, http, clientErrorHandler: answerClientError };
+  return {
+    requestTimeout: http.requestTimeout,
+    keepAliveTimeout: http.keepAliveTimeout,
+    http,
+    clientErrorHandler: answerClientError,
+    rewriteUrl: (request) => pathOfTarget(request.url ?? '/'),
+  };
 }
 
 /**

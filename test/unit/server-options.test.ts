@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config/schema.js';
-import { checkingIntervalOf, goClientErrorResponse, limitServer, nodeServerLimits, serverOptions } from '../../src/http/server-options.js';
+import { checkingIntervalOf, goClientErrorResponse, limitServer, nodeServerLimits, pathOfTarget, serverOptions } from '../../src/http/server-options.js';
 import { validated } from '../helpers/config.js';
 
 const shards = [{ name: 'a', replicas: ['http://127.0.0.1:1'] }];
@@ -13,6 +13,7 @@ describe('serverOptions maps config.server onto Fastify and Node', () => {
   it('takes the defaults as they are', () => {
     expect(serverOptions(serverOf({}))).toEqual({
       clientErrorHandler: expect.any(Function),
+      rewriteUrl: expect.any(Function),
       requestTimeout: 60_000,
       keepAliveTimeout: 65_000,
       http: { maxHeaderSize: 16_384, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 65_000, connectionsCheckingInterval: 1_000 },
@@ -110,5 +111,19 @@ describe('limitServer', () => {
     // Node would take it as HTTP/0.9 and run the route; a Pushgateway (Go) refuses the line.
     expect(await exchange('GET /\r\n\r\n', true)).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n400 Bad Request$/);
     await app.close();
+  });
+
+  describe('request targets', () => {
+    it.each([
+      ['/metrics/job/a', '/metrics/job/a'],
+      ['http://host/metrics/job/a?x=1', '/metrics/job/a?x=1'],
+      ['https://host:9091/metrics/job/a', '/metrics/job/a'],
+      ['http://host', '/'],
+      ['http://host?x', '/?x'],
+      ['*', '*'],
+      ['metrics/job/a', 'metrics/job/a'],
+    ])('routes %s by %s, as Go does', (target, path) => {
+      expect(pathOfTarget(target)).toBe(path);
+    });
   });
 });
