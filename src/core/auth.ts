@@ -4,7 +4,7 @@
  * Secrets are compared elsewhere (auth/credentials.ts, in constant time); nothing here ever puts
  * a presented secret into a problem text.
  */
-import { globToRegExp } from './glob.js';
+import { compileGlob, type Glob } from './glob.js';
 import { goQuote, parseGroupingPath } from './grouping-key.js';
 
 /** What an `Authorization` header presents, or why it is malformed (the text never holds the secret). */
@@ -187,8 +187,8 @@ export function matchesSubject(pattern: SubjectPattern, subject: Readonly<Record
 
 /** What one credential (or anonymous access) may do, its globs compiled once. */
 export interface Scope {
-  readonly push: readonly RegExp[];
-  readonly delete: readonly RegExp[];
+  readonly push: readonly Glob[];
+  readonly delete: readonly Glob[];
   readonly admin: boolean;
   readonly read: boolean;
 }
@@ -200,8 +200,8 @@ export function compileScope(globs: {
   readonly read?: boolean;
 }): Scope {
   return {
-    push: globs.push.map(globToRegExp),
-    delete: globs.delete.map(globToRegExp),
+    push: globs.push.map(compileGlob),
+    delete: globs.delete.map(compileGlob),
     admin: globs.admin ?? false,
     read: globs.read ?? true,
   };

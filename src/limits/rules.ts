@@ -3,7 +3,7 @@
  * default, else none. Pure; globs are compiled once and answers cached per job (bounded).
  */
 import type { LimitsConfig } from '../config/schema.js';
-import { globToRegExp } from '../core/glob.js';
+import { compileGlob } from '../core/glob.js';
 
 export interface Rule {
   /** From the configuration: a bounded set, safe as a metric label. */
@@ -22,7 +22,7 @@ const CACHE_LIMIT = 10_000;
 
 export function createRuleMatcher(limits: LimitsConfig): RuleMatcher {
   const compiled = limits.rules.map((rule) => ({
-    test: globToRegExp(rule.jobs),
+    test: compileGlob(rule.jobs),
     rule: rule.exempt === true ? undefined : { name: rule.name ?? rule.jobs, pushes: rule.pushes ?? 0, windowSeconds: rule.windowSeconds ?? 0 },
   }));
   const fallback: Rule | undefined = limits.default && { name: 'default', ...limits.default };

@@ -32,7 +32,7 @@ import { planRepairs, type RepairAction, type ReplicaView } from '../core/repair
 import { decideChangeStep, hasRacedCopy, type Acted, type ChangePass, type SettleFacts } from '../core/settle.js';
 import { signaturesOf, type CopyOn } from '../core/signatures.js';
 import type { GroupSummary } from '../core/summary.js';
-import { globToRegExp } from '../core/glob.js';
+import { compileGlob } from '../core/glob.js';
 import { createConfirmations, type PassConfirmations } from './confirmations.js';
 import { carryOut, type ExecuteContext } from './execute.js';
 import { handOffHints } from './handoff.js';
@@ -151,7 +151,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const clock = options.now ?? Date.now;
   const transition = options.transition ?? createLocalTransition(cluster, 0);
   const migrate = options.migrate === true;
-  const expiry = config.expire.map((rule) => ({ test: globToRegExp(rule.jobs), maxAge: rule.maxAgeSeconds }));
+  const expiry = config.expire.map((rule) => ({ test: compileGlob(rule.jobs), maxAge: rule.maxAgeSeconds }));
   const maxAgeOf = (job: string): number | undefined => expiry.find((e) => e.test.test(job))?.maxAge;
   const confirmations = createConfirmations();
   const written = createWritten();

@@ -12,7 +12,7 @@ import {
   type Action,
   type Identity,
 } from '../../src/core/auth.js';
-import { globToRegExp } from '../../src/core/glob.js';
+import { compileGlob } from '../../src/core/glob.js';
 import { parseGroupingPath } from '../../src/core/grouping-key.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -248,7 +248,7 @@ describe('decide', () => {
           { kind: verb, job: j },
         );
         const globs = verb === 'push' ? s.push : s.delete;
-        expect(decision.kind === 'allow').toBe(globs.some((g) => globToRegExp(g).test(j)));
+        expect(decision.kind === 'allow').toBe(globs.some((g) => compileGlob(g).test(j)));
       }),
     );
   });

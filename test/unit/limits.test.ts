@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createLimiter, type LimiterObserver } from '../../src/limits/limiter.js';
 import { createMemoryStore } from '../../src/limits/memory-store.js';
-import { globToRegExp } from '../../src/core/glob.js';
+import fc from 'fast-check';
+import { compileGlob } from '../../src/core/glob.js';
 import { createRuleMatcher } from '../../src/limits/rules.js';
 import type { WindowStore } from '../../src/limits/store.js';
 import { validated } from '../helpers/config.js';
@@ -13,7 +14,14 @@ function limitsOf(limits: unknown) {
   return validated({ shards: [{ name: 'a', replicas: ['http://127.0.0.1:1'] }], limits }).limits;
 }
 
-describe('globToRegExp', () => {
+/** The meaning of a glob, as a regular expression: the oracle of the linear matcher. */
+function globOracle(glob: string): RegExp {
+  let source = '';
+  for (const ch of glob) source += ch === '*' ? '[\\s\\S]*' : ch === '?' ? '[\\s\\S]' : ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  return new RegExp(`^${source}$`, 'u');
+}
+
+describe('compileGlob', () => {
   it.each([
     ['nightly-*', 'nightly-backup', true],
     ['nightly-*', 'nightly-', true],
@@ -25,7 +33,25 @@ describe('globToRegExp', () => {
     ['(x)+[y]', '(x)+[y]', true],
     ['*', '', true],
   ])('%s matches %j: %s', (glob, job, expected) => {
-    expect(globToRegExp(glob).test(job)).toBe(expected);
+    expect(compileGlob(glob).test(job)).toBe(expected);
+    expect(globOracle(glob).test(job)).toBe(expected);
+  });
+
+  it('means what the regular expression of the glob means, on any glob and name (property)', () => {
+    const chars = fc.constantFrom('a', 'b', '-', '*', '?', '.', '😀');
+    const text = (max: number) => fc.array(chars, { maxLength: max }).map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(text(8), text(12), (glob, name) => {
+        expect(compileGlob(glob).test(name)).toBe(globOracle(glob).test(name));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('answers a name of 8 KiB against a pattern of many stars at once (linear, not backtracking)', () => {
+    const name = '-'.repeat(8_192);
+    expect(compileGlob('*-*-*-*-*-x').test(name)).toBe(false);
+    expect(compileGlob('*-*-*-*-*-').test(name)).toBe(true);
   });
 });
 
