@@ -65,8 +65,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
   limitServer(app, config.server);
-  const bodies = createBodyBudget(config.server.maxInflightBodyBytes);
-  limitBodies(app, bodies, config.write.maxBodyBytes);
   const log = app.log;
   const fixedTargets = formatTargets(buildTargets(config));
   const targets = options.targets ?? (() => fixedTargets);
@@ -75,6 +73,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const countPush = metrics.countPush.bind(metrics);
   // Before the body is read and before any route: a refused client costs its headers only.
   registerAuth(app, config.auth, metrics, options.auth);
+  // After auth: a refused request reserves nothing, and only a write's body is read at all.
+  const bodies = createBodyBudget(config.server.maxInflightBodyBytes);
+  limitBodies(app, bodies, config.write.maxBodyBytes);
   const shouldLog = createThrottle(10_000);
   const observers = [metrics.observer, createFailureLog(log, shouldLog)];
   const { suspects } = options;

@@ -6,7 +6,9 @@
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { parseGroupingPath } from '../core/grouping-key.js';
 import type { ServerConfig } from '../config/schema.js';
 import { declaredBodyBytes, OVERLOADED_RETRY_AFTER, type BodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
@@ -136,19 +138,39 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
 }
 
 /**
- * Every request's body is reserved in `budget` when its headers arrive, before it is read (an
- * onRequest hook after limitServer's), and given back when its answer is sent or its connection
- * ends; a request
- * that does not fit is answered 503 PUSHRING_OVERLOADED without reading its body.
+ * Only a write's body is read: a PUT, POST or DELETE on a push path that parses (a DELETE's body
+ * is gunzipped and judged too, as a Pushgateway does). It is reserved in `budget` when its headers
+ * arrive (an onRequest hook registered after auth's, so a refused request reserves nothing) and
+ * given back when its answer is sent or its connection ends; a write that does not fit is
+ * answered 503 PUSHRING_OVERLOADED without reading its body. Any other request's body (a 404, a
+ * 405, a path the Pushgateway refuses or redirects) is discarded as it arrives, never held: its
+ * answer does not depend on it.
  */
 export function limitBodies(app: FastifyInstance, budget: BodyBudget, maxBodyBytes: number): void {
+  const writes = new WeakSet<object>();
   app.addHook('onRequest', (request, reply, done) => {
+    const method = request.method;
+    if ((method !== 'PUT' && method !== 'POST' && method !== 'DELETE') || !parseGroupingPath(request.url).ok) {
+      done();
+      return;
+    }
     if (!budget.take(request.raw, declaredBodyBytes(request.headers, maxBodyBytes))) {
       void sendError(reply, 'PUSHRING_OVERLOADED', { limitBytes: budget.maxBytes }, OVERLOADED_RETRY_AFTER);
       return;
     }
+    writes.add(request.raw);
     // The response's close: after it is sent, or when the connection ends first (an aborted body).
     reply.raw.once('close', () => budget.release(request.raw));
     done();
+  });
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    if (writes.has(request.raw)) {
+      done(null, payload);
+      return;
+    }
+    // Drained, not kept; the parser reads an empty body told the length the client declared.
+    payload.resume();
+    const empty = Object.assign(Readable.from([]), { receivedEncodedLength: Number(request.headers['content-length'] ?? 0) || 0 });
+    done(null, empty);
   });
 }

@@ -187,6 +187,22 @@ describe('slow clients', () => {
       `server: { maxInflightBodyBytes: ${3 * MiB} }\nwrite: { maxBodyBytes: ${MiB} }`,
       `judge: { mode: front-door, maxInflatedBytes: ${MiB} }`,
     );
+    const large = (value: number) =>
+      fetch(`http://127.0.0.1:${port}/metrics/job/slow_clients/instance/large`, {
+        method: 'PUT',
+        headers: { connection: 'close' },
+        body: `# ${'padding '.repeat(25_000)}\nslow_clients_large ${value}\n`,
+      });
+    // Requests that are not writes (a push path the Pushgateway refuses, a 404, a 405) declaring
+    // large bodies that never come: their bodies are not the front door's to keep, and reserve nothing.
+    const notWrites = ['PUT /metrics/job@base64/!!', 'POST /anything', 'PUT /metrics', 'PATCH /metrics/job/slow_clients'].map((line) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`${line} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nheld_`));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    await waitFor(async () => openConnections(port) >= notWrites.length || undefined, { what: 'the requests that are not writes to be open' });
+    expect((await large(0)).status).toBe(200);
+    for (const socket of notWrites) socket.destroy();
     // Three pushes declaring 1,000,000 bytes each, their bodies not sent: held by the front door.
     const held = Array.from({ length: 3 }, (_, i) => {
       const socket = connect(port, '127.0.0.1', () =>
@@ -196,12 +212,6 @@ describe('slow clients', () => {
       return socket;
     });
     await waitFor(async () => openConnections(port) >= 3 || undefined, { what: 'the three held pushes to be open' });
-    const large = (value: number) =>
-      fetch(`http://127.0.0.1:${port}/metrics/job/slow_clients/instance/large`, {
-        method: 'PUT',
-        headers: { connection: 'close' },
-        body: `# ${'padding '.repeat(25_000)}\nslow_clients_large ${value}\n`,
-      });
     // The budget fills as the held requests' headers arrive: poll until a large push meets it.
     const refused = await waitFor(
       async () => {
