@@ -12,7 +12,7 @@
 import pino, { type Logger } from 'pino';
 import type { Cluster as RedisCluster, Redis } from 'ioredis';
 import { createCluster, startHealthChecks, type Cluster } from './backends/cluster.js';
-import type { Config } from './config/schema.js';
+import type { AuthConfig, Config } from './config/schema.js';
 import { pushLagMs } from './core/ring-change.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
@@ -76,11 +76,16 @@ export interface Runtime {
   /** True once Redis answers (at once without Redis); false after `timeoutMs` (default: twice redis.connectTimeoutMs). */
   redisReady(timeoutMs?: number): Promise<boolean>;
   /**
-   * Puts the ring, discovery and credential list of a reloaded configuration in force
-   * (config/reload.ts, once cluster.applyRing has; the app reads `config.auth` per request);
-   * other settings change only at a restart.
+   * Puts the ring and discovery of a reloaded configuration in force (config/reload.ts, once
+   * cluster.applyRing has); other settings change only at a restart.
    */
   useConfig(next: Readonly<Config>): void;
+  /**
+   * Records a reloaded credential list as the one in force (`config.auth`). The front door's
+   * hook switches to it first (server.ts: switchCredentials), so that a list that could not be
+   * put in force is not recorded and the next reload check tries it again.
+   */
+  useAuth(next: Readonly<AuthConfig>): void;
   /**
    * Before a front door takes pushes: one round of probes (the first pushes skip dead replicas),
    * Redis awaited for a while and the marks other front doors left read, file_sd written, the
@@ -215,8 +220,11 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
     judge,
     redisReady,
     useConfig(next) {
-      config = { ...config, shards: next.shards, discovery: next.discovery, auth: next.auth };
+      config = { ...config, shards: next.shards, discovery: next.discovery };
       targets = formatTargets(buildTargets(config));
+    },
+    useAuth(next) {
+      config = { ...config, auth: next };
     },
     async prepare() {
       await cluster.probeAll();

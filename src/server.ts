@@ -3,13 +3,15 @@
  * state is the runtime's (runtime.ts), the routes the app's (http/app.ts), reloads
  * config/reload.ts's. The only module besides the bin that touches `process`.
  */
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { parseListen } from './config/load.js';
-import { watchAndReload } from './config/reload.js';
+import { watchAndReload, type ReloadTarget } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import type { ConfigWatcher } from './config/watch.js';
 import { buildApp } from './http/app.js';
-import { createRuntime } from './runtime.js';
+import { switchCredentials } from './http/auth.js';
+import { createRuntime, type Runtime } from './runtime.js';
 
 export interface RunningServer {
   /** The URL clients push to. */
@@ -112,7 +114,7 @@ export async function startServer(
     return { url: address, close, closed };
   }
   runtime.startBackground();
-  if (opts.configFile !== undefined) watcher = watchAndReload(opts.configFile, runtime);
+  if (opts.configFile !== undefined) watcher = watchAndReload(opts.configFile, reloadTargetOf(runtime, app));
   logger.info(
     {
       url: address,
@@ -123,4 +125,30 @@ export async function startServer(
     'pushring front door listening',
   );
   return { url: address, close, closed };
+}
+
+/**
+ * What a reload changes in a front door: the runtime's ring and discovery, and the credential
+ * list of the app's hook (switched first, then recorded as in force in the runtime).
+ */
+export function reloadTargetOf(runtime: Runtime, app: FastifyInstance): ReloadTarget {
+  return {
+    get config() {
+      return runtime.config;
+    },
+    get targets() {
+      return runtime.targets;
+    },
+    cluster: runtime.cluster,
+    transition: runtime.transition,
+    logger: runtime.logger,
+    metrics: runtime.metrics,
+    judge: runtime.judge,
+    useConfig: (next) => runtime.useConfig(next),
+    async useAuth(next) {
+      await switchCredentials(app, next);
+      runtime.useAuth(next);
+    },
+    reconcileSoon: () => runtime.reconcileSoon(),
+  };
 }

@@ -3,13 +3,16 @@
  * the credential list (`auth`) change live; a ring change is recorded before it is applied
  * (other front doors and restarts follow it) and applied only if it cannot lose a group
  * (docs/resizing.md); other settings wait for a restart.
+ *
+ * The credential list is applied first and on its own: a revoked token must not stay valid
+ * because a ring change has to wait, is refused, or is not applied live at all.
  */
 import type { Backend } from '../backends/client.js';
 import { checkBackendClients, ringVersion, type Cluster } from '../backends/cluster.js';
 import { routingAfterBegin, undrainedRemovals } from '../core/ring-change.js';
 import { writeFileAtomically } from '../discovery/file-sd.js';
 import type { Transition } from '../reconcile/transition.js';
-import type { Config } from './schema.js';
+import type { AuthConfig, Config } from './schema.js';
 import { watchConfig, type ConfigWatcher } from './watch.js';
 
 export interface ReloadLog {
@@ -28,7 +31,13 @@ export interface ReloadTarget {
   readonly transition: Transition;
   readonly logger: ReloadLog;
   readonly metrics: { reloaded(result: 'applied' | 'refused' | 'invalid'): void };
+  /** Puts the ring and discovery of a reloaded configuration in force (the credential list is useAuth's). */
   useConfig(next: Readonly<Config>): void;
+  /**
+   * Puts a reloaded credential list in force; settles once requests are judged by it (its
+   * secrets read). Rejects when it cannot be: the list in force stays and it is tried again.
+   */
+  useAuth(next: Readonly<AuthConfig>): void | Promise<void>;
   reconcileSoon(): void;
   /** With judge.mode front-door: reads the replicas of shards that joined the ring into the index. */
   readonly judge?: { build(only: readonly Backend[]): Promise<void> } | undefined;
@@ -36,11 +45,10 @@ export interface ReloadTarget {
 
 /**
  * Watches `file` (read as `text` at start) and applies each valid change; a change that must
- * wait is offered again at the next check. Undefined with reload.liveResize off: the file is
- * read again only at a restart.
+ * wait is offered again at the next check. Also with reload.liveResize off: the credential list
+ * still follows the file (a revoked token must not wait for a restart), the ring does not.
  */
-export function watchAndReload(file: { readonly path: string; readonly text: string }, target: ReloadTarget): ConfigWatcher | undefined {
-  if (!target.config.reload.liveResize) return undefined;
+export function watchAndReload(file: { readonly path: string; readonly text: string }, target: ReloadTarget): ConfigWatcher {
   const { logger, metrics } = target;
   // From the text the configuration was read from: an edit since then is a change.
   return watchConfig(file.path, file.text, target.config.reload.intervalSeconds * 1000, {
@@ -56,8 +64,59 @@ export function watchAndReload(file: { readonly path: string; readonly text: str
   });
 }
 
-/** Applies a reloaded configuration; false when it must wait (it is offered again later). */
+/**
+ * Applies a reloaded configuration: the credential list first, then the ring. False when a part
+ * must wait (the file is offered again later; the part already in force is not applied twice).
+ */
 export async function applyConfig(target: ReloadTarget, next: Readonly<Config>): Promise<boolean> {
+  const authApplied = await applyAuth(target, next);
+  const ringApplied = target.config.reload.liveResize ? await applyRing(target, next) : holdRing(target, next, authApplied);
+  return authApplied && ringApplied;
+}
+
+/** Puts the credential list of `next` in force when it differs from the one in force; false when it cannot be now. */
+async function applyAuth(target: ReloadTarget, next: Readonly<Config>): Promise<boolean> {
+  const { logger } = target;
+  const current = target.config;
+  if (JSON.stringify(current.auth) === JSON.stringify(next.auth)) return true;
+  const waiting = certificatesWaitingForTls(current, next);
+  if (waiting.length > 0) {
+    logger.warn(
+      { credentials: waiting, settings: ['tls'] },
+      'these certificate credentials need the new tls settings, which change only at the next restart: until then client certificates are verified as before (without a client CA, these credentials match nothing)',
+    );
+  }
+  try {
+    await target.useAuth(next.auth);
+  } catch (err) {
+    // Names where secrets come from at most (secrets.ts), never a value.
+    logger.error(
+      { err: (err as Error).message },
+      'the reloaded credential list cannot be put in force: the previous one keeps judging; tried again at the next check',
+    );
+    return false;
+  }
+  logger.info({ credentials: next.auth.credentials.map((c) => c.name) }, 'reloaded credential list in force');
+  return true;
+}
+
+/** With reload.liveResize off only the credential list follows the file: says what waits for a restart. */
+function holdRing(target: ReloadTarget, next: Readonly<Config>, authApplied: boolean): boolean {
+  const current = target.config;
+  const live = (['shards', 'discovery'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+  const waiting = [...live, ...restartOnlyChanges(current, next)];
+  if (waiting.length > 0) {
+    target.logger.warn(
+      { settings: waiting },
+      'reload.liveResize is false: only the credential list (auth) changes live; these settings change at the next restart',
+    );
+  }
+  target.metrics.reloaded(authApplied ? 'applied' : 'refused');
+  return true;
+}
+
+/** The ring part of a reload (unchanged by the credential list's being applied first). */
+async function applyRing(target: ReloadTarget, next: Readonly<Config>): Promise<boolean> {
   const { cluster, transition, logger, metrics } = target;
   const current = target.config;
   // Replica files that cannot be used would fail the ring's application after a change was
@@ -120,6 +179,16 @@ export async function refuseRemoval(current: Readonly<Config>, next: Readonly<Co
     }
   }
   return undefined;
+}
+
+/**
+ * Certificate credentials that a reload adds or changes together with the `tls` section: the
+ * client CA is read only at start, so they may match nothing until a restart. Their names.
+ */
+export function certificatesWaitingForTls(current: Readonly<Config>, next: Readonly<Config>): string[] {
+  if (JSON.stringify(current.tls) === JSON.stringify(next.tls)) return [];
+  const before = new Set(current.auth.credentials.filter((c) => c.certificate !== undefined).map((c) => JSON.stringify(c)));
+  return next.auth.credentials.filter((c) => c.certificate !== undefined && !before.has(JSON.stringify(c))).map((c) => c.name);
 }
 
 /** What a reload puts in force; every other section waits for a restart. */

@@ -649,17 +649,18 @@ export const ConfigSchema = Type.Object(
         liveResize: Type.Boolean({
           default: true,
           description:
-            'Apply ring changes live: watch the configuration file, write both owners of moving groups during a change, ' +
-            'move groups between shards (docs/resizing.md); several front doors coordinate through Redis. Off, a ring ' +
-            'change takes effect at the next restart and the reconciler never moves groups between shards.',
+            'Apply ring changes live: write both owners of moving groups during a change, move groups between shards ' +
+            '(docs/resizing.md); several front doors coordinate through Redis. Off, a ring change takes effect at the ' +
+            'next restart and the reconciler never moves groups between shards; the file is still watched for the credential list (`auth`).',
         }),
         intervalSeconds: Type.Integer({
           minimum: 1,
           maximum: 3_600,
           default: 5,
           description:
-            "With `liveResize`: how often `serve` re-reads its configuration file, in seconds (it also watches the file's " +
-            'directory). Only `shards`, `discovery` and the credential list (`auth`) change live; other changes are logged as needing a restart.',
+            "How often `serve` re-reads its configuration file, in seconds (it also watches the file's directory). The " +
+            'credential list (`auth`) is applied first and on its own; `shards` and `discovery` follow with `liveResize`; ' +
+            'other changes are logged as needing a restart.',
         }),
       },
       { additionalProperties: false, default: {}, description: 'How `serve` picks up an edited configuration file.' },

@@ -4,8 +4,8 @@
  * force every request passes, as a Pushgateway takes it.
  *
  * The credential list follows configuration reloads when the caller hands a getter of the
- * `auth` section in force (the server does): a new list is put in force once its secrets are
- * read; until then the previous one keeps judging.
+ * `auth` section in force (the server does) and calls switchCredentials when it changes: a new
+ * list is put in force once its secrets are read; until then the previous one keeps judging.
  *
  * The credential a request passed with is kept for later steps: `credentialOf(request)` (a
  * WeakMap, so nothing outlives the request; no Fastify decorator to type across the app).
@@ -56,15 +56,28 @@ function certificateOf(socket: Socket): ClientCertificate | undefined {
   return certificate;
 }
 
+const switches = new WeakMap<FastifyInstance, (auth: AuthConfig) => Promise<void>>();
+
 /**
- * Registers the hook. `current` gives the `auth` section in force (it may change at a reload);
- * without it the list is `initial` for the app's life and nothing is registered when it is empty.
+ * Puts `auth` in force in `app`'s hook now (a reload calls it when it sees the new file, not at
+ * a request): the previous list judges until the new one's secrets are read, then every request
+ * is judged by the new one. Rejects when the new list cannot be built; the previous one stays.
+ */
+export function switchCredentials(app: FastifyInstance, auth: AuthConfig): Promise<void> {
+  const put = switches.get(app);
+  if (put === undefined) return Promise.reject(new Error('this app was built without following credential reloads (no auth getter)'));
+  return put(auth);
+}
+
+/**
+ * Registers the hook. With `current` (the `auth` section in force) the list follows reloads
+ * through switchCredentials; without it the list is `initial` for the app's life and nothing is
+ * registered when it is empty.
  */
 export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer: AuthObserver, current?: () => AuthConfig): void {
   if (current === undefined && initial.credentials.length === 0) return;
   let active: InForce | undefined;
-  let requested = initial;
-  let requestedText = JSON.stringify(initial);
+  let activeText: string | undefined;
   let switching: Promise<void> = Promise.resolve();
   observer.watchAuth({ throttledAddresses: () => active?.failures.throttledAddresses() ?? 0, unreadableSecrets: () => active?.table.unreadableSecrets() ?? 0 });
 
@@ -97,33 +110,24 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
     (switching = switching
       .catch(() => undefined)
       .then(async () => {
+        const text = JSON.stringify(auth);
+        // The same list again (a re-offered file): keep its secrets and who is throttled.
+        if (text === activeText) return;
         const before = active;
         active = await build(auth, before);
+        activeText = text;
         before?.store.close();
-        if (before !== undefined || active !== undefined) app.log.info({ credentials: auth.credentials.length }, 'credential list in force');
+        if (active !== undefined) app.log.info({ credentials: auth.credentials.length }, 'credential list in force');
       }));
 
-  app.addHook('onReady', () => putInForce(initial));
+  if (current !== undefined) switches.set(app, putInForce);
+  app.addHook('onReady', () => putInForce(current?.() ?? initial));
   app.addHook('onClose', async () => {
     await switching.catch(() => undefined);
     active?.store.close();
   });
 
   app.addHook('onRequest', (request, reply, done) => {
-    if (current !== undefined) {
-      const wanted = current();
-      // A new object at every reload (the whole file is parsed again); compared by content once per reload.
-      if (wanted !== requested) {
-        requested = wanted;
-        const text = JSON.stringify(wanted);
-        if (text !== requestedText) {
-          requestedText = text;
-          putInForce(wanted).catch((err: Error) =>
-            app.log.error({ err: err.message }, 'the new credential list could not be put in force; the previous one stays'),
-          );
-        }
-      }
-    }
     const state = active;
     if (state === undefined) return done();
     const refusal = judge(state, request);

@@ -426,3 +426,53 @@ describe('a reloaded credential list', () => {
     }
   });
 });
+
+describe('a credential removed from the file', () => {
+  const leakedToken = 'tok-leaked-3b8e1d7c9a';
+  const ring = (shards: unknown[], reload: Record<string, unknown> = {}) => ({ shards, reload: { intervalSeconds: 1, ...reload } });
+  const s0 = (): Record<string, unknown> => ({ name: 's0', replicas: [gateways[0]!.url] });
+  // A shard nobody listens on: removing it undrained is refused, whatever it holds.
+  const s1 = { name: 's1', replicas: ['http://127.0.0.1:1'] };
+  const unusable = { name: 's2', replicas: ['https://127.0.0.1:1'], client: { caFile: '/nonexistent/pushring-ca.pem' } };
+  it.each([
+    ['a ring change is refused (an undrained shard removed)', () => ring([s0(), s1]), () => ring([s0()])],
+    ['a replica file in the new configuration cannot be used', () => ring([s0()]), () => ring([s0(), unusable])],
+    ['reload.liveResize is false', () => ring([s0()], { liveResize: false }), () => ring([s0(), s1], { liveResize: false })],
+  ])('is refused within the reload interval while %s', async (_name, before, after) => {
+    await writeFile(join(dir, 'leaked.token'), leakedToken);
+    const file = join(dir, 'revoke.yaml');
+    await writeFile(join(dir, 'kept.token'), TOKEN);
+    const leaked = { name: 'leaked', token: { file: join(dir, 'leaked.token') }, push: ['revoke-*'] };
+    const kept = { name: 'kept', token: { file: join(dir, 'kept.token') }, push: ['revoke-*'] };
+    const configWith = (part: Record<string, unknown>, credentials: unknown[]): Record<string, unknown> => ({
+      listen: '127.0.0.1:0',
+      health: { intervalMs: 200, timeoutMs: 500 },
+      log: { level: 'silent' },
+      ...part,
+      auth: { credentials, failures: { perAddress: 1_000 } },
+    });
+    await writeFile(file, stringify(configWith(before(), [leaked])));
+    const server = await startServer(validated(configWith(before(), [leaked])), {
+      handleSignals: false,
+      configFile: { path: file, text: await readFile(file, 'utf8') },
+    });
+    try {
+      // Authenticated (its shard may be the one nobody listens on: 503 then, never 401).
+      const accepted = async (secret: string): Promise<number> => (await send(server.url, 'PUT', '/metrics/job/revoke-1', `Bearer ${secret}`)).status;
+      expect([200, 503]).toContain(await accepted(leakedToken));
+      // Another credential stays: an emptied list would open the door to everyone.
+      await writeFile(file, stringify(configWith(after(), [kept])));
+      const refused = await waitFor(
+        async () => {
+          const answer = await send(server.url, 'PUT', '/metrics/job/revoke-1', `Bearer ${leakedToken}`);
+          return answer.status === 401 ? answer : undefined;
+        },
+        { what: 'the token removed from the file to be refused' },
+      );
+      expect(refused.code).toBe('PUSHRING_UNAUTHENTICATED');
+      expect([200, 503]).toContain(await accepted(TOKEN));
+    } finally {
+      await server.close();
+    }
+  });
+});
