@@ -488,7 +488,11 @@ export const CredentialSchema = Type.Object(
     ),
     push: JobGlobs('this credential may push to (PUT, POST)'),
     delete: JobGlobs('whose groups this credential may delete'),
-    admin: Type.Boolean({ default: false, description: 'May call the administrative endpoints (wipes, reconcile triggers, and any later ones).' }),
+    admin: Type.Boolean({
+      default: false,
+      description:
+        'May call the administrative endpoints, every path under `/api/v1/admin/` (this version serves none yet: such a request is judged, then answered 404).',
+    }),
   },
   {
     additionalProperties: false,
