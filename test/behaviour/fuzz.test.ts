@@ -17,7 +17,15 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classOf, deadlocksPushgateway, generateFuzzRequests, sendFuzzRequest, type FuzzAnswer, type FuzzRequest } from '../helpers/fuzz-requests.js';
+import {
+  classOf,
+  deadlocksPushgateway,
+  FUZZ_TOKEN,
+  generateFuzzRequests,
+  sendFuzzRequest,
+  type FuzzAnswer,
+  type FuzzRequest,
+} from '../helpers/fuzz-requests.js';
 import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 
@@ -35,6 +43,7 @@ async function startServe(replicas: readonly Pushgateway[]): Promise<void> {
   const dir = await tempDir('pushring-fuzz-');
   doorPort = await freePort();
   const file = join(dir, 'pushring.yaml');
+  await writeFile(join(dir, 'fuzz.token'), `${FUZZ_TOKEN}\n`);
   await writeFile(
     file,
     [
@@ -45,6 +54,9 @@ async function startServe(replicas: readonly Pushgateway[]): Promise<void> {
       'write: { maxBodyBytes: 65536 }',
       // Short enough that a request the client leaves incomplete ends well before the test does.
       'server: { headersTimeoutMs: 5000, requestTimeoutMs: 5000 }',
+      // Credentials on, every job open to anonymous requests: a request without Authorization is
+      // judged as before, and the header's every malformed shape goes through auth.
+      `auth: { credentials: [{ name: fuzz, token: { file: "${join(dir, 'fuzz.token')}" }, push: ["*"], delete: ["*"] }], anonymous: { push: ["*"], delete: ["*"] }, failures: { perAddress: 1000000 } }`,
       'shards:',
       `  - { name: a, replicas: [${replicas.map((b) => `"${b.url}"`).join(', ')}] }`,
     ].join('\n'),

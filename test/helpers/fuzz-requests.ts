@@ -257,6 +257,31 @@ function cleanPush(r: Random): { kind: string; bytes: Buffer } {
 }
 
 /** An HTTP request built from its parts, with its framing sometimes wrong. */
+/** The token the fuzzed front door accepts (FUZZ_TOKEN), and every way to get an Authorization header wrong. */
+export const FUZZ_TOKEN = 'fuzz-token-7c1e';
+
+function authorizationOf(r: Random): string {
+  const base64 = (text: string) => Buffer.from(text, 'latin1').toString('base64');
+  return r.pick([
+    `Bearer ${FUZZ_TOKEN}`,
+    `bearer ${FUZZ_TOKEN}`,
+    `Bearer ${FUZZ_TOKEN}x`,
+    'Bearer',
+    'Bearer ',
+    `Bearer  ${FUZZ_TOKEN}`,
+    `Basic ${base64('fuzz:wrong')}`,
+    `Basic ${base64('no-colon')}`,
+    `Basic ${base64(':')}`,
+    'Basic !!!not-base64',
+    `Basic ${base64('\u00ff\u0000:\u00fe')}`,
+    `Digest username="x"`,
+    `Bearer ${'t'.repeat(r.pick([100, 5_000]))}`,
+    `Basic ${base64(`${'u'.repeat(300)}:${'p'.repeat(300)}`)}`,
+    '\u00e9\u00e8',
+    '',
+  ]);
+}
+
 function httpRequest(r: Random): { kind: string; bytes: Buffer } {
   const method = r.chance(0.8) ? r.pick(['PUT', 'POST', 'DELETE', 'PUT', 'POST']) : r.pick(METHODS);
   const { kind: pathKind, path } = pathOf(r);
@@ -282,6 +307,9 @@ function httpRequest(r: Random): { kind: string; bytes: Buffer } {
   } else if (headerRoll === 4) {
     kinds.push('header/upgrade');
     lines.push('Connection: Upgrade', 'Upgrade: websocket');
+  } else if (headerRoll <= 8) {
+    kinds.push('header/authorization');
+    lines.push(`Authorization: ${authorizationOf(r)}`);
   }
   let payload = body;
   const framing = r.int(20);
