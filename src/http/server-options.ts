@@ -91,9 +91,20 @@ export function serverOptions(server: ServerConfig): FastifyServerLimits {
 export function answerClientError(error: { readonly code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  if (socket.writable) socket.write(goClientErrorResponse(status));
-  socket.destroy();
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // As Go does (closeWriteAndWait): send the answer and our FIN, keep reading and discarding what
+  // the client is still sending, and close a moment later. Closing at once with its bytes unread
+  // resets the connection, and a reset can discard the answer before the client reads it.
+  socket.end(goClientErrorResponse(status));
+  socket.resume();
+  setTimeout(() => socket.destroy(), ANSWER_LINGER_MS).unref();
 }
+
+/** How long a refused connection stays open for its answer to be read (Go's rstAvoidanceDelay). */
+const ANSWER_LINGER_MS = 500;
 
 /** Go's answer to a request its server refuses before any handler (net/http server.go). */
 export function goClientErrorResponse(status: number): string {
