@@ -28,6 +28,30 @@ export type ReplicaFailure =
 /** Errors that prove the request never reached the replica. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/**
+ * TLS errors that only a handshake raises, so the request was never sent: the codes
+ * explainTlsFailure (core/replicas.ts) names one by one. Any other `ERR_SSL_*` may be a record-layer
+ * error on a reused keep-alive connection after the request went out.
+ */
+export const HANDSHAKE_TLS_ERRORS: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+]);
+
 export interface ReplicaAnswer {
   readonly status: number;
   readonly body: Buffer;
@@ -533,10 +557,11 @@ async function readPrefix(body: AsyncIterable<Buffer>, limit: number): Promise<s
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
-function classifyError(error: Error): ReplicaFailure {
+/** What a write's error says about whether the replica may have stored it. */
+export function classifyError(error: Error): ReplicaFailure {
   const code = errorCode(error);
   // A failed TLS handshake happens before the request is sent.
-  if (code !== undefined && (NOT_SENT.has(code) || explainTlsFailure(code, undefined, undefined) !== undefined)) return 'unreachable';
+  if (code !== undefined && (NOT_SENT.has(code) || HANDSHAKE_TLS_ERRORS.has(code))) return 'unreachable';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return 'unknown';
 }
