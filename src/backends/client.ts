@@ -262,12 +262,14 @@ export class Backend {
   }
 
   /**
-   * The headers of a request with pushring's own credentials last: a forwarded `Authorization`
-   * (the client's, which never belongs to a replica) is dropped, so this is the only one sent.
+   * The headers of a request with pushring's own credentials last. An `Authorization` among them
+   * (a client's, which never belongs to a replica) is dropped even without basic auth: hints
+   * stored by an older version carry the client's header, and replaying one must not forward it.
    */
   private withCredentials(headers: readonly string[]): string[] {
     const authorization = this.authorization();
-    if (authorization === undefined && this.client?.basicAuth === undefined) return headers as string[];
+    // The hot path of a replica without basic auth: no copy unless there is something to drop.
+    if (authorization === undefined && !hasAuthorization(headers)) return headers as string[];
     const out: string[] = [];
     for (let i = 0; i + 1 < headers.length; i += 2) {
       if (headers[i]!.toLowerCase() === 'authorization') continue;
@@ -570,6 +572,14 @@ function errorCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
   const code = e?.code ?? e?.cause?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+function hasAuthorization(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') return true;
+  }
+  return false;
 }
 
 function isRefusal(status: number): boolean {
