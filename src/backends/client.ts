@@ -16,7 +16,11 @@ import { createJsonArraySplitter } from '../core/json-array.js';
 import { explainRefusal, explainTlsFailure, type ResolvedClient } from '../core/replicas.js';
 
 export type ReplicaFailure =
-  /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
+  /**
+   * Nothing was stored: the connection could not be made (refused, no route, connect time-out,
+   * a failed TLS handshake), the replica refused pushring's own credentials (401/403), or its
+   * password was never read, so nothing was sent.
+   */
   | 'unreachable'
   /** No answer within write.timeoutMs, queueing included: it may or may not have been stored. */
   | 'timeout'
@@ -166,6 +170,8 @@ export class Backend {
   /** Why the password cannot be read now (where, never what); undefined when it can. */
   private secretProblem: string | undefined;
   private closed = false;
+  /** Whether pushring sends this replica credentials of its own (basic auth, a client certificate). */
+  private readonly sendsCredentials: boolean;
   /** The `Authorization` value for the password it was built from: built again only when it changes. */
   private authFor: string | undefined;
   private authValue: string | undefined;
@@ -192,6 +198,7 @@ export class Backend {
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
     this.sweeper.unref();
     const basicAuth = options.client?.basicAuth;
+    this.sendsCredentials = basicAuth !== undefined || options.client?.certFile !== undefined;
     this.secretsRead =
       basicAuth === undefined
         ? Promise.resolve()
@@ -287,17 +294,48 @@ export class Backend {
   }
 
   /** Why a 401 or 403 came back: a password that cannot be read, a wrong one, or none configured. */
-  private describeRefusal(status: number): string {
+  describeRefusal(status: number): string {
     const unread = this.client?.basicAuth !== undefined && this.authorization() === undefined;
     return unread
       ? (this.secretProblem ?? `the password of ${this.client?.basicAuth?.path} is not read yet`)
       : explainRefusal(status, this.client?.basicAuth?.path, this.shardIndex);
   }
 
+  /**
+   * A write's 401 or 403 that is the replica refusing pushring itself, not the push: why, or
+   * undefined when the answer is the replica's to give. A 401 always is (pushring never forwards
+   * a client's `Authorization`, so the challenge is to pushring); a 403 is when pushring sends
+   * credentials of its own, and otherwise may be a proxy's policy about the push itself.
+   */
+  refusalOf(status: number): string | undefined {
+    if (status === 401 || (status === 403 && this.sendsCredentials)) return this.describeRefusal(status);
+    return undefined;
+  }
+
   /** Sends one write; the result reaches `sink.settle(index, …)` exactly once. */
   send(request: OutgoingRequest, sink: ResultSink, index: number): void {
     const write = new ReplicaWrite(this, sink, index, Date.now() + this.timeoutMs);
     this.inFlight.add(write);
+    // Made by a reload (or just started), the password is not read yet: the write waits for the
+    // first read, the sweeper bounding the wait by write.timeoutMs, rather than go out without it.
+    if (this.client?.basicAuth !== undefined && this.secrets === undefined && !this.closed) {
+      const go = (): void => this.dispatch(request, write);
+      void this.secretsRead.then(go, go);
+      return;
+    }
+    this.dispatch(request, write);
+  }
+
+  private dispatch(request: OutgoingRequest, write: ReplicaWrite): void {
+    // Expired or released while it waited for the password.
+    if (write.isSettled) return;
+    if (this.client?.basicAuth !== undefined && this.authorization() === undefined) {
+      // Never read (missing, unreadable): without it the replica could only refuse the write.
+      const reason = this.describeRefusal(401);
+      write.fail('unreachable', new Error(reason));
+      this.markDown(`write not sent: ${reason}`);
+      return;
+    }
     this.pool.dispatch(
       { method: request.method, path: this.basePath + request.path, headers: this.withCredentials(request.headers), body: request.body },
       write,
@@ -493,6 +531,10 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
   private settled = false;
   private controller: Dispatcher.DispatchController | undefined;
 
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
   constructor(
     private readonly backend: Backend,
     private readonly sink: ResultSink,
@@ -519,6 +561,14 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.settled) return;
+    const refusal = this.backend.refusalOf(this.status);
+    if (refusal !== undefined) {
+      // The Pushgateway's auth layer answers before the push is looked at: nothing was stored,
+      // and the other replicas decide what the client hears (never this bare 401).
+      this.settle({ failure: 'unreachable', error: new Error(refusal) });
+      this.backend.markDown(`write refused: ${refusal}`);
+      return;
+    }
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.settle({ status: this.status, body, contentType: this.contentType });
   }

@@ -4,9 +4,12 @@
  * `Authorization` never goes on, a write waits for the password's first read, a 401 or 403 meant
  * for pushring is a replica failure, and only handshake-time TLS errors mean "nothing was sent".
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Backend, classifyError, HANDSHAKE_TLS_ERRORS, type OutgoingRequest, type ReplicaResult } from '../../src/backends/client.js';
 import { explainTlsFailure, type ResolvedClient } from '../../src/core/replicas.js';
 
@@ -20,6 +23,10 @@ interface Recorder {
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));
+});
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
 async function recorder(): Promise<Recorder> {
@@ -52,6 +59,19 @@ function backend(url: string, client?: ResolvedClient): Backend {
   return b;
 }
 
+async function passwordFile(value: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pushring-backend-credentials-'));
+  dirs.push(dir);
+  const file = join(dir, 'password');
+  await writeFile(file, value);
+  return file;
+}
+
+const basic = (file: string): ResolvedClient => ({
+  basicAuth: { username: 'pushring', password: { file }, path: 'shards[0].client.basicAuth' },
+  paths: {},
+});
+
 const push: OutgoingRequest = {
   group: 'job\0j',
   method: 'PUT',
@@ -75,6 +95,50 @@ describe("a replica's credentials", () => {
     expect(rec.seen).toHaveLength(2);
     for (const headers of rec.seen) expect(headers.authorization).toBeUndefined();
     expect(rec.seen[0]!['content-type']).toBe('text/plain');
+  });
+
+  it("sends pushring's own password instead of a client's, even on a write sent before the password was first read", async () => {
+    const rec = await recorder();
+    const b = backend(rec.url, basic(await passwordFile('s3cret\n')));
+    // At once after construction, as a Backend made by a reload is used: the read is still under way.
+    const result = await write(b);
+    expect(result).toMatchObject({ status: 200 });
+    expect(rec.seen.map((h) => h.authorization)).toEqual([`Basic ${Buffer.from('pushring:s3cret').toString('base64')}`]);
+  });
+
+  it('does not send a write when the password cannot be read, and marks the replica down saying where', async () => {
+    const rec = await recorder();
+    const b = backend(rec.url, basic('/nonexistent/pushring-password'));
+    const downs: string[] = [];
+    b.onHealthChange((_b, up, reason) => up || downs.push(reason));
+    const result = await write(b);
+    expect(result).toMatchObject({ failure: 'unreachable' });
+    expect(rec.seen).toEqual([]);
+    expect(b.up).toBe(false);
+    expect(downs).toHaveLength(1);
+    expect(downs[0]).toContain('/nonexistent/pushring-password');
+  });
+
+  it.each([
+    ['a 401 to a replica with basic auth', 401, true, 'failure'],
+    ['a 403 to a replica with basic auth', 403, true, 'failure'],
+    ['a 401 to a replica without credentials (a challenge can only be to pushring)', 401, false, 'failure'],
+    ['a 403 to a replica without credentials (a policy about the push)', 403, false, 403],
+    ['a 400 to a replica with basic auth', 400, true, 400],
+  ] as const)('%s: %s', async (_name, status, withAuth, expected) => {
+    const rec = await recorder();
+    rec.status = status;
+    const b = backend(rec.url, withAuth ? basic(await passwordFile('s3cret')) : undefined);
+    const result = await write(b);
+    if (expected === 'failure') {
+      expect(result).toMatchObject({ failure: 'unreachable' });
+      expect((result as { error?: Error }).error?.message).toMatch(withAuth ? /refused pushring's credentials/ : /asks for credentials/);
+      expect(b.up, 'marked down by the write').toBe(false);
+    } else {
+      expect(result).toMatchObject({ status: expected });
+      expect(b.up).toBe(true);
+    }
+    for (const text of [JSON.stringify(result), String((result as { error?: Error }).error?.message)]) expect(text).not.toContain('s3cret');
   });
 });
 
