@@ -16,7 +16,11 @@ import { createJsonArraySplitter } from '../core/json-array.js';
 import { explainRefusal, explainTlsFailure, type ResolvedClient } from '../core/replicas.js';
 
 export type ReplicaFailure =
-  /** The connection could not be made (refused, no route, connect time-out): nothing was sent. */
+  /**
+   * Nothing was stored: the connection could not be made (refused, no route, connect time-out,
+   * a failed TLS handshake), the replica refused pushring's own credentials (401/403), or its
+   * password was never read, so nothing was sent.
+   */
   | 'unreachable'
   /** No answer within write.timeoutMs, queueing included: it may or may not have been stored. */
   | 'timeout'
@@ -27,6 +31,30 @@ export type ReplicaFailure =
 
 /** Errors that prove the request never reached the replica. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * TLS errors that only a handshake raises, so the request was never sent: the codes
+ * explainTlsFailure (core/replicas.ts) names one by one. Any other `ERR_SSL_*` may be a record-layer
+ * error on a reused keep-alive connection after the request went out.
+ */
+export const HANDSHAKE_TLS_ERRORS: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+]);
 
 export interface ReplicaAnswer {
   readonly status: number;
@@ -142,6 +170,8 @@ export class Backend {
   /** Why the password cannot be read now (where, never what); undefined when it can. */
   private secretProblem: string | undefined;
   private closed = false;
+  /** Whether pushring sends this replica credentials of its own (basic auth, a client certificate). */
+  private readonly sendsCredentials: boolean;
   /** The `Authorization` value for the password it was built from: built again only when it changes. */
   private authFor: string | undefined;
   private authValue: string | undefined;
@@ -168,6 +198,7 @@ export class Backend {
     this.sweeper = setInterval(() => this.expire(Date.now()), Math.max(10, Math.min(250, options.timeoutMs / 4)));
     this.sweeper.unref();
     const basicAuth = options.client?.basicAuth;
+    this.sendsCredentials = basicAuth !== undefined || options.client?.certFile !== undefined;
     this.secretsRead =
       basicAuth === undefined
         ? Promise.resolve()
@@ -238,12 +269,14 @@ export class Backend {
   }
 
   /**
-   * The headers of a request with pushring's own credentials last: a forwarded `Authorization`
-   * (the client's, which never belongs to a replica) is dropped, so this is the only one sent.
+   * The headers of a request with pushring's own credentials last. An `Authorization` among them
+   * (a client's, which never belongs to a replica) is dropped even without basic auth: hints
+   * stored by an older version carry the client's header, and replaying one must not forward it.
    */
   private withCredentials(headers: readonly string[]): string[] {
     const authorization = this.authorization();
-    if (authorization === undefined && this.client?.basicAuth === undefined) return headers as string[];
+    // The hot path of a replica without basic auth: no copy unless there is something to drop.
+    if (authorization === undefined && !hasAuthorization(headers)) return headers as string[];
     const out: string[] = [];
     for (let i = 0; i + 1 < headers.length; i += 2) {
       if (headers[i]!.toLowerCase() === 'authorization') continue;
@@ -261,17 +294,48 @@ export class Backend {
   }
 
   /** Why a 401 or 403 came back: a password that cannot be read, a wrong one, or none configured. */
-  private describeRefusal(status: number): string {
+  describeRefusal(status: number): string {
     const unread = this.client?.basicAuth !== undefined && this.authorization() === undefined;
     return unread
       ? (this.secretProblem ?? `the password of ${this.client?.basicAuth?.path} is not read yet`)
       : explainRefusal(status, this.client?.basicAuth?.path, this.shardIndex);
   }
 
+  /**
+   * A write's 401 or 403 that is the replica refusing pushring itself, not the push: why, or
+   * undefined when the answer is the replica's to give. A 401 always is (pushring never forwards
+   * a client's `Authorization`, so the challenge is to pushring); a 403 is when pushring sends
+   * credentials of its own, and otherwise may be a proxy's policy about the push itself.
+   */
+  refusalOf(status: number): string | undefined {
+    if (status === 401 || (status === 403 && this.sendsCredentials)) return this.describeRefusal(status);
+    return undefined;
+  }
+
   /** Sends one write; the result reaches `sink.settle(index, …)` exactly once. */
   send(request: OutgoingRequest, sink: ResultSink, index: number): void {
     const write = new ReplicaWrite(this, sink, index, Date.now() + this.timeoutMs);
     this.inFlight.add(write);
+    // Made by a reload (or just started), the password is not read yet: the write waits for the
+    // first read, the sweeper bounding the wait by write.timeoutMs, rather than go out without it.
+    if (this.client?.basicAuth !== undefined && this.secrets === undefined && !this.closed) {
+      const go = (): void => this.dispatch(request, write);
+      void this.secretsRead.then(go, go);
+      return;
+    }
+    this.dispatch(request, write);
+  }
+
+  private dispatch(request: OutgoingRequest, write: ReplicaWrite): void {
+    // Expired or released while it waited for the password.
+    if (write.isSettled) return;
+    if (this.client?.basicAuth !== undefined && this.authorization() === undefined) {
+      // Never read (missing, unreadable): without it the replica could only refuse the write.
+      const reason = this.describeRefusal(401);
+      write.fail('unreachable', new Error(reason));
+      this.markDown(`write not sent: ${reason}`);
+      return;
+    }
     this.pool.dispatch(
       { method: request.method, path: this.basePath + request.path, headers: this.withCredentials(request.headers), body: request.body },
       write,
@@ -467,6 +531,10 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
   private settled = false;
   private controller: Dispatcher.DispatchController | undefined;
 
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
   constructor(
     private readonly backend: Backend,
     private readonly sink: ResultSink,
@@ -493,6 +561,14 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.settled) return;
+    const refusal = this.backend.refusalOf(this.status);
+    if (refusal !== undefined) {
+      // The Pushgateway's auth layer answers before the push is looked at: nothing was stored,
+      // and the other replicas decide what the client hears (never this bare 401).
+      this.settle({ failure: 'unreachable', error: new Error(refusal) });
+      this.backend.markDown(`write refused: ${refusal}`);
+      return;
+    }
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.settle({ status: this.status, body, contentType: this.contentType });
   }
@@ -533,10 +609,11 @@ async function readPrefix(body: AsyncIterable<Buffer>, limit: number): Promise<s
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
-function classifyError(error: Error): ReplicaFailure {
+/** What a write's error says about whether the replica may have stored it. */
+export function classifyError(error: Error): ReplicaFailure {
   const code = errorCode(error);
   // A failed TLS handshake happens before the request is sent.
-  if (code !== undefined && (NOT_SENT.has(code) || explainTlsFailure(code, undefined, undefined) !== undefined)) return 'unreachable';
+  if (code !== undefined && (NOT_SENT.has(code) || HANDSHAKE_TLS_ERRORS.has(code))) return 'unreachable';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return 'unknown';
 }
@@ -545,6 +622,14 @@ function errorCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
   const code = e?.code ?? e?.cause?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+function hasAuthorization(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') return true;
+  }
+  return false;
 }
 
 function isRefusal(status: number): boolean {

@@ -39,6 +39,9 @@ export function requiredAcks(policy: AckPolicy, replicas: number): number {
  * - Enough 2xx answers: the first 2xx answer (replicas that failed are repaired later).
  * - Otherwise a 4xx from any replica: the Pushgateway refused the push itself (bad body,
  *   inconsistent metrics), so its answer goes back unchanged, as a lone Pushgateway's would.
+ *   A replica refusing pushring's own credentials is no such answer: client.ts settles it as
+ *   `unreachable` (nothing stored), so the other replicas decide and a client never hears a
+ *   401 meant for pushring.
  * - Otherwise a failure: 503 when some stored it but fewer than the policy needs; 504 when a
  *   replica may have stored it without saying so (time-out, dropped connection), since "not
  *   stored" would then be a lie; 502 when replicas answered 5xx; 503 when none could be reached.

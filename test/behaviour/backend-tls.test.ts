@@ -42,20 +42,19 @@ interface Door {
 }
 
 /** `pushring serve` over the given `shards:` lines (YAML), ready to take pushes. */
-async function serve(dir: string, shardLines: readonly string[], extra: readonly string[] = []): Promise<Door> {
+async function serve(
+  dir: string,
+  shardLines: readonly string[],
+  extra: readonly string[] = [],
+  health = '{ intervalMs: 200, timeoutMs: 2000, scrapeIntervalMs: 1000 }',
+): Promise<Door> {
   const port = await freePort();
   const file = join(dir, 'pushring.yaml');
   await writeFile(
     file,
-    [
-      `listen: "127.0.0.1:${port}"`,
-      'log: { level: info }',
-      'health: { intervalMs: 200, timeoutMs: 2000, scrapeIntervalMs: 1000 }',
-      'auth: { secretsReloadSeconds: 1 }',
-      ...extra,
-      'shards:',
-      ...shardLines,
-    ].join('\n') + '\n',
+    [`listen: "127.0.0.1:${port}"`, 'log: { level: info }', `health: ${health}`, 'auth: { secretsReloadSeconds: 1 }', ...extra, 'shards:', ...shardLines].join(
+      '\n',
+    ) + '\n',
   );
   const logFile = join(dir, 'serve.log');
   const proc = spawnProcess(process.execPath, ['bin/pushring.js', 'serve', '--config', file], { logFile });
@@ -219,6 +218,76 @@ describe('a shard behind TLS and basic auth', () => {
     const metrics = await (await fetch(`${door.url}/metrics`)).text();
     for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(metrics).not.toContain(leak);
     expect(JSON.stringify(await status(door))).not.toContain(password);
+  });
+});
+
+describe("a replica refusing pushring's own credentials", () => {
+  /** A shard of two TLS replicas with one password; replica 0 reads its own password file. */
+  async function refusingShard(ack: 'one' | 'all', health?: string) {
+    const ca = await createTestCa();
+    const password = `pg-${randomBytes(12).toString('hex')}`;
+    const wrong = `wrong-${randomBytes(12).toString('hex')}`;
+    const dir = await tempDir('pushring-backend-tls-');
+    const [goodFile, ownFile] = [join(dir, 'good'), join(dir, 'own')];
+    await Promise.all([writeFile(goodFile, password), writeFile(ownFile, ack === 'one' ? wrong : password)]);
+    const [r0, r1] = await Promise.all([tlsGateway(ca, password), tlsGateway(ca, password)]);
+    const basic = (file: string) => `basicAuth: { username: ${USER}, password: { file: ${JSON.stringify(file)} } }`;
+    const door = await serve(
+      dir,
+      [
+        `  - name: secure`,
+        `    client: { caFile: ${JSON.stringify(ca.caFile)}, ${basic(goodFile)} }`,
+        `    replicas: [{ url: "${r0.url}", client: { ${basic(ownFile)} } }, "${r1.url}"]`,
+      ],
+      [`write: { ack: ${ack} }`, 'reconcile: { intervalSeconds: 1 }'],
+      health,
+    );
+    return { door, r0, r1, ownFile, password, wrong };
+  }
+
+  it('with ack one: the push is answered 200, the replica is down and suspect, and gets the push once the password is fixed', async () => {
+    const { door, r0, r1, ownFile, password, wrong } = await refusingShard('one');
+    const res = await put(door, 'refused_once', 1);
+    expect(res.status, await res.text()).toBe(200);
+    await waitFor(async () => jobsOf(await r1.groups()).includes('refused_once'), { what: 'the push on the replica that took it' });
+    await waitFor(async () => (await upOf(door, 'secure'))[0] === false, { what: 'the refusing replica down' });
+    await waitFor(async () => /^pushring_replicas_suspect [1-9]/m.test(await (await fetch(`${door.url}/metrics`)).text()), {
+      what: 'the refusing replica suspect',
+    });
+    expect(await r0.groups()).toEqual([]);
+
+    await writeFile(ownFile, password);
+    await waitFor(async () => jobsOf(await r0.groups()).includes('refused_once'), {
+      what: 'the missed push on the replica once its password is fixed',
+      timeoutMs: 30_000,
+    });
+    await waitFor(async () => JSON.stringify(await upOf(door, 'secure')) === '[true,true]', { what: 'the replica up with the fixed password' });
+    const log = await door.log();
+    for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(log).not.toContain(leak);
+  });
+
+  it("with ack all: a write refused by the replica's auth layer gets pushring's own error, never the bare 401", async () => {
+    // Probes an hour apart: the replica is up when the write meets the refusal, so the write
+    // path, not a probe, finds it.
+    const { door, r1, ownFile, password, wrong } = await refusingShard('all', '{ intervalMs: 3600000, timeoutMs: 2000 }');
+    expect((await put(door, 'before_rotation', 1)).status).toBe(200);
+    await writeFile(ownFile, wrong);
+    // pushring reads the rotated (wrong) password within auth.secretsReloadSeconds.
+    const refused = await waitFor(
+      async () => {
+        const res = await put(door, 'after_rotation', 2);
+        const body = await res.text();
+        return res.status === 200 ? undefined : { status: res.status, body };
+      },
+      { what: 'a push refused once pushring uses the wrong password' },
+    );
+    expect(refused.status).toBe(503);
+    expect(refused.body).toContain('pushring: stored on 1 of 2 replicas of shard "secure"');
+    await waitFor(async () => jobsOf(await r1.groups()).includes('after_rotation'), { what: 'the push on the other replica' });
+    expect((await upOf(door, 'secure'))[0]).toBe(false);
+    expect(await door.log()).toContain("write refused: the replica refused pushring's credentials (401): check shards[0].replicas[0].client.basicAuth");
+    const log = await door.log();
+    for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(log).not.toContain(leak);
   });
 });
 

@@ -9,6 +9,8 @@ const down: ReplicaResult = { failure: 'unreachable' };
 const slow: ReplicaResult = { failure: 'timeout' };
 const released: ReplicaResult = { failure: 'down' };
 const lost: ReplicaResult = { failure: 'unknown' };
+/** A replica refusing pushring's own credentials (client.ts settles its 401/403 so): nothing stored. */
+const refused: ReplicaResult = { failure: 'unreachable', error: new Error("the replica refused pushring's credentials (401)") };
 
 function summary(results: ReplicaResult[], required: number): string {
   const outcome = decideOutcome(results, required);
@@ -47,12 +49,17 @@ describe('decideOutcome (the ack-policy table of README.md)', () => {
     ['policy all, one stored, one refused', [ok, bad], 2, '400 invalid'],
     ['policy all, both stored', [ok, ok], 2, '200'],
     ['DELETE accepted by both', [answer(202, ''), answer(202, '')], 1, '202'],
+    ['ack one, one refused our credentials, the twin stored', [refused, ok], 1, '200'],
+    ['majority of two, one refused our credentials: ours, never the bare 401', [refused, ok], 2, 'ACK_NOT_MET'],
+    ['both refused our credentials', [refused, refused], 1, 'SHARD_UNAVAILABLE'],
+    ['one refused our credentials, the twin refused the push', [refused, bad], 1, '400 invalid'],
+    ['one refused our credentials, the twin timed out', [refused, slow], 1, 'SHARD_TIMEOUT'],
   ])('%s', (_name, results, required, expected) => {
     expect(summary(results, required)).toBe(expected);
   });
 
   it('never answers 2xx unless a replica answered 2xx', () => {
-    const all = [ok, bad, down, slow, released, lost, answer(500), answer(202, '')];
+    const all = [ok, bad, down, slow, released, lost, refused, answer(500), answer(202, '')];
     for (const a of all)
       for (const b of all)
         for (const required of [1, 2]) {
