@@ -105,6 +105,6 @@ export function explainTlsFailure(code: string, caPath: string | undefined, cert
 /** What a replica's 401 or 403 means, for the health reason; `basicAuthPath` where credentials are set, if anywhere. */
 export function explainRefusal(status: number, basicAuthPath: string | undefined, shardIndex: number): string {
   return basicAuthPath === undefined
-    ? `the replica asks for credentials (${status}): set shards[${shardIndex}].client.basicAuth`
+    ? `the replica asks for credentials (${status}): set shards[${shardIndex}].client.basicAuth, or check the client certificate it is given (client.certFile)`
     : `the replica refused pushring's credentials (${status}): check ${basicAuthPath}`;
 }

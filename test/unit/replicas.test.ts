@@ -93,7 +93,7 @@ describe('explainRefusal', () => {
   it.each([
     [401, 'shards[1].client.basicAuth', "the replica refused pushring's credentials (401): check shards[1].client.basicAuth"],
     [403, 'shards[1].replicas[0].client.basicAuth', "the replica refused pushring's credentials (403): check shards[1].replicas[0].client.basicAuth"],
-    [401, undefined, 'the replica asks for credentials (401): set shards[1].client.basicAuth'],
+    [401, undefined, 'the replica asks for credentials (401): set shards[1].client.basicAuth, or check the client certificate it is given (client.certFile)'],
   ])('%s with %s', (status, path, expected) => {
     expect(explainRefusal(status, path, 1)).toBe(expected);
   });
