@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { parseGroupingPath } from '../../src/core/grouping-key.js';
 import { encodeDelimitedMetricFamilies, PROTOBUF_CONTENT_TYPE, type SimpleMetricType } from './protobuf.js';
+import { createRandom, type Random } from './random.js';
 
 export interface FuzzRequest {
   /** Position in the sequence, from 0. */
@@ -17,33 +18,6 @@ export interface FuzzRequest {
   readonly bytes: Buffer;
   /** Close the connection at once after this many bytes, without waiting for an answer. */
   readonly abortAfter?: number;
-}
-
-/** mulberry32: small, fast, good enough to spread cases; seeded so a failure replays. */
-export function createRandom(seed: number): Random {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n) => Math.floor(next() * n),
-    chance: (p) => next() < p,
-    pick: (items) => items[Math.floor(next() * items.length)]!,
-    bytes: (n) => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256))),
-  };
-}
-
-export interface Random {
-  next(): number;
-  int(n: number): number;
-  chance(p: number): boolean;
-  pick<T>(items: readonly T[]): T;
-  bytes(n: number): Buffer;
 }
 
 const JOBS = ['fuzz_a', 'fuzz_b', 'fuzz_c', 'x', 'j\u00fcrgen', 'with space', 'a.b-c'];
@@ -80,13 +54,13 @@ const OTHER_PATHS = [
 /** A family's text: names and types from small pools, so that pushes sometimes disagree on a type. */
 function textBody(r: Random): Buffer {
   const lines: string[] = [];
-  const families = 1 + r.int(3);
+  const families = 1 + r.below(3);
   for (let f = 0; f < families; f++) {
     const name = r.pick(['fuzz_m', 'fuzz_n', 'fuzz_h', 'up', 'push_time_seconds', 'fuzz_m_bucket', 'fuzz_m_count']);
     const type = r.pick(['gauge', 'counter', 'untyped', 'summary', 'histogram', 'bogus', undefined]);
     if (r.chance(0.5)) lines.push(`# HELP ${name} ${r.pick(['help', 'other help', 'h\\n'])}`);
     if (type !== undefined) lines.push(`# TYPE ${name} ${type}`);
-    const series = 1 + r.int(3);
+    const series = 1 + r.below(3);
     for (let s = 0; s < series; s++) {
       const labels = r.chance(0.5) ? `{${r.pick(['k', 'instance', 'job', 'le', 'quantile'])}="${r.pick(['v', '', '0.5', '+Inf'])}"}` : '';
       const suffix = type === 'histogram' ? r.pick(['_bucket', '_sum', '_count', '']) : '';
@@ -99,18 +73,18 @@ function textBody(r: Random): Buffer {
 function protobufBody(r: Random): Buffer {
   const types: SimpleMetricType[] = ['COUNTER', 'GAUGE', 'UNTYPED'];
   return encodeDelimitedMetricFamilies(
-    Array.from({ length: 1 + r.int(2) }, () => ({
+    Array.from({ length: 1 + r.below(2) }, () => ({
       name: r.pick(['fuzz_m', 'fuzz_p', 'up']),
       type: r.pick(types),
       ...(r.chance(0.5) ? { help: r.pick(['help', 'other']) } : {}),
-      metrics: Array.from({ length: 1 + r.int(2) }, () => ({ value: r.int(100), ...(r.chance(0.4) ? { labels: { k: r.pick(['v', 'w', '']) } } : {}) })),
+      metrics: Array.from({ length: 1 + r.below(2) }, () => ({ value: r.below(100), ...(r.chance(0.4) ? { labels: { k: r.pick(['v', 'w', '']) } } : {}) })),
     })),
   );
 }
 
 /** A body and the headers that announce it (Content-Type, Content-Encoding). */
 function bodyOf(r: Random): { kind: string; body: Buffer; headers: string[] } {
-  const roll = r.int(100);
+  const roll = r.below(100);
   let kind: string;
   let body: Buffer;
   let contentType = r.pick(CONTENT_TYPES);
@@ -124,26 +98,26 @@ function bodyOf(r: Random): { kind: string; body: Buffer; headers: string[] } {
   } else if (roll < 65) {
     kind = 'truncated';
     const whole = r.chance(0.5) ? textBody(r) : protobufBody(r);
-    body = whole.subarray(0, r.int(whole.length));
+    body = whole.subarray(0, r.below(whole.length));
   } else if (roll < 75) {
     kind = 'garbage';
-    body = r.bytes(r.int(300));
+    body = r.bytes(r.below(300));
   } else if (roll < 85) {
     kind = 'empty';
     body = Buffer.alloc(0);
   } else if (roll < 88) {
     // Over the front door's write.maxBodyBytes in the fuzz config (64 KiB).
     kind = 'big';
-    body = Buffer.alloc(70_000 + r.int(10_000), 'fuzz_m 1\n');
+    body = Buffer.alloc(70_000 + r.below(10_000), 'fuzz_m 1\n');
   } else {
     kind = 'gzip';
     const plain = r.chance(0.5) ? textBody(r) : protobufBody(r);
-    const variant = r.int(4);
+    const variant = r.below(4);
     if (variant === 0) body = gzipSync(plain);
     else if (variant === 1) {
       kind = 'gzip/truncated';
       const z = gzipSync(plain);
-      body = z.subarray(0, r.int(z.length));
+      body = z.subarray(0, r.below(z.length));
     } else if (variant === 2) {
       // Inflates to 8 MiB: past the front door's judge.maxInflatedBytes in the fuzz config (1 MiB).
       kind = 'gzip/bomb';
@@ -167,7 +141,7 @@ function base64url(s: string): string {
 
 /** One path segment holding `value`, in one of the spellings a client might use (or get wrong). */
 function spellValue(r: Random, value: string): { name: string; value: string } {
-  switch (r.int(8)) {
+  switch (r.below(8)) {
     case 0:
       return { name: '@base64', value: base64url(value) + r.pick(['', '=', '==']) };
     case 1:
@@ -188,12 +162,12 @@ function pathOf(r: Random): { kind: string; path: string } {
   const job = spellValue(r, r.pick(JOBS));
   let path = `/metrics/job${job.name}/${job.value}`;
   let kind = job.name === '' ? 'path/plain' : 'path/base64';
-  const labels = r.int(4);
+  const labels = r.below(4);
   for (let i = 0; i < labels; i++) {
     const spelled = spellValue(r, r.pick(LABEL_VALUES));
     path += `/${r.pick(LABEL_NAMES)}${spelled.name}/${spelled.value}`;
   }
-  const mangle = r.int(20);
+  const mangle = r.below(20);
   if (mangle === 0) {
     kind = 'path/dotted';
     path = path.replace('/job', r.pick(['//job', '/./job', '/x/../job', '/job/.']));
@@ -222,7 +196,7 @@ function pathOf(r: Random): { kind: string; path: string } {
 }
 
 function chunked(body: Buffer, r: Random): { kind: string; bytes: Buffer } {
-  const variant = r.int(5);
+  const variant = r.below(5);
   if (variant === 0) return { kind: 'chunked/bad-size', bytes: Buffer.concat([Buffer.from('zz\r\n'), body, Buffer.from('\r\n0\r\n\r\n')]) };
   if (variant === 1) return { kind: 'chunked/unterminated', bytes: Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body]) };
   if (variant === 2)
@@ -241,7 +215,7 @@ function cleanPush(r: Random): { kind: string; bytes: Buffer } {
   let path = `/metrics/job/${encodeURIComponent(r.pick(['fuzz_a', 'fuzz_b', 'fuzz_c']))}`;
   if (r.chance(0.7)) path += `/instance/${r.pick(['i0', 'i1', 'i2'])}`;
   if (r.chance(0.2)) path += `/zone@base64/${base64url(r.pick(['eu/west', 'us']))}`;
-  const value = r.int(1000);
+  const value = r.below(1000);
   const protobuf = r.chance(0.3);
   // One type per name across every group, so that these pushes stay consistent with each other.
   const body =
@@ -291,7 +265,7 @@ function httpRequest(r: Random): { kind: string; bytes: Buffer } {
   if (r.chance(0.97)) lines.push(`Host: ${r.pick(['127.0.0.1', 'localhost:9091', 'x', ''])}`);
   else kinds.push('header/no-host');
   lines.push(...headers);
-  const headerRoll = r.int(40);
+  const headerRoll = r.below(40);
   if (headerRoll === 0) {
     kinds.push('header/huge');
     lines.push(`X-Fuzz: ${'h'.repeat(r.pick([20_000, 1_100_000]))}`);
@@ -312,7 +286,7 @@ function httpRequest(r: Random): { kind: string; bytes: Buffer } {
     lines.push(`Authorization: ${authorizationOf(r)}`);
   }
   let payload = body;
-  const framing = r.int(20);
+  const framing = r.below(20);
   if (framing === 0) {
     const c = chunked(body, r);
     kinds.push(c.kind);
@@ -365,9 +339,9 @@ const RAW_CASES: readonly (readonly [string, string])[] = [
 function rawRequest(r: Random): { kind: string; bytes: Buffer; abortAfter?: number } {
   if (r.chance(0.2)) {
     const whole = httpRequest(r);
-    return { kind: `early-close ${whole.kind}`, bytes: whole.bytes, abortAfter: r.int(whole.bytes.length) };
+    return { kind: `early-close ${whole.kind}`, bytes: whole.bytes, abortAfter: r.below(whole.bytes.length) };
   }
-  if (r.chance(0.15)) return { kind: 'raw/binary', bytes: r.bytes(1 + r.int(200)) };
+  if (r.chance(0.15)) return { kind: 'raw/binary', bytes: r.bytes(1 + r.below(200)) };
   const [kind, text] = r.pick(RAW_CASES);
   return { kind, bytes: Buffer.from(text, 'latin1') };
 }
