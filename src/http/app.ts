@@ -13,6 +13,7 @@ import { createLimiter } from '../limits/limiter.js';
 import type { WindowStore } from '../limits/store.js';
 import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
+import { registerAdmin } from './admin.js';
 import { registerAuth } from './auth.js';
 import { createBodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
@@ -152,6 +153,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
       exposeHeadRoute: false,
     });
   }
+
+  registerAdmin(app, {
+    cluster,
+    ack: config.write.ack,
+    judge: createBodyJudge(config.judge, indexJudge),
+    lastCheck: checkFence(cluster),
+    observer: combineObservers(...observers),
+    metrics,
+    log,
+  });
 
   app.get('/-/healthy', async (_req, reply) => {
     await reply.type(TEXT).send('OK\n');

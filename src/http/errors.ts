@@ -120,6 +120,20 @@ export const ERRORS = {
     message: (c: { limitBytes: number }) =>
       `pushring: the request URL is longer than ${c.limitBytes} bytes (server.maxUrlBytes); nothing was done. Shorten the grouping key.`,
   },
+  PUSHRING_ADMIN_SHARD_UNREADABLE: {
+    status: 503,
+    message: (c: { shard: string }) =>
+      `pushring: no replica of shard(s) ${c.shard} could be read; nothing was deleted. Retry once a replica of each is up (GET /-/ready names them).`,
+  },
+  PUSHRING_ADMIN_INCOMPLETE: {
+    status: 503,
+    message: (c: { failures: number }) =>
+      `pushring: ${c.failures} group(s) could not be deleted (the JSON answer lists them with why); the others were. Retry the call: deleting is idempotent.`,
+  },
+  PUSHRING_ADMIN_BAD_GLOB: {
+    status: 400,
+    message: (c: { problem: string }) => `pushring: ${c.problem}; nothing was deleted.`,
+  },
   PUSHRING_INTERNAL: {
     status: 500,
     message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',

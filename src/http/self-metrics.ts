@@ -7,6 +7,7 @@ import { isAnswer, type Backend, type ReplicaResult } from '../backends/client.j
 import type { Cluster } from '../backends/cluster.js';
 import type { LimiterObserver } from '../limits/limiter.js';
 import type { Rule } from '../limits/rules.js';
+import type { AdminCall, AdminOutcome } from '../core/admin.js';
 import type { WriteObserver } from '../write/fan-out.js';
 import type { HintEvents } from '../reconcile/hints.js';
 import type { PassReport } from '../reconcile/reconciler.js';
@@ -34,6 +35,8 @@ export interface SelfMetrics {
   authRefused(credential: string, reason: AuthRefusal): void;
   /** Auth's state, read at scrape time. */
   watchAuth(state: { throttledAddresses(): number; unreadableSecrets(): number }): void;
+  /** An administrative delete call (http/admin.ts): how it ended, and the groups it deleted and failed to delete. */
+  adminCall(call: AdminCall, outcome: AdminOutcome, deleted: number, failed: number): void;
 }
 
 /** Why auth refused a request: bounded, fixed values. */
@@ -281,6 +284,19 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
   });
 
+  const adminCalls = new Counter({
+    name: 'pushring_admin_calls_total',
+    help: 'Administrative delete calls (PUT /api/v1/admin/wipe, DELETE /api/v1/admin/jobs/...), by call and how they ended.',
+    labelNames: ['call', 'outcome'] as const,
+    registers: [registry],
+  });
+  const adminDeletes = new Counter({
+    name: 'pushring_admin_deletes_total',
+    help: 'Groups administrative calls deleted, or failed to delete, by call and result.',
+    labelNames: ['call', 'result'] as const,
+    registers: [registry],
+  });
+
   const countReplica = (backend: Backend, outcome: ReplicaOutcome): void => {
     let byOutcome = replicaCounts.get(backend);
     if (byOutcome === undefined) replicaCounts.set(backend, (byOutcome = new Map<ReplicaOutcome, number>()));
@@ -310,6 +326,11 @@ export function createSelfMetrics(cluster: Cluster): SelfMetrics {
     },
     watchAuth(state) {
       authState = state;
+    },
+    adminCall(call, outcome, deleted, failed) {
+      adminCalls.inc({ call, outcome });
+      if (deleted > 0) adminDeletes.inc({ call, result: 'deleted' }, deleted);
+      if (failed > 0) adminDeletes.inc({ call, result: 'failed' }, failed);
     },
     passDone(report) {
       passes.inc();
