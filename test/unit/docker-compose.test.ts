@@ -11,6 +11,7 @@ import { requireBinary } from '../helpers/processes.js';
 
 interface Service {
   image?: string;
+  environment?: Record<string, string>;
   build?: string;
   volumes?: string[];
   depends_on?: string[];
@@ -28,6 +29,7 @@ const mounts = (service: Service) =>
 describe('docker-compose.yml', () => {
   it('defines the whole stack', () => {
     expect(names.sort()).toEqual([
+      'grafana',
       'lb',
       'prometheus',
       'pushgateway-a0',
@@ -86,5 +88,58 @@ describe('docker-compose.yml', () => {
     expect(composed).toEqual(shipped);
     const { stdout } = await promisify(execFile)(requireBinary('promtool'), ['check', 'config', 'config/prometheus.compose.yml']);
     expect(stdout).toContain('SUCCESS');
+  });
+});
+
+describe('the Grafana of docker-compose.yml', () => {
+  const grafana = services['grafana']!;
+  const mountedAt = (target: string): string => {
+    const mount = mounts(grafana).find((m) => m.target === target);
+    if (mount === undefined) throw new Error(`grafana mounts nothing at ${target}`);
+    return mount.source;
+  };
+  const provisioning = mountedAt('/etc/grafana/provisioning');
+  const datasources = parse(readFileSync(`${provisioning}/datasources/prometheus.yml`, 'utf8')) as {
+    apiVersion: number;
+    datasources: Array<Record<string, unknown>>;
+  };
+  const providers = parse(readFileSync(`${provisioning}/dashboards/pushring.yml`, 'utf8')) as {
+    apiVersion: number;
+    providers: Array<{ type: string; options: { path: string } }>;
+  };
+  type Panel = { title: string; datasource?: { uid: string }; targets: Array<{ expr: string; datasource?: { uid: string } }> };
+  const dashboard = JSON.parse(readFileSync('config/grafana/dashboards/pushring.json', 'utf8')) as { uid: string; panels: Panel[] };
+
+  it('runs a pinned Grafana image after Prometheus, on port 3000', () => {
+    expect(grafana.image).toMatch(/^grafana\/grafana(-oss)?:\d+\.\d+\.\d+$/);
+    expect(grafana.depends_on).toContain('prometheus');
+    expect(grafana.ports).toEqual(['3000:3000']);
+  });
+
+  it("provisions the stack's Prometheus as the one default data source", () => {
+    expect(datasources.apiVersion).toBe(1);
+    expect(datasources.datasources).toHaveLength(1);
+    const [source] = datasources.datasources as [{ type: string; url: string; uid: string; isDefault: boolean }];
+    expect(source.type).toBe('prometheus');
+    expect(source.isDefault).toBe(true);
+    const url = new URL(source.url);
+    expect(names).toContain(url.hostname);
+    // The port Prometheus listens on in the container (its published port is the same).
+    expect(services[url.hostname]!.ports).toContain(`${url.port}:${url.port}`);
+  });
+
+  it('loads the shipped dashboard from where it is mounted, every panel on the provisioned data source', () => {
+    expect(providers.apiVersion).toBe(1);
+    const [provider] = providers.providers as [{ type: string; options: { path: string } }];
+    expect(provider.type).toBe('file');
+    expect(mountedAt(provider.options.path)).toBe('./config/grafana/dashboards');
+    expect(grafana.environment?.['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH']).toBe(`${provider.options.path}/pushring.json`);
+    const uid = (datasources.datasources[0] as { uid: string }).uid;
+    expect(dashboard.panels.length).toBeGreaterThan(0);
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource?.uid, panel.title).toBe(uid);
+      expect(panel.targets.length, panel.title).toBeGreaterThan(0);
+      for (const target of panel.targets) expect(target.datasource?.uid, `${panel.title}: ${target.expr}`).toBe(uid);
+    }
   });
 });
