@@ -491,7 +491,7 @@ export const CredentialSchema = Type.Object(
     admin: Type.Boolean({
       default: false,
       description:
-        'May call the administrative endpoints, every path under `/api/v1/admin/` (this version serves none yet: such a request is judged, then answered 404).',
+        'May call the administrative endpoints, every path under `/api/v1/admin/`: the wipe of the ring and the delete of every group of a job glob.',
     }),
   },
   {
