@@ -268,7 +268,7 @@ function watchPasses(url: string): { seen: PassSample[]; stop(): void } {
   let count = 0;
   const timer = setInterval(() => {
     void (async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await fetch(`${url}/-/metrics`)).text();
       const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
       const total = value(/^pushring_reconcile_passes_total (\S+)$/m);
       if (!(total > count)) return;

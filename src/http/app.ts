@@ -184,7 +184,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       })),
     });
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/-/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();
     await reply.type(metrics.registry.contentType).send(text);
   });
