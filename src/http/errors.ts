@@ -120,6 +120,11 @@ export const ERRORS = {
     message: (c: { limitBytes: number }) =>
       `pushring: the request URL is longer than ${c.limitBytes} bytes (server.maxUrlBytes); nothing was done. Shorten the grouping key.`,
   },
+  PUSHRING_READ_INCOMPLETE: {
+    status: 503,
+    message: (c: { shard: string }) =>
+      `pushring: no replica of shard(s) ${c.shard} answered the read, so the answer would miss their groups; nothing was sent. Retry later; operators: see GET /-/ready and the shard's Pushgateways.`,
+  },
   PUSHRING_INTERNAL: {
     status: 500,
     message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',
