@@ -86,6 +86,13 @@ async function sendUnavailable(reply: FastifyReply, shards: readonly string[], j
   else await reply.type('text/plain; charset=utf-8').send(message + '\n');
 }
 
+/** A 503 naming the shards that could not be opened; the log says why (messages name where a secret is, never what). */
+async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown, what: string, json: boolean): Promise<void> {
+  const shards = (err as { shards?: string[] }).shards ?? [];
+  log.warn({ shards, err: (err as Error).message }, `${what} answered 503: no replica of these shards answered`);
+  await sendUnavailable(reply, shards, json);
+}
+
 /** Opens a shard on the first replica that answers; rejects naming the shard when none does. */
 async function openShard(reader: ReplicaReader, shard: Shard, path: string, skip?: Backend): Promise<{ backend: Backend; stream: ReplicaStream }> {
   const reasons: string[] = [];
@@ -137,7 +144,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
   try {
     opened = await openAll(shards, (shard) => openShard(reader, shard, '/api/v1/metrics'));
   } catch (err) {
-    return sendUnavailable(reply, (err as { shards: string[] }).shards, true);
+    return refuse(log, reply, err, 'GET /api/v1/metrics', true);
   }
   reply.hijack();
   const res = reply.raw;
@@ -317,7 +324,7 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   try {
     sources = await openAll(shards, (shard) => openText(cluster, reader, shard));
   } catch (err) {
-    return sendUnavailable(reply, (err as { shards: string[] }).shards, false);
+    return refuse(log, reply, err, 'GET /metrics', false);
   }
   reply.hijack();
   const res = reply.raw;
