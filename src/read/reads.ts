@@ -333,18 +333,20 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   let current = '';
   try {
     for (let family = nextFamily(sources.map((s) => s.family)); family !== undefined; family = nextFamily(sources.map((s) => s.family))) {
-      let header: string[] | undefined = sources.find((s) => s.family === family)!.header;
+      // The header of the first shard with a series shown: one whose series are all left out (a
+      // copy shown from elsewhere) may carry another HELP.
+      let headerSent = false;
       for (const source of sources) {
         if (source.family !== family) continue;
         current = source.shard;
-        const type = source.type;
+        const { type, header } = source;
         for (let line = await nextSeries(source); line !== undefined; line = await nextSeries(source)) {
           // The replica's own series (no job label), and copies shown from another shard, are left out.
           if (!isPushedSeries(line)) continue;
           if (source.leftOut.size > 0 && source.leftOut.has(lineIdentity(family, type, line) ?? '')) continue;
-          if (header !== undefined) {
+          if (!headerSent) {
             await out.write(header.join('\n') + '\n');
-            header = undefined;
+            headerSent = true;
           }
           await out.write(line + '\n');
         }

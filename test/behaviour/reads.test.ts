@@ -165,9 +165,13 @@ describe('reads through the front door', () => {
     const owner = door.cluster.ownerOf(canonical).name;
     const other = door.backends[owner === 's0' ? 1 : 0]!;
     for (const b of other)
-      expect(await put(b.url, '/metrics/job/batch/instance/h1', '# TYPE batch_duration_seconds gauge\nbatch_duration_seconds 99\nstray_only 1\n')).toBeLessThan(
-        300,
-      );
+      expect(
+        await put(
+          b.url,
+          '/metrics/job/batch/instance/h1',
+          '# HELP batch_duration_seconds How long the batch took.\n# TYPE batch_duration_seconds gauge\nbatch_duration_seconds 99\nstray_only 1\n',
+        ),
+      ).toBeLessThan(300);
     await waitFor(async () => (await other[0]!.groups()).some((g) => g.labels['job'] === 'batch' && g.labels['instance'] === 'h1'), {
       what: 'the stray copy to be stored',
     });
