@@ -20,6 +20,8 @@
  * draining) are seeded directly with N groups (20,000 and 100,000 unless --groups says); a front
  * door reconciles them: the time of each pass and the front door's peak RSS, first with the
  * replicas in sync, then while the fifth shard takes its share (a live 4 -> 5 ring change).
+ *
+ * `--scenario read`: reading 100,000 groups (or --groups) through the front door (reads.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -28,6 +30,7 @@ import { requireBinary, waitFor, removeTempDirs } from '../test/helpers/processe
 import { startPushgateway, type Pushgateway } from '../test/helpers/pushgateway.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { benchJudging, formatJudgingSummary } from './judging.js';
+import { benchReads } from './reads.js';
 import { fill, measureRun, seed, startFrontDoor, waitForGroups, type FrontDoor, type WrkOptions } from './load.js';
 import { failedRow, formatRow, formatTable, selectorOf, type Row } from './rows.js';
 
@@ -36,7 +39,7 @@ interface Options extends WrkOptions {
   only: string | undefined;
 }
 
-const SCENARIOS = ['push', 'reconcile'] as const;
+const SCENARIOS = ['push', 'reconcile', 'read'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -52,6 +55,10 @@ async function main(): Promise<void> {
   });
   const scenario = values.scenario as (typeof SCENARIOS)[number];
   if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario: one of ${SCENARIOS.join(', ')}`);
+  if (scenario === 'read') {
+    await benchReads(values.groups === undefined ? [values.quick ? 2_000 : 100_000] : values.groups.split(',').map(Number));
+    return;
+  }
   if (scenario === 'reconcile') {
     const sizes = values.groups === undefined ? (values.quick ? [2_000] : [20_000, 100_000]) : values.groups.split(',').map(Number);
     await benchReconciler(sizes);
@@ -268,7 +275,7 @@ function watchPasses(url: string): { seen: PassSample[]; stop(): void } {
   let count = 0;
   const timer = setInterval(() => {
     void (async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await fetch(`${url}/-/metrics`)).text();
       const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
       const total = value(/^pushring_reconcile_passes_total (\S+)$/m);
       if (!(total > count)) return;

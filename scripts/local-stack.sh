@@ -223,7 +223,7 @@ Backends (each shard's two replicas hold the same groups):
   shard a: http://127.0.0.1:${pgw_ports[0]}  http://127.0.0.1:${pgw_ports[1]}
   shard b: http://127.0.0.1:${pgw_ports[2]}  http://127.0.0.1:${pgw_ports[3]}
 The ring: $config (the front door follows edits; Prometheus's targets follow the ring).
-Front door health: /-/healthy, /-/ready; its own metrics: /metrics. Logs: $state/logs/
+Front door health: /-/healthy, /-/ready; its own metrics: /-/metrics; every group, as one Pushgateway: /metrics, /api/v1/metrics. Logs: $state/logs/
 $prometheus_line
 Press Ctrl-C to stop everything.
 MSG

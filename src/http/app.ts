@@ -23,6 +23,8 @@ import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
+import { createReplicaReader } from '../read/replica-stream.js';
+import { serveApiMetrics, serveTextMetrics, statusOf, type ReadDeps } from '../read/reads.js';
 import { limitBodies, limitServer, serverOptions } from './server-options.js';
 import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
 
@@ -195,9 +197,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
       })),
     });
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/-/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();
     await reply.type(metrics.registry.contentType).send(text);
+  });
+  // Reads as one Pushgateway holding every group (src/read/reads.ts); HEAD is not offered, as a Pushgateway's GET /metrics answers HEAD with 405.
+  const reader = createReplicaReader(cluster, config.write.timeoutMs);
+  app.addHook('onClose', async () => {
+    await reader.close();
+  });
+  const reads: ReadDeps = { cluster, reader, log, startedAt: Date.now() };
+  app.get('/metrics', { exposeHeadRoute: false }, (_req, reply) => serveTextMetrics(reads, reply));
+  app.get('/api/v1/metrics', { exposeHeadRoute: false }, (_req, reply) => serveApiMetrics(reads, reply));
+  app.get('/api/v1/status', async (_req, reply) => {
+    await reply.type('application/json').send(statusOf(reads));
   });
 
   app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {

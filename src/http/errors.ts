@@ -134,6 +134,11 @@ export const ERRORS = {
     status: 400,
     message: (c: { problem: string }) => `pushring: ${c.problem}; nothing was deleted.`,
   },
+  PUSHRING_READ_INCOMPLETE: {
+    status: 503,
+    message: (c: { shard: string }) =>
+      `pushring: no replica of shard(s) ${c.shard} answered the read, so the answer would miss their groups; nothing was sent. Retry later; operators: see GET /-/ready and the shard's Pushgateways.`,
+  },
   PUSHRING_INTERNAL: {
     status: 500,
     message: () => 'pushring: internal error; the push may not have been stored. Retry it; operators: see the front door log.',

@@ -261,7 +261,7 @@ describe('credentials scoped to jobs', () => {
   });
 
   it('counts refusals by credential and reason, and never shows a secret in the metrics', async () => {
-    const text = (await send(door.url, 'GET', '/metrics', bearer)).body;
+    const text = (await send(door.url, 'GET', '/-/metrics', bearer)).body;
     expect(text).toMatch(/pushring_auth_refusals_total\{credential="batch",reason="forbidden"\} [1-9]/);
     expect(text).toMatch(/pushring_auth_refusals_total\{credential="ops",reason="forbidden"\} [1-9]/);
     expect(text).toMatch(/pushring_auth_refusals_total\{credential="ops",reason="unauthenticated"\} [1-9]/);
@@ -346,7 +346,7 @@ describe('secret rotation', () => {
     await waitFor(async () => (await send(door.url, 'PUT', '/metrics/job/rotation', `Bearer ${ROTATED}`)).status === 401, {
       what: 'the token of a removed file to be refused',
     });
-    expect((await send(door.url, 'GET', '/metrics')).body).toContain('pushring_auth_secrets_unreadable 1');
+    expect((await send(door.url, 'GET', '/-/metrics')).body).toContain('pushring_auth_secrets_unreadable 1');
     expect(door.log()).toContain(`"secret":"file ${file()}"`);
     for (const secret of [TOKEN, ROTATED]) expect(door.log()).not.toContain(secret);
   });
@@ -385,7 +385,7 @@ describe('failed authentication is limited per address', () => {
     expect((await send(door.url, 'PUT', '/metrics/job/public-1')).status).toBe(200);
     expect((await send(door.url, 'GET', '/-/healthy', `Bearer ${WRONG}`)).status).toBe(200);
     expect((await send(door.url, 'GET', '/-/ready')).status).toBe(200);
-    const metrics = (await send(door.url, 'GET', '/metrics')).body;
+    const metrics = (await send(door.url, 'GET', '/-/metrics')).body;
     expect(metrics).toContain('pushring_auth_throttled_addresses 1');
     expect(metrics).toMatch(/pushring_auth_refusals_total\{credential="unknown",reason="throttled"\} [1-9]/);
     expect(door.log()).toContain('too many failed authentications from this address');

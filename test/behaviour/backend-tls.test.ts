@@ -139,11 +139,11 @@ describe('a shard behind TLS and basic auth', () => {
 
     // Probed: up in /-/status and in pushring_backend_up.
     expect(await upOf(door, 'secure')).toEqual([true, true]);
-    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
     for (const [i, pg] of [t0, t1].entries()) {
       expect(metrics).toContain(`pushring_replica_up{shard="secure",replica="${i}",url="${pg.url}"} 1`);
       // The scrape probe passes the same credentials.
-      await waitFor(async () => (await (await fetch(`${door.url}/metrics`)).text()).includes(`pushring_backend_scrape_ok{shard="secure",replica="${i}"} 1`), {
+      await waitFor(async () => (await (await fetch(`${door.url}/-/metrics`)).text()).includes(`pushring_backend_scrape_ok{shard="secure",replica="${i}"} 1`), {
         what: `the scrape of secure/${i} checked ok`,
       });
     }
@@ -215,7 +215,7 @@ describe('a shard behind TLS and basic auth', () => {
     const reasons = log.split('\n').filter((line) => line.includes(refused));
     expect(reasons, 'the reason is logged once per change, not per probe').toHaveLength(1);
     for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(log).not.toContain(leak);
-    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
     for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(metrics).not.toContain(leak);
     expect(JSON.stringify(await status(door))).not.toContain(password);
   });
@@ -251,7 +251,7 @@ describe("a replica refusing pushring's own credentials", () => {
     expect(res.status, await res.text()).toBe(200);
     await waitFor(async () => jobsOf(await r1.groups()).includes('refused_once'), { what: 'the push on the replica that took it' });
     await waitFor(async () => (await upOf(door, 'secure'))[0] === false, { what: 'the refusing replica down' });
-    await waitFor(async () => /^pushring_replicas_suspect [1-9]/m.test(await (await fetch(`${door.url}/metrics`)).text()), {
+    await waitFor(async () => /^pushring_replicas_suspect [1-9]/m.test(await (await fetch(`${door.url}/-/metrics`)).text()), {
       what: 'the refusing replica suspect',
     });
     expect(await r0.groups()).toEqual([]);

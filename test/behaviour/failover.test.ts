@@ -46,7 +46,7 @@ describe('failover', () => {
     expect(statuses).toEqual(paths.map(() => 200));
     const expected = paths.map((p) => p.split('/').pop()!).sort();
     expect(await instancesOn(door, 0, 1)).toEqual(expected);
-    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
     expect(metrics).toMatch(/pushring_replica_up\{shard="s0",replica="0",[^}]*\} 0/);
     expect(metrics).toMatch(/pushring_replica_writes_total\{shard="s0",replica="0",result="skipped_down"\} \d+/);
   });
@@ -84,7 +84,7 @@ describe('failover', () => {
       expect((await instancesOn(door, 0, 1)).length).toBe(20);
       // Released by the failed probe before any write time-out, then skipped: it added its
       // time-out to no push.
-      const metrics = await (await fetch(`${door.url}/metrics`)).text();
+      const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
       expect(counter(metrics, 's0', '0', 'timeout')).toBe(0);
       expect(counter(metrics, 's0', '0', 'down') + counter(metrics, 's0', '0', 'skipped_down')).toBe(20);
       expect(counter(metrics, 's0', '0', 'skipped_down')).toBeGreaterThanOrEqual(18);
@@ -109,7 +109,7 @@ describe('failover', () => {
       expect(answers[0]!.headers['content-type']).toBe('text/plain; charset=utf-8');
       expect(answers[0]!.body).toMatch(/^pushring: no replica of shard "s0" could be reached; the push was not stored/);
       expect((await push(door, livePath!, 1)).status).toBe(200);
-      const metrics = await (await fetch(`${door.url}/metrics`)).text();
+      const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
       expect(counter(metrics, 's0', '0', 'skipped_down')).toBeGreaterThanOrEqual(20);
       expect(metrics).toMatch(/pushring_shards_unavailable 1/);
     } finally {

@@ -134,7 +134,7 @@ describe('generated hostile requests', () => {
       const elapsedS = (Date.now() - started) / 1000;
       // What the memory holds for good: the groups stored (as a Pushgateway would hold them) and the heap after them.
       const groupsHeld = (await backends[0]!.groups()).length;
-      const selfMetrics = await (await fetch(`http://127.0.0.1:${doorPort}/metrics`)).text();
+      const selfMetrics = await (await fetch(`http://127.0.0.1:${doorPort}/-/metrics`)).text();
       const heapUsedMb = Number(/^pushring_nodejs_heap_size_used_bytes (\S+)$/m.exec(selfMetrics)?.[1]) / 1024 / 1024;
 
       const table = new Map<string, number>();

@@ -47,7 +47,7 @@ async function poison(backend: Pushgateway): Promise<void> {
 
 /** The value of one series of the front door's own metrics, or undefined when it has none. */
 async function selfMetric(url: string, series: string): Promise<string | undefined> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/-/metrics`)).text();
   return text
     .split('\n')
     .find((line) => line.startsWith(series + ' '))

@@ -56,7 +56,7 @@ async function put(base: string, path: string, body: string): Promise<number> {
 }
 
 async function metric(base: string, pattern: RegExp): Promise<string | undefined> {
-  const text = await (await request(`${base}/metrics`)).body.text();
+  const text = await (await request(`${base}/-/metrics`)).body.text();
   return pattern.exec(text)?.[1];
 }
 
@@ -124,7 +124,7 @@ describe("the judge's index", () => {
     backends = [await startPushgateway({ args: UNCHECKED }), await startPushgateway()];
     const door = await startDoor();
     expect(await put(door, '/metrics/job/mode', 'mode_metric 1\n')).toBe(200);
-    const mismatches = (await (await request(`${door}/metrics`)).body.text()).split('\n').filter((l) => l.startsWith('pushring_backend_judging_mismatch{'));
+    const mismatches = (await (await request(`${door}/-/metrics`)).body.text()).split('\n').filter((l) => l.startsWith('pushring_backend_judging_mismatch{'));
     expect(mismatches).toEqual(['pushring_backend_judging_mismatch{shard="a",replica="1"} 1']);
   });
 });

@@ -79,7 +79,7 @@ describe('limits in one front door (memory store)', () => {
   });
 
   it('counts limited pushes by rule in the self-metrics', async () => {
-    const metrics = await (await fetch(`${door.url}/metrics`)).text();
+    const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
     expect(metrics).toMatch(/pushring_pushes_limited_total\{rule="default"\} 3/);
     expect(metrics).toMatch(/pushring_pushes_limited_total\{rule="nightly"\} 1/);
   });
@@ -146,7 +146,7 @@ describe('limits shared by two front door processes through Redis', () => {
     const during = [];
     for (let i = 0; i < 20; i++) during.push((await push({ url: urls[i % 2]! }, 'outage-job')).status);
     expect(during).toEqual(Array.from({ length: 20 }, () => 200));
-    const metrics = await (await fetch(`${urls[0]}/metrics`)).text();
+    const metrics = await (await fetch(`${urls[0]}/-/metrics`)).text();
     expect(metrics).toMatch(/pushring_limit_store_up 0/);
 
     await redis.restart();
@@ -155,7 +155,7 @@ describe('limits shared by two front door processes through Redis', () => {
       await waitFor(
         async () => {
           await push({ url }, 'reconnect-probe');
-          return /pushring_limit_store_up 1/.test(await (await fetch(`${url}/metrics`)).text());
+          return /pushring_limit_store_up 1/.test(await (await fetch(`${url}/-/metrics`)).text());
         },
         { what: `${url} to count pushes in Redis again` },
       );

@@ -13,7 +13,7 @@ const startDoor = async (prefix: string, intervalSeconds: number): Promise<strin
 
 const put = (url: string, job: string, value: number) => fetch(`${url}/metrics/job/${job}`, { method: 'PUT', body: `healed ${value}\n` });
 const valuesOf = (groups: Group[]) => Object.fromEntries(groups.map((g) => [g.labels['job'], String(g.metrics['healed']?.metrics[0]?.['value'])]));
-const metric = async (url: string, pattern: RegExp): Promise<number> => Number((await (await fetch(`${url}/metrics`)).text()).match(pattern)?.[1] ?? 0);
+const metric = async (url: string, pattern: RegExp): Promise<number> => Number((await (await fetch(`${url}/-/metrics`)).text()).match(pattern)?.[1] ?? 0);
 
 describe('self-healing with Redis', () => {
   it('hints and suspect marks survive the front door that recorded them', async () => {

@@ -15,7 +15,7 @@ import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 const push = (door: FrontDoor, job: string) =>
   send(door.url, { method: 'PUT', path: `/metrics/job/${job}`, headers: { 'content-type': 'text/plain' }, body: 'limited_metric 1\n' });
 
-const selfMetrics = async (door: FrontDoor): Promise<string> => (await fetch(`${door.url}/metrics`)).text();
+const selfMetrics = async (door: FrontDoor): Promise<string> => (await fetch(`${door.url}/-/metrics`)).text();
 
 /** Where rate-limiter-flexible keeps a job's count: `<keyPrefix>limit:<rule>` + ':' + job. */
 const counterKey = (prefix: string, job: string, rule = 'default'): string => `${prefix}limit:${rule}:${job}`;

@@ -241,7 +241,7 @@ describe('resizing the ring live with two front doors', { timeout: 180_000 }, ()
     const four = [{ name: 's0' }, { name: 's1' }, { name: 's2' }, { name: 's3' }];
     const version = (await status(doors[0]!.url)).ringVersion;
     await edit(doors[0]!, ports[0]!, four);
-    await waitFor(async () => /pushring_config_reloads_total\{result="refused"\} [1-9]/.test(await (await fetch(`${doors[0]!.url}/metrics`)).text()), {
+    await waitFor(async () => /pushring_config_reloads_total\{result="refused"\} [1-9]/.test(await (await fetch(`${doors[0]!.url}/-/metrics`)).text()), {
       what: 'the removal to be refused',
       timeoutMs: 10_000,
     });
@@ -252,7 +252,7 @@ describe('resizing the ring live with two front doors', { timeout: 180_000 }, ()
 
   it('rejects an invalid configuration on reload and keeps the ring in force', async () => {
     await writeFile(doors[1]!.file, 'shards: [ this is not yaml');
-    await waitFor(async () => /pushring_config_last_reload_successful 0/.test(await (await fetch(`${doors[1]!.url}/metrics`)).text()), {
+    await waitFor(async () => /pushring_config_last_reload_successful 0/.test(await (await fetch(`${doors[1]!.url}/-/metrics`)).text()), {
       what: 'the invalid file to be reported',
       timeoutMs: 10_000,
     });

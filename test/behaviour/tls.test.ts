@@ -114,7 +114,7 @@ function metric(text: string, series: string): number | undefined {
 }
 
 async function metricsOf(d: FrontDoor): Promise<string> {
-  const res = await request(`${d.url}/metrics`, { dispatcher: agent() });
+  const res = await request(`${d.url}/-/metrics`, { dispatcher: agent() });
   return res.body.text();
 }
 

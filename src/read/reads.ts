@@ -1,0 +1,389 @@
+/**
+ * Reads through the front door, answered as one Pushgateway holding every group would answer
+ * them: GET /metrics (text), GET /api/v1/metrics (JSON), GET /api/v1/status. Each group comes
+ * from one live replica of the shard whose copy is authoritative (core/read-merge.ts
+ * authoritativeShard); copies elsewhere (a ring change's old or new side, strays being deleted)
+ * are left out.
+ *
+ * Streamed: every shard's replica is opened before the answer starts (a shard none of whose
+ * replicas answers is a 503 naming it), then read only as fast as the client takes the answer.
+ * Never a partial answer passed off as complete: a replica failing once its part has begun aborts
+ * the response (no terminating chunk), and the log names the shard.
+ */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyReply } from 'fastify';
+import type { Backend } from '../backends/client.js';
+import type { Cluster, Shard } from '../backends/cluster.js';
+import type { ApiGroup } from '../core/exposition.js';
+import { makeGroupingKey } from '../core/grouping-key.js';
+import { createJsonArraySplitter } from '../core/json-array.js';
+import { authoritativeShard, classifyLine, createLineSplitter, groupIdentities, isPushedSeries, lineIdentity, nextFamily } from '../core/read-merge.js';
+import { ERRORS } from '../http/errors.js';
+import type { ReplicaReader, ReplicaStream } from './replica-stream.js';
+
+/** Series of copies not to show that the text merge may hold per answer (their identities only). */
+export const MAX_LEFT_OUT_SERIES = 500_000;
+/** Bytes gathered before a write to the client. */
+const WRITE_BATCH = 64 * 1024;
+
+export interface ReadDeps {
+  readonly cluster: Cluster;
+  readonly reader: ReplicaReader;
+  readonly log: FastifyBaseLogger;
+  /** When this front door started (ms since the epoch), for /api/v1/status. */
+  readonly startedAt: number;
+}
+
+class ShardReadError extends Error {
+  constructor(
+    readonly shard: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The shards whose groups may be shown: the owners, and in the dual phase every shard of either ring. */
+function shardsToRead(cluster: Cluster): Shard[] {
+  const owners = new Set(cluster.ring.shards);
+  return [...cluster.shards.values()].filter((s) => cluster.phase === 'dual' || owners.has(s.name));
+}
+
+/** Live replicas first (configuration order), then the others: one believed down may answer. */
+function preference(shard: Shard): Backend[] {
+  return [...shard.backends.filter((b) => b.up), ...shard.backends.filter((b) => !b.up)];
+}
+
+function isAuthoritativeHere(cluster: Cluster, shard: string, labels: Readonly<Record<string, string>>): boolean {
+  const key = makeGroupingKey(new Map(Object.entries(labels))).canonical;
+  return authoritativeShard(cluster.ownerOf(key).name, cluster.previousOwnerOf(key)?.name) === shard;
+}
+
+/** Writes with back-pressure; rejects when the client went away. */
+function createWriter(res: ServerResponse): { write(text: string): Promise<void>; flush(): Promise<void> } {
+  let batch = '';
+  const flush = async (): Promise<void> => {
+    if (batch === '') return;
+    const out = batch;
+    batch = '';
+    if (res.destroyed) throw new Error('the client closed the connection');
+    if (!res.write(out)) await Promise.race([once(res, 'drain'), once(res, 'close').then(() => Promise.reject(new Error('the client closed the connection')))]);
+  };
+  return {
+    async write(text) {
+      batch += text;
+      if (batch.length >= WRITE_BATCH) await flush();
+    },
+    flush,
+  };
+}
+
+async function sendUnavailable(reply: FastifyReply, shards: readonly string[], json: boolean): Promise<void> {
+  const message = ERRORS.PUSHRING_READ_INCOMPLETE.message({ shard: shards.join(', ') });
+  reply.code(ERRORS.PUSHRING_READ_INCOMPLETE.status).header('x-pushring-error', 'PUSHRING_READ_INCOMPLETE');
+  if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message, shards });
+  else await reply.type('text/plain; charset=utf-8').send(message + '\n');
+}
+
+/** A 503 naming the shards that could not be opened; the log says why (messages name where a secret is, never what). */
+async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown, what: string, json: boolean): Promise<void> {
+  const shards = (err as { shards?: string[] }).shards ?? [];
+  log.warn({ shards, err: (err as Error).message }, `${what} answered 503: no replica of these shards answered`);
+  await sendUnavailable(reply, shards, json);
+}
+
+/** Opens a shard on the first replica that answers; rejects naming the shard when none does. */
+async function openShard(reader: ReplicaReader, shard: Shard, path: string, skip?: Backend): Promise<{ backend: Backend; stream: ReplicaStream }> {
+  const reasons: string[] = [];
+  for (const backend of preference(shard)) {
+    if (backend === skip) continue;
+    try {
+      return { backend, stream: await reader.open(backend, path) };
+    } catch (err) {
+      reasons.push(`${backend.id}: ${(err as Error).message}`);
+    }
+  }
+  throw new ShardReadError(shard.name, reasons.length === 0 ? 'it has no replica' : reasons.join('; '));
+}
+
+/** Opens every shard at once; the shards none of whose replicas answered are named in the rejection. */
+async function openAll<T>(shards: readonly Shard[], open: (shard: Shard) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled(shards.map(open));
+  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ shard: shards[i]!.name, reason: String((s.reason as Error).message) }] : []));
+  if (failed.length > 0) {
+    for (const s of settled) if (s.status === 'fulfilled') closeOpened(s.value);
+    throw Object.assign(new Error(failed.map((f) => `${f.shard}: ${f.reason}`).join('; ')), { shards: failed.map((f) => f.shard) });
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+function closeOpened(value: unknown): void {
+  const v = value as { stream?: ReplicaStream; text?: ReplicaStream };
+  v.stream?.close();
+  v.text?.close();
+}
+
+/** Cuts the answer off: no terminating chunk, so that curl exits non-zero and a JSON reader fails. */
+function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard: string, err: unknown): void {
+  log.warn(
+    { shard, err: (err as Error).message },
+    `${what} aborted: shard "${shard}" failed after the answer began; the client got an incomplete answer, cut off`,
+  );
+  res.destroy();
+}
+
+// ---------------------------------------------------------------- GET /api/v1/metrics
+
+export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
+  const { cluster, reader, log } = deps;
+  const shards = shardsToRead(cluster);
+  const none = shards.filter((s) => s.backends.length === 0).map((s) => s.name);
+  if (none.length > 0) return sendUnavailable(reply, none, true);
+  let opened: { backend: Backend; stream: ReplicaStream }[];
+  try {
+    opened = await openAll(shards, (shard) => openShard(reader, shard, '/api/v1/metrics'));
+  } catch (err) {
+    return refuse(log, reply, err, 'GET /api/v1/metrics', true);
+  }
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  const out = createWriter(res);
+  let first = true;
+  let current = '';
+  try {
+    await out.write('{"status":"success","data":[');
+    for (const [i, shard] of shards.entries()) {
+      current = shard.name;
+      let { backend, stream } = opened[i]!;
+      for (;;) {
+        let sent = 0;
+        try {
+          const splitter = createJsonArraySplitter('data');
+          for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
+            for (const text of splitter.push(chunk)) {
+              const group = JSON.parse(text) as ApiGroup;
+              if (!isAuthoritativeHere(cluster, shard.name, group.labels)) continue;
+              await out.write(first ? text : ',' + text);
+              first = false;
+              sent++;
+            }
+          }
+          splitter.end();
+          break;
+        } catch (err) {
+          stream.close();
+          // Nothing of this shard sent yet: its other replica can still give the whole of it.
+          if (sent > 0 || res.destroyed) throw err;
+          log.warn(
+            { shard: shard.name, replica: backend.replica, err: (err as Error).message },
+            'read of a replica failed before any of it was sent; reading its twin',
+          );
+          ({ backend, stream } = await openShard(reader, shard, '/api/v1/metrics', backend));
+        }
+      }
+    }
+    await out.write(']}');
+    await out.flush();
+    res.end();
+  } catch (err) {
+    for (const o of opened) o.stream.close();
+    abort(res, log, 'GET /api/v1/metrics', current, err);
+  }
+}
+
+// ---------------------------------------------------------------- GET /metrics
+
+interface TextSource {
+  readonly shard: string;
+  readonly stream: ReplicaStream;
+  /** Identities of the series on this replica whose copy is shown from another shard. */
+  readonly leftOut: ReadonlySet<string>;
+  readonly splitter: ReturnType<typeof createLineSplitter>;
+  lines: string[];
+  at: number;
+  ended: boolean;
+  /** The family the source is at (its header read), undefined once it has ended. */
+  family: string | undefined;
+  type: string;
+  header: string[];
+  /** The first line of the next family, read ahead. */
+  ahead: string | undefined;
+}
+
+async function nextLine(s: TextSource): Promise<string | undefined> {
+  if (s.ahead !== undefined) {
+    const line = s.ahead;
+    s.ahead = undefined;
+    return line;
+  }
+  while (s.at >= s.lines.length) {
+    if (s.ended) return undefined;
+    const chunk = await s.stream.next();
+    [s.lines, s.at] = chunk === undefined ? [s.splitter.end(), 0] : [s.splitter.push(chunk), 0];
+    if (chunk === undefined) s.ended = true;
+  }
+  return s.lines[s.at++];
+}
+
+/** Reads the header of the next family (HELP and TYPE); leaves `family` undefined at the end. */
+async function readHeader(s: TextSource): Promise<void> {
+  s.family = undefined;
+  s.header = [];
+  s.type = 'untyped';
+  for (let line = await nextLine(s); line !== undefined; line = await nextLine(s)) {
+    const c = classifyLine(line);
+    if (c.kind === 'other') continue;
+    if (c.kind === 'series' || (s.family !== undefined && c.family !== s.family)) {
+      s.ahead = line;
+      return;
+    }
+    s.family = c.family;
+    s.header.push(line);
+    if (c.kind === 'type') s.type = c.type ?? 'untyped';
+  }
+}
+
+/** The next series line of the family the source is at, or undefined when the family ends (the next header is then read). */
+async function nextSeries(s: TextSource): Promise<string | undefined> {
+  for (let line = await nextLine(s); line !== undefined; line = await nextLine(s)) {
+    const c = classifyLine(line);
+    if (c.kind === 'series') return line;
+    if (c.kind === 'other') continue;
+    s.ahead = line;
+    await readHeader(s);
+    return undefined;
+  }
+  s.family = undefined;
+  return undefined;
+}
+
+/** Every series of a replica's groups not shown from here (a JSON pass over the same replica). */
+async function readLeftOut(cluster: Cluster, shard: string, stream: ReplicaStream): Promise<Set<string>> {
+  const leftOut = new Set<string>();
+  const splitter = createJsonArraySplitter('data');
+  try {
+    for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
+      for (const text of splitter.push(chunk)) {
+        const group = JSON.parse(text) as ApiGroup;
+        if (isAuthoritativeHere(cluster, shard, group.labels)) continue;
+        for (const id of groupIdentities(group)) leftOut.add(id);
+        if (leftOut.size > MAX_LEFT_OUT_SERIES)
+          throw new ShardReadError(
+            shard,
+            `it holds more than ${MAX_LEFT_OUT_SERIES} series whose copy is shown from another shard (a ring change under way); read /api/v1/metrics, or retry once the change has settled`,
+          );
+      }
+    }
+    splitter.end();
+  } finally {
+    stream.close();
+  }
+  return leftOut;
+}
+
+async function openText(cluster: Cluster, reader: ReplicaReader, shard: Shard): Promise<TextSource> {
+  const reasons: string[] = [];
+  for (const backend of preference(shard)) {
+    try {
+      const leftOut = await readLeftOut(cluster, shard.name, await reader.open(backend, '/api/v1/metrics'));
+      const stream = await reader.open(backend, '/metrics');
+      const source: TextSource = {
+        shard: shard.name,
+        stream,
+        leftOut,
+        splitter: createLineSplitter(),
+        lines: [],
+        at: 0,
+        ended: false,
+        family: undefined,
+        type: 'untyped',
+        header: [],
+        ahead: undefined,
+      };
+      try {
+        await readHeader(source);
+      } catch (err) {
+        stream.close();
+        throw err;
+      }
+      return source;
+    } catch (err) {
+      if (err instanceof ShardReadError) throw err;
+      reasons.push(`${backend.id}: ${(err as Error).message}`);
+    }
+  }
+  throw new ShardReadError(shard.name, reasons.length === 0 ? 'it has no replica' : reasons.join('; '));
+}
+
+export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
+  const { cluster, reader, log } = deps;
+  const shards = shardsToRead(cluster);
+  let sources: TextSource[];
+  try {
+    sources = await openAll(shards, (shard) => openText(cluster, reader, shard));
+  } catch (err) {
+    return refuse(log, reply, err, 'GET /metrics', false);
+  }
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  const out = createWriter(res);
+  let current = '';
+  try {
+    for (let family = nextFamily(sources.map((s) => s.family)); family !== undefined; family = nextFamily(sources.map((s) => s.family))) {
+      // The header of the first shard with a series shown: one whose series are all left out (a
+      // copy shown from elsewhere) may carry another HELP.
+      let headerSent = false;
+      for (const source of sources) {
+        if (source.family !== family) continue;
+        current = source.shard;
+        const { type, header } = source;
+        for (let line = await nextSeries(source); line !== undefined; line = await nextSeries(source)) {
+          // The replica's own series (no job label), and copies shown from another shard, are left out.
+          if (!isPushedSeries(line)) continue;
+          if (source.leftOut.size > 0 && source.leftOut.has(lineIdentity(family, type, line) ?? '')) continue;
+          if (!headerSent) {
+            await out.write(header.join('\n') + '\n');
+            headerSent = true;
+          }
+          await out.write(line + '\n');
+        }
+      }
+    }
+    await out.flush();
+    res.end();
+  } catch (err) {
+    for (const s of sources) s.stream.close();
+    abort(res, log, 'GET /metrics', current, err);
+  }
+}
+
+// ---------------------------------------------------------------- GET /api/v1/status
+
+/** The Pushgateway's envelope (`status`, `data.start_time`…), with pushring's own facts under `data.pushring`. */
+export function statusOf(deps: ReadDeps): unknown {
+  const { cluster } = deps;
+  const owners = new Set(cluster.ring.shards);
+  const dualSince = cluster.dualSince;
+  return {
+    status: 'success',
+    data: {
+      build_information: { program: 'pushring' },
+      flags: {},
+      start_time: new Date(deps.startedAt).toISOString(),
+      pushring: {
+        ringVersion: cluster.version,
+        phase: cluster.phase,
+        ringChange: dualSince === undefined ? null : { phase: 'dual', since: new Date(dualSince).toISOString() },
+        shards: [...cluster.shards.values()].map((s) => ({
+          name: s.name,
+          owning: owners.has(s.name),
+          available: s.backends.some((b) => b.up),
+          replicas: s.backends.map((b) => ({ replica: b.replica, url: b.url, up: b.up, scrape: b.scrape })),
+        })),
+      },
+    },
+  };
+}
