@@ -219,7 +219,7 @@ describe('administration through the front door (no credentials)', () => {
 
   it('counts the calls and the groups deleted in its metrics', async () => {
     await admin(door, 'DELETE', '/api/v1/admin/jobs/keep-1');
-    const metrics = (await send(door.url, { method: 'GET', path: '/metrics' })).body;
+    const metrics = (await send(door.url, { method: 'GET', path: '/-/metrics' })).body;
     expect(metrics).toMatch(/pushring_admin_calls_total\{call="jobs",outcome="deleted"\} [1-9]/);
     expect(metrics).toMatch(/pushring_admin_deletes_total\{call="jobs",result="deleted"\} [1-9]/);
     expect(metrics).toMatch(/pushring_admin_calls_total\{call="jobs",outcome="refused"\} [1-9]/);
