@@ -26,6 +26,8 @@ import type { ReplicaReader, ReplicaStream } from './replica-stream.js';
 export const MAX_LEFT_OUT_SERIES = 500_000;
 /** Bytes gathered before a write to the client. */
 const WRITE_BATCH = 64 * 1024;
+/** How long a client may take no data before its answer is cut off (under 2 KiB/s for a batch). */
+export const READ_STALL_MS = 30_000;
 
 export interface ReadDeps {
   readonly cluster: Cluster;
@@ -60,15 +62,33 @@ function isAuthoritativeHere(cluster: Cluster, shard: string, labels: Readonly<R
   return authoritativeShard(cluster.ownerOf(key).name, cluster.previousOwnerOf(key)?.name) === shard;
 }
 
-/** Writes with back-pressure; rejects when the client went away. */
-function createWriter(res: ServerResponse): { write(text: string): Promise<void>; flush(): Promise<void> } {
+/**
+ * Writes with back-pressure; rejects when the client went away, or took no data for `stallMs`
+ * (a reader that stops reading must not hold a replica's read connection, or the shutdown, for
+ * ever).
+ */
+function createWriter(res: ServerResponse, stallMs: number): { write(text: string): Promise<void>; flush(): Promise<void> } {
   let batch = '';
   const flush = async (): Promise<void> => {
     if (batch === '') return;
     const out = batch;
     batch = '';
     if (res.destroyed) throw new Error('the client closed the connection');
-    if (!res.write(out)) await Promise.race([once(res, 'drain'), once(res, 'close').then(() => Promise.reject(new Error('the client closed the connection')))]);
+    if (res.write(out)) return;
+    // One wait at a time, its listeners removed once it settles: none pile up over a long answer.
+    const settled = new AbortController();
+    const stalled = setTimeout(() => settled.abort(new Error(`the client took no data for ${stallMs} ms`)), stallMs);
+    try {
+      await Promise.race([
+        once(res, 'drain', { signal: settled.signal }),
+        once(res, 'close', { signal: settled.signal }).then(() => Promise.reject(new Error('the client closed the connection'))),
+      ]);
+    } catch (err) {
+      throw settled.signal.aborted && settled.signal.reason instanceof Error ? settled.signal.reason : err;
+    } finally {
+      clearTimeout(stalled);
+      settled.abort();
+    }
   };
   return {
     async write(text) {
@@ -94,10 +114,16 @@ async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown,
 }
 
 /** Opens a shard on the first replica that answers; rejects naming the shard when none does. */
-async function openShard(reader: ReplicaReader, shard: Shard, path: string, skip?: Backend): Promise<{ backend: Backend; stream: ReplicaStream }> {
+async function openShard(
+  reader: ReplicaReader,
+  shard: Shard,
+  path: string,
+  tried: ReadonlySet<Backend> = new Set(),
+): Promise<{ backend: Backend; stream: ReplicaStream }> {
   const reasons: string[] = [];
   for (const backend of preference(shard)) {
-    if (backend === skip) continue;
+    // Each replica is tried once per answer: a shard failing on every one cuts the answer off.
+    if (tried.has(backend)) continue;
     try {
       return { backend, stream: await reader.open(backend, path) };
     } catch (err) {
@@ -149,7 +175,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'application/json' });
-  const out = createWriter(res);
+  const out = createWriter(res, READ_STALL_MS);
   let first = true;
   let current = '';
   try {
@@ -157,6 +183,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
     for (const [i, shard] of shards.entries()) {
       current = shard.name;
       let { backend, stream } = opened[i]!;
+      const tried = new Set([backend]);
       for (;;) {
         let sent = 0;
         try {
@@ -180,7 +207,8 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
             { shard: shard.name, replica: backend.replica, err: (err as Error).message },
             'read of a replica failed before any of it was sent; reading its twin',
           );
-          ({ backend, stream } = await openShard(reader, shard, '/api/v1/metrics', backend));
+          ({ backend, stream } = await openShard(reader, shard, '/api/v1/metrics', tried));
+          tried.add(backend);
         }
       }
     }
@@ -329,7 +357,7 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-  const out = createWriter(res);
+  const out = createWriter(res, READ_STALL_MS);
   let current = '';
   try {
     for (let family = nextFamily(sources.map((s) => s.family)); family !== undefined; family = nextFamily(sources.map((s) => s.family))) {
