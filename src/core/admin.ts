@@ -35,13 +35,23 @@ export function parseJobsPath(url: string): { readonly ok: true; readonly glob: 
   return { ok: true, glob };
 }
 
-/** `?dry_run=true` (also `1`); any other value, or none, is a real run. */
-export function isDryRun(url: string): boolean {
+/**
+ * `?dry_run=true` (or `1`) lists, `false` (or `0`) or no query deletes. Anything else is refused
+ * rather than guessed: a mistyped `dry_run=yes` or `dry-run=true` must not become a real wipe.
+ */
+export function parseDryRun(url: string): { readonly ok: true; readonly dryRun: boolean } | { readonly ok: false; readonly problem: string } {
   const query = url.indexOf('?');
-  if (query === -1) return false;
+  if (query === -1) return { ok: true, dryRun: false };
   const params = new URLSearchParams(url.slice(query + 1));
-  const value = params.get('dry_run');
-  return value === 'true' || value === '1';
+  for (const name of params.keys()) {
+    if (name !== 'dry_run') return { ok: false, problem: `unknown query parameter ${JSON.stringify(name)} (the only one is dry_run=true)` };
+  }
+  const values = params.getAll('dry_run');
+  if (values.length === 0) return { ok: true, dryRun: false };
+  const value = values.length === 1 ? values[0]! : undefined;
+  if (value === 'true' || value === '1') return { ok: true, dryRun: true };
+  if (value === 'false' || value === '0') return { ok: true, dryRun: false };
+  return { ok: false, problem: `dry_run must be true, 1, false or 0 (given once), not ${JSON.stringify(values.join(','))}` };
 }
 
 /** One group a call takes: its key and the shards it was read from. */

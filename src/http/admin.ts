@@ -9,7 +9,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { collectGroups } from '../admin/collect.js';
 import { deletePlanned, type DeletePath } from '../admin/delete.js';
 import { ANONYMOUS } from '../core/auth.js';
-import { answerAfterDeleting, answerBeforeDeleting, isDryRun, parseJobsPath, type AdminAnswer, type AdminCall } from '../core/admin.js';
+import { answerAfterDeleting, answerBeforeDeleting, parseDryRun, parseJobsPath, type AdminAnswer, type AdminCall } from '../core/admin.js';
 import { credentialOf } from './auth.js';
 import { renderError, sendError } from './errors.js';
 import type { SelfMetrics } from './self-metrics.js';
@@ -23,7 +23,12 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
   const { metrics, log } = options;
 
   const run = async (call: AdminCall, pattern: string, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const dryRun = isDryRun(request.url);
+    const query = parseDryRun(request.url);
+    if (!query.ok) {
+      await sendError(reply, 'PUSHRING_ADMIN_BAD_REQUEST', { problem: query.problem });
+      return;
+    }
+    const { dryRun } = query;
     // Without credentials in force there is nobody to name (a Pushgateway is open).
     const credential = credentialOf(request) ?? ANONYMOUS;
     const plan = await collectGroups(options.cluster, pattern);
@@ -41,7 +46,7 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
   app.delete('/api/v1/admin/jobs/*', async (request, reply) => {
     const parsed = parseJobsPath(request.url);
     if (!parsed.ok) {
-      await sendError(reply, 'PUSHRING_ADMIN_BAD_GLOB', { problem: parsed.problem });
+      await sendError(reply, 'PUSHRING_ADMIN_BAD_REQUEST', { problem: parsed.problem });
       return;
     }
     await run('jobs', parsed.glob, request, reply);

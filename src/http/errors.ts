@@ -130,7 +130,7 @@ export const ERRORS = {
     message: (c: { failures: number }) =>
       `pushring: ${c.failures} group(s) could not be deleted (the JSON answer lists them with why); the others were. Retry the call: deleting is idempotent.`,
   },
-  PUSHRING_ADMIN_BAD_GLOB: {
+  PUSHRING_ADMIN_BAD_REQUEST: {
     status: 400,
     message: (c: { problem: string }) => `pushring: ${c.problem}; nothing was deleted.`,
   },

@@ -159,6 +159,15 @@ describe('administration through the front door (no credentials)', () => {
     await expectStored(door, GROUPS);
   });
 
+  it('refuses a mistyped dry run (400) instead of wiping', async () => {
+    for (const query of ['?dry_run=yes', '?dry-run=true', '?dryRun=1']) {
+      const res = await send(door.url, { method: 'PUT', path: `/api/v1/admin/wipe${query}` });
+      expect(res.status, query).toBe(400);
+      expect(res.body, query).toMatch(/^pushring: .*dry_run.*; nothing was deleted\.\n$/);
+    }
+    await expectStored(door, GROUPS);
+  });
+
   it('a wipe empties every replica, and its dry run lists every group first', async () => {
     const dry = await admin(door, 'PUT', '/api/v1/admin/wipe?dry_run=true');
     expect(dry.status).toBe(200);

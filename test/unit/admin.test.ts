@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AdminPlan, MAX_LISTED, answerAfterDeleting, answerBeforeDeleting, isDryRun, parseJobsPath } from '../../src/core/admin.js';
+import { AdminPlan, MAX_LISTED, answerAfterDeleting, answerBeforeDeleting, parseDryRun, parseJobsPath } from '../../src/core/admin.js';
 import { makeGroupingKey, type GroupingKey } from '../../src/core/grouping-key.js';
 
 const keyOf = (labels: Record<string, string>): GroupingKey => makeGroupingKey(new Map(Object.entries(labels)));
@@ -36,11 +36,17 @@ describe('dry_run', () => {
     ['/api/v1/admin/wipe?dry_run=true', true],
     ['/api/v1/admin/wipe?dry_run=1', true],
     ['/api/v1/admin/wipe?dry_run=false', false],
-    ['/api/v1/admin/wipe?dry_run', false],
-    ['/api/v1/admin/wipe?x=1&dry_run=true', true],
+    ['/api/v1/admin/wipe?dry_run=0', false],
   ])('%s -> %s', (url, dry) => {
-    expect(isDryRun(url)).toBe(dry);
+    expect(parseDryRun(url)).toEqual({ ok: true, dryRun: dry });
   });
+
+  it.each(['?dry_run', '?dry_run=True', '?dry_run=yes', '?dry-run=true', '?dryRun=true', '?x=1&dry_run=true', '?dry_run=true&dry_run=false'])(
+    'refuses %s rather than guess: a mistyped dry run must not delete',
+    (query) => {
+      expect(parseDryRun(`/api/v1/admin/wipe${query}`)).toMatchObject({ ok: false, problem: expect.any(String) });
+    },
+  );
 });
 
 describe('the plan of a call', () => {
