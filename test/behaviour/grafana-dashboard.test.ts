@@ -167,6 +167,11 @@ describe('the shipped Grafana dashboard on a Prometheus fed through pushring', (
             answers.set(`${q.panel} ${q.refId}`, result);
             if (MUST_FILL[q.panel]!.includes(q.refId) && result.length === 0) empty.push(`${q.panel} ${q.refId}: ${q.expr}`);
           }
+          // Non-empty is not enough: every backend scraped (and the rules evaluated since) before
+          // the answers are compared below, or a shard may show one replica of two.
+          const up = answers.get('Replicas up per shard A') ?? [];
+          if (up.length !== 2 || up.some((s) => s.value[1] !== '2')) empty.push('Replicas up per shard A: not every replica scraped yet');
+          if ((answers.get('Batch job duration vs the 10 s threshold A') ?? []).length !== 5) empty.push('Batch job duration A: not every group recorded yet');
           return empty.length === 0;
         },
         { what: 'every panel query that the pushes fill to answer non-empty', timeoutMs: 60_000, intervalMs: 500 },
