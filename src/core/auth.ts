@@ -5,7 +5,7 @@
  * a presented secret into a problem text.
  */
 import { compileGlob, type Glob } from './glob.js';
-import { goQuote, parseGroupingPath } from './grouping-key.js';
+import { goQuote, parseGroupingPath, type ParseResult } from './grouping-key.js';
 
 /** What an `Authorization` header presents, or why it is malformed (the text never holds the secret). */
 export type PresentedCredential =
@@ -103,13 +103,13 @@ export const ADMIN_PREFIXES: readonly string[] = ['/api/v1/admin'];
  * auth and the route agree on the job; a push path that does not parse is `read`, and the route
  * then gives its Go-compatible answer (400, 301, 405) to whoever may read.
  */
-export function classifyRequest(method: string, url: string): Action {
+export function classifyRequest(method: string, url: string, parsePath: () => ParseResult = () => parseGroupingPath(url)): Action {
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (OPEN_PATHS.has(path)) return { kind: 'open' };
   if (isAdminPath(path)) return { kind: 'admin' };
   if (method === 'PUT' || method === 'POST' || method === 'DELETE') {
-    const parsed = parseGroupingPath(url);
+    const parsed = parsePath();
     if (parsed.ok) return method === 'DELETE' ? { kind: 'delete', job: parsed.key.job } : { kind: 'push', job: parsed.key.job };
   }
   return { kind: 'read' };

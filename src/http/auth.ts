@@ -16,6 +16,7 @@ import { createCredentialTable, sourcesOf, type CredentialTable } from '../auth/
 import { createFailureLimiter, type FailureLimiter } from '../auth/failures.js';
 import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import type { AuthConfig } from '../config/schema.js';
+import { groupingPathOf } from './request-path.js';
 import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, describeAction, type Action, type Scope } from '../core/auth.js';
 import { sendError } from './errors.js';
 import type { AuthRefusal } from './self-metrics.js';
@@ -145,7 +146,7 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
 
   /** Undefined when the request may go on; otherwise what to answer. */
   const judge = (state: InForce, request: FastifyRequest): Refusal | undefined => {
-    const action = classifyRequest(request.method, request.url);
+    const action = classifyRequest(request.method, request.url, () => groupingPathOf(request));
     if (action.kind === 'open') return undefined;
     const { auth, failures } = state;
     const authorization = request.headers.authorization;

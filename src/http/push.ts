@@ -11,12 +11,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster } from '../backends/cluster.js';
 import type { AckPolicy } from '../config/schema.js';
-import { parseGroupingPath, type GroupingKey } from '../core/grouping-key.js';
+import type { GroupingKey } from '../core/grouping-key.js';
 import type { Limiter } from '../limits/limiter.js';
 import type { Decision } from '../limits/store.js';
 import type { WriteObserver } from '../write/fan-out.js';
 import { writeGroup } from '../write/group-write.js';
 import { forwardedHeaders } from '../write/headers.js';
+import { groupingPathOf } from './request-path.js';
 import type { WriteOutcome } from '../write/outcome.js';
 import { ERRORS, sendError, type ErrorCode, type ErrorContext } from './errors.js';
 import { TEXT, isPushMethod, refuse } from './go-compat.js';
@@ -153,7 +154,7 @@ export function createPushHandler(options: PushHandlerOptions): (request: Fastif
   };
 
   return async (request, reply) => {
-    const parsed = parseGroupingPath(request.url);
+    const parsed = groupingPathOf(request);
     const method = request.method;
     if (!parsed.ok || !isPushMethod(method)) {
       await refuse(reply, parsed, method, countPush);

@@ -8,10 +8,10 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { parseGroupingPath } from '../core/grouping-key.js';
 import type { ServerConfig } from '../config/schema.js';
 import { declaredBodyBytes, OVERLOADED_RETRY_AFTER, type BodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
+import { groupingPathOf } from './request-path.js';
 import { TEXT } from './go-compat.js';
 
 /** The limits as Node's HTTP server takes them (http.createServer's options, and its properties). */
@@ -161,7 +161,7 @@ export function limitBodies(app: FastifyInstance, budget: BodyBudget, maxBodyByt
   const writes = new WeakSet<object>();
   app.addHook('onRequest', (request, reply, done) => {
     const method = request.method;
-    if ((method !== 'PUT' && method !== 'POST' && method !== 'DELETE') || !parseGroupingPath(request.url).ok) {
+    if ((method !== 'PUT' && method !== 'POST' && method !== 'DELETE') || !groupingPathOf(request).ok) {
       done();
       return;
     }
