@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in prometheus-pushgateway:prometheus-pushgateway redis-server:redis-server prometheus:prometheus promtool:prometheus wrk:wrk openssl:openssl; do
+for pair in prometheus-pushgateway:prometheus-pushgateway redis-server:redis-server prometheus:prometheus promtool:prometheus wrk:wrk openssl:openssl jq:jq curl:curl; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [[ " ${need[*]-} " == *" $pkg "* ]] || need+=("$pkg")
 done

@@ -121,6 +121,7 @@ async function groupLabels(base: string): Promise<string[]> {
 
 beforeAll(async () => {
   requireBinary('jq');
+  requireBinary('curl');
   lone = await startPushgateway();
   door = await startFrontDoor({ shards: 2, replicas: 2 });
 }, 60_000);

@@ -38,6 +38,8 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   prometheus: 'prometheus',
   promtool: 'prometheus',
   openssl: 'openssl',
+  jq: 'jq',
+  curl: 'curl',
 };
 
 interface Registry {
