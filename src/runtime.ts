@@ -16,6 +16,7 @@ import type { AuthConfig, Config } from './config/schema.js';
 import { pushLagMs } from './core/ring-change.js';
 import { writeFileAtomically } from './discovery/file-sd.js';
 import { buildTargets, formatTargets } from './discovery/targets.js';
+import type { ChangeProgress } from './read/reads.js';
 import { createSelfMetrics, type SelfMetrics } from './http/self-metrics.js';
 import { createDriftCheck } from './judge/drift-check.js';
 import { createStartingJudge, type StartingJudge } from './judge/index-judge.js';
@@ -73,6 +74,8 @@ export interface Runtime {
   readonly index: IndexStore;
   /** With judge.mode `front-door`: the judge over `index`; undefined with `backends`. */
   readonly judge: StartingJudge | undefined;
+  /** What this front door's last reconciler pass found of a ring change; undefined when it ran none lately (another holds the lease). */
+  changeProgress(): ChangeProgress | undefined;
   /** True once Redis answers (at once without Redis); false after `timeoutMs` (default: twice redis.connectTimeoutMs). */
   redisReady(timeoutMs?: number): Promise<boolean>;
   /**
@@ -198,6 +201,7 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
 
   /** The suspect marks in Redis have been read once (at start, or by a pass). */
   let marksRead = true;
+  let lastPass: ChangeProgress | undefined;
   return {
     get config() {
       return config;
@@ -269,12 +273,18 @@ export function createRuntime(initialConfig: Readonly<Config>, options: RuntimeO
         onPass: (report) => {
           marksRead = true;
           metrics.passDone(report);
+          lastPass = { at: Date.now(), phase: report.phase, misplaced: report.misplaced, unsettled: report.unsettled };
         },
         log: logger,
       });
       loop = started;
       // A replica that comes back is repaired at once, not an interval later.
       cluster.onHealthChange((_b, up) => up && started.kick());
+    },
+    changeProgress() {
+      // Older than three intervals: another front door holds the lease, or passes stopped.
+      const staleAfter = 3 * config.reconcile.intervalSeconds * 1000;
+      return lastPass !== undefined && Date.now() - lastPass.at <= staleAfter ? lastPass : undefined;
     },
     reconcileSoon() {
       loop?.kick();

@@ -42,6 +42,7 @@ export async function startServer(
       metrics: runtime.metrics,
       targets: () => runtime.targets,
       auth: () => runtime.config.auth,
+      changeProgress: () => runtime.changeProgress(),
       ...(runtime.limitStore === undefined ? {} : { sharedLimitStore: runtime.limitStore }),
       ...(runtime.judge === undefined ? {} : { judge: runtime.judge }),
     });

@@ -1,8 +1,10 @@
 /**
  * One Pushgateway replica: a keep-alive connection pool for writes, a separate small pool for
- * probes (so that probes never queue behind a saturated write pool), the replica's health as a
- * plain field that the write path reads and never awaits, and the state of its own scrape
- * (GET /metrics), which nothing on the write path reads at all.
+ * probes (so that probes never queue behind a saturated write pool) and one for long reads (so
+ * that a read streaming 100,000 groups never holds a connection a push waits for), the replica's
+ * health as a plain field that the write path reads and never awaits, and the state of its own
+ * scrape (GET /metrics), which nothing on the write path reads at all. Every pool uses the
+ * replica's client settings (TLS files, basic auth) as last read.
  */
 import { Pool, type Dispatcher } from 'undici';
 import { readFileSync, statSync } from 'node:fs';
@@ -55,6 +57,17 @@ export const HANDSHAKE_TLS_ERRORS: ReadonlySet<string> = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
   'ERR_SSL_PACKET_LENGTH_TOO_LONG',
 ]);
+
+/** A replica's answer to a read, chunk by chunk (Backend.stream). */
+export interface ReplicaStream {
+  /** The next chunk, or undefined at the end; rejects on a time-out or a failure of the replica. */
+  next(): Promise<Buffer | undefined>;
+  /** Stops reading (the rest is dropped). */
+  close(): void;
+}
+
+/** Connections of a replica's read pool: reads of every front door's clients share them. */
+const READ_CONNECTIONS = 4;
 
 export interface ReplicaAnswer {
   readonly status: number;
@@ -146,6 +159,7 @@ export class Backend {
   /** Replaced (the old ones closed gracefully) when the replica's TLS files change. */
   private pool: Pool;
   private probePool: Pool;
+  private readPool: Pool;
   private readonly origin: string;
   private readonly options: BackendOptions;
   /** What the TLS files looked like when last read (size, modification time, inode of each). */
@@ -188,7 +202,7 @@ export class Backend {
     this.origin = parsed.origin;
     this.options = options;
     this.tlsStamp = stampTlsFiles(options.client);
-    [this.pool, this.probePool] = this.makePools(readConnectOptions(options.client));
+    [this.pool, this.probePool, this.readPool] = this.makePools(readConnectOptions(options.client));
     this.probeTimeoutMs = options.probeTimeoutMs;
     this.callTimeoutMs = options.timeoutMs;
     this.timeoutMs = options.timeoutMs;
@@ -211,7 +225,7 @@ export class Backend {
           });
   }
 
-  private makePools(connect: ReturnType<typeof readConnectOptions>): [Pool, Pool] {
+  private makePools(connect: ReturnType<typeof readConnectOptions>): [Pool, Pool, Pool] {
     const o = this.options;
     const pool = new Pool(this.origin, {
       ...connect,
@@ -230,7 +244,16 @@ export class Backend {
       headersTimeout: o.probeTimeoutMs,
       bodyTimeout: o.probeTimeoutMs,
     });
-    return [pool, probePool];
+    // No body time-out: while a read's client is slow, or another shard's part of a merge is
+    // sent, the replica is not read; stream() bounds each wait for the replica instead.
+    const readPool = new Pool(this.origin, {
+      ...connect,
+      connections: READ_CONNECTIONS,
+      connectTimeout: o.connectTimeoutMs,
+      headersTimeout: o.timeoutMs,
+      bodyTimeout: 0,
+    });
+    return [pool, probePool, readPool];
   }
 
   /**
@@ -250,8 +273,8 @@ export class Backend {
       return;
     }
     [this.tlsStamp, this.tlsProblem] = [stamp, undefined];
-    const old = [this.pool, this.probePool];
-    [this.pool, this.probePool] = this.makePools(connect);
+    const old = [this.pool, this.probePool, this.readPool];
+    [this.pool, this.probePool, this.readPool] = this.makePools(connect);
     for (const pool of old) void pool.close().catch(() => undefined);
   }
 
@@ -445,26 +468,61 @@ export class Backend {
    * held whole, as text or parsed. Rejects when the replica cannot be read, at any point.
    */
   async *streamGroups(): AsyncGenerator<ApiGroup> {
-    // The whole-request time-out of call() until the answer starts; then undici's body time-out
-    // (between chunks), so that a consumer's work on the groups does not count against it.
-    await this.secretsRead;
-    const started = new AbortController();
-    const timer = setTimeout(() => started.abort(new Error(`GET /api/v1/metrics: no answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
-    const res = await this.pool
-      .request({ method: 'GET', path: this.basePath + '/api/v1/metrics', headers: this.withCredentials([]), signal: started.signal })
-      .finally(() => clearTimeout(timer));
+    const stream = await this.stream('/api/v1/metrics');
     try {
-      if (res.statusCode !== 200) throw new Error(`GET /api/v1/metrics answered ${res.statusCode}`);
       const splitter = createJsonArraySplitter('data');
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
         for (const text of splitter.push(chunk)) yield JSON.parse(text) as ApiGroup;
       }
       splitter.end();
     } finally {
-      // Left early (an error, a refusal, or the consumer stopped): nobody reads the rest. undici
-      // emits the abort as an 'error' event, which would crash the process with no listener.
-      if (!res.body.readableEnded) res.body.on('error', () => undefined).destroy();
+      stream.close();
     }
+  }
+
+  /**
+   * GET `path` (a read: /metrics, /api/v1/metrics), streamed on the read pool with pushring's own
+   * credentials. Rejects unless the replica answers 200 within `timeoutMs`; then each wait for a
+   * chunk is bounded by `timeoutMs` in turn, and the time the consumer takes between chunks does
+   * not count (TCP flow control bounds what is buffered meanwhile).
+   */
+  async stream(path: string, timeoutMs = this.callTimeoutMs): Promise<ReplicaStream> {
+    await this.secretsRead;
+    this.reloadTls();
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(new Error(`GET ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    const res = await this.readPool
+      .request({ method: 'GET', path: this.basePath + path, headers: this.withCredentials([]), signal: started.signal })
+      .finally(() => clearTimeout(timer));
+    const body = res.body;
+    // Dropped early (an error, or the consumer stopped), undici emits the abort as an 'error'
+    // event, which would crash the process with no listener.
+    body.on('error', () => undefined);
+    if (res.statusCode !== 200) {
+      body.destroy();
+      throw new Error(isRefusal(res.statusCode) ? `GET ${path}: ${this.describeRefusal(res.statusCode)}` : `GET ${path} answered ${res.statusCode}`);
+    }
+    const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    return {
+      async next() {
+        let wait: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_resolve, reject) => {
+          wait = setTimeout(() => reject(new Error(`GET ${path}: no data within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          const step = await Promise.race([chunks.next(), timeout]);
+          return step.done === true ? undefined : step.value;
+        } catch (err) {
+          body.destroy();
+          throw err;
+        } finally {
+          clearTimeout(wait);
+        }
+      },
+      close() {
+        if (!body.readableEnded) body.destroy();
+      },
+    };
   }
 
   onHealthChange(listener: HealthListener): void {
@@ -483,7 +541,7 @@ export class Backend {
     this.secrets?.close();
     clearInterval(this.sweeper);
     this.release('down');
-    await Promise.all([this.pool.destroy(), this.probePool.destroy()]);
+    await Promise.all([this.pool.destroy(), this.probePool.destroy(), this.readPool.destroy()]);
   }
 
   /** @internal called by ReplicaWrite when it settles */

@@ -115,6 +115,17 @@ export function authoritativeShard(owner: string, previousOwner: string | undefi
 }
 
 /**
+ * The order a shard's replicas are tried in for a read, as indexes into `replicas`: live and
+ * trusted first, then live but suspect (it may lack writes it missed: the reconciler has not yet
+ * repaired it), then those believed down (a health probe may be behind; one may still answer),
+ * trusted before suspect. Configuration order within each rank.
+ */
+export function readOrder(replicas: readonly { readonly up: boolean; readonly suspect: boolean }[]): number[] {
+  const rank = (r: { up: boolean; suspect: boolean }): number => (r.up ? 0 : 2) + (r.suspect ? 1 : 0);
+  return replicas.map((_r, i) => i).sort((a, b) => rank(replicas[a]!) - rank(replicas[b]!) || a - b);
+}
+
+/**
  * The next family of a merge: the smallest name among the families the sources are at
  * (`undefined`: that source has ended), or undefined when every source has ended. Go sorts
  * family names by byte; names are ASCII, so UTF-16 order is the same.

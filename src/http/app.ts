@@ -23,8 +23,7 @@ import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
-import { createReplicaReader } from '../read/replica-stream.js';
-import { serveApiMetrics, serveTextMetrics, statusOf, type ReadDeps } from '../read/reads.js';
+import { MAX_LEFT_OUT_SERIES, ringStatusOf, serveApiMetrics, serveTextMetrics, statusOf, type ChangeProgress, type ReadDeps } from '../read/reads.js';
 import { limitBodies, limitServer, serverOptions } from './server-options.js';
 import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
 
@@ -47,6 +46,8 @@ export interface AppOptions {
   readonly judge?: IndexJudge;
   /** The `auth` section in force, when it follows configuration reloads (the runtime's); absent: `config.auth` for good. */
   readonly auth?: () => Readonly<AuthConfig>;
+  /** What this front door's reconciler last found of a ring change (the runtime's); absent: none runs here. */
+  readonly changeProgress?: () => ChangeProgress | undefined;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -184,35 +185,29 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get('/-/sd/targets', async (_req, reply) => {
     await reply.type('application/json').send(targets());
   });
-  // What a front door is doing: the ring in force, its phase, every shard and replica.
-  app.get('/-/status', async (_req, reply) => {
-    const owners = new Set(cluster.ring.shards);
-    await reply.send({
-      ringVersion: cluster.version,
-      phase: cluster.phase,
-      shards: [...cluster.shards.values()].map((s) => ({
-        name: s.name,
-        owning: owners.has(s.name),
-        replicas: s.backends.map((b) => ({ replica: b.replica, url: b.url, up: b.up })),
-      })),
-    });
-  });
   app.get('/-/metrics', async (_req, reply) => {
     const text = await metrics.registry.metrics();
     await reply.type(metrics.registry.contentType).send(text);
   });
-  // Reads as one Pushgateway holding every group (src/read/reads.ts); HEAD is not offered, as a Pushgateway's GET /metrics answers HEAD with 405.
-  const reader = createReplicaReader(cluster, config.write.timeoutMs);
-  app.addHook('onClose', async () => {
-    await reader.close();
-  });
-  const reads: ReadDeps = { cluster, reader, log, startedAt: Date.now() };
+  // Reads as one Pushgateway holding every group (src/read/reads.ts).
+  const reads: ReadDeps = {
+    cluster,
+    log,
+    startedAt: Date.now(),
+    leftOut: createBodyBudget(MAX_LEFT_OUT_SERIES),
+    ...(suspects === undefined ? {} : { suspects }),
+    ...(options.changeProgress === undefined ? {} : { progress: options.changeProgress }),
+  };
+  // HEAD is not offered: a Pushgateway answers HEAD /metrics with 405 (the route below).
   app.get('/metrics', { exposeHeadRoute: false }, (_req, reply) => serveTextMetrics(reads, reply));
   app.get('/api/v1/metrics', { exposeHeadRoute: false }, (_req, reply) => serveApiMetrics(reads, reply));
   app.get('/api/v1/status', async (_req, reply) => {
     await reply.type('application/json').send(statusOf(reads));
   });
-
+  // What a front door is doing: the ring in force, a change under way, every shard and replica.
+  app.get('/-/status', async (_req, reply) => {
+    await reply.send(ringStatusOf(reads));
+  });
   app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       await sendError(reply, 'PUSHRING_BODY_TOO_LARGE', { limitBytes: config.write.maxBodyBytes });
@@ -226,7 +221,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     await sendError(reply, 'PUSHRING_INTERNAL', undefined);
   });
   app.route({
-    method: ['PUT', 'POST', 'DELETE', 'PATCH'],
+    method: ['PUT', 'POST', 'DELETE', 'PATCH', 'HEAD'],
     url: '/metrics',
     handler: async (_req, reply) => {
       await sendGoError(reply.code(405).header('allow', 'GET, OPTIONS'), 'Method Not Allowed');

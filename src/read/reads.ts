@@ -13,28 +13,52 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
-import type { Backend } from '../backends/client.js';
+import type { Backend, ReplicaStream } from '../backends/client.js';
 import type { Cluster, Shard } from '../backends/cluster.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { makeGroupingKey } from '../core/grouping-key.js';
 import { createJsonArraySplitter } from '../core/json-array.js';
-import { authoritativeShard, classifyLine, createLineSplitter, groupIdentities, isPushedSeries, lineIdentity, nextFamily } from '../core/read-merge.js';
+import {
+  authoritativeShard,
+  classifyLine,
+  createLineSplitter,
+  groupIdentities,
+  isPushedSeries,
+  lineIdentity,
+  nextFamily,
+  readOrder,
+} from '../core/read-merge.js';
+import type { ChangePhase } from '../core/ring-change.js';
+import type { BodyBudget } from '../http/body-budget.js';
 import { ERRORS } from '../http/errors.js';
-import type { ReplicaReader, ReplicaStream } from './replica-stream.js';
 
-/** Series of copies not to show that the text merge may hold per answer (their identities only). */
+/** Series of copies not to show that text merges may hold at once, over every read (their identities only). */
 export const MAX_LEFT_OUT_SERIES = 500_000;
 /** Bytes gathered before a write to the client. */
 const WRITE_BATCH = 64 * 1024;
 /** How long a client may take no data before its answer is cut off (under 2 KiB/s for a batch). */
 export const READ_STALL_MS = 30_000;
 
+/** What this front door's last reconciler pass found of a ring change, for /api/v1/status. */
+export interface ChangeProgress {
+  /** When the pass ended (ms since the epoch). */
+  readonly at: number;
+  readonly phase: ChangePhase;
+  readonly misplaced: number;
+  readonly unsettled: number;
+}
+
 export interface ReadDeps {
   readonly cluster: Cluster;
-  readonly reader: ReplicaReader;
   readonly log: FastifyBaseLogger;
   /** When this front door started (ms since the epoch), for /api/v1/status. */
   readonly startedAt: number;
+  /** Replicas that may lack writes (the reconciler's marks): read only when no trusted one answers. */
+  readonly suspects?: { since(replica: string): number | undefined };
+  /** The left-out series of every text merge under way (MAX_LEFT_OUT_SERIES), shared by all reads. */
+  readonly leftOut: BodyBudget;
+  /** The last reconciler pass of this front door, when it runs one. */
+  readonly progress?: () => ChangeProgress | undefined;
 }
 
 class ShardReadError extends Error {
@@ -47,17 +71,17 @@ class ShardReadError extends Error {
 }
 
 /** The shards whose groups may be shown: the owners, and in the dual phase every shard of either ring. */
-function shardsToRead(cluster: Cluster): Shard[] {
+export function shardsToRead(cluster: Cluster): Shard[] {
   const owners = new Set(cluster.ring.shards);
   return [...cluster.shards.values()].filter((s) => cluster.phase === 'dual' || owners.has(s.name));
 }
 
-/** Live replicas first (configuration order), then the others: one believed down may answer. */
-function preference(shard: Shard): Backend[] {
-  return [...shard.backends.filter((b) => b.up), ...shard.backends.filter((b) => !b.up)];
+/** The order replicas are tried in (core/read-merge.ts readOrder): live and trusted first; one believed down may still answer. */
+function preference(shard: Shard, suspects: ReadDeps['suspects']): Backend[] {
+  return readOrder(shard.backends.map((b) => ({ up: b.up, suspect: suspects?.since(b.id) !== undefined }))).map((i) => shard.backends[i]!);
 }
 
-function isAuthoritativeHere(cluster: Cluster, shard: string, labels: Readonly<Record<string, string>>): boolean {
+export function isAuthoritativeHere(cluster: Cluster, shard: string, labels: Readonly<Record<string, string>>): boolean {
   const key = makeGroupingKey(new Map(Object.entries(labels))).canonical;
   return authoritativeShard(cluster.ownerOf(key).name, cluster.previousOwnerOf(key)?.name) === shard;
 }
@@ -114,18 +138,18 @@ async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown,
 }
 
 /** Opens a shard on the first replica that answers; rejects naming the shard when none does. */
-async function openShard(
-  reader: ReplicaReader,
+export async function openShard(
+  deps: ReadDeps,
   shard: Shard,
   path: string,
   tried: ReadonlySet<Backend> = new Set(),
 ): Promise<{ backend: Backend; stream: ReplicaStream }> {
   const reasons: string[] = [];
-  for (const backend of preference(shard)) {
+  for (const backend of preference(shard, deps.suspects)) {
     // Each replica is tried once per answer: a shard failing on every one cuts the answer off.
     if (tried.has(backend)) continue;
     try {
-      return { backend, stream: await reader.open(backend, path) };
+      return { backend, stream: await backend.stream(path) };
     } catch (err) {
       reasons.push(`${backend.id}: ${(err as Error).message}`);
     }
@@ -134,7 +158,7 @@ async function openShard(
 }
 
 /** Opens every shard at once; the shards none of whose replicas answered are named in the rejection. */
-async function openAll<T>(shards: readonly Shard[], open: (shard: Shard) => Promise<T>): Promise<T[]> {
+export async function openAll<T>(shards: readonly Shard[], open: (shard: Shard) => Promise<T>): Promise<T[]> {
   const settled = await Promise.allSettled(shards.map(open));
   const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ shard: shards[i]!.name, reason: String((s.reason as Error).message) }] : []));
   if (failed.length > 0) {
@@ -162,13 +186,13 @@ function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard:
 // ---------------------------------------------------------------- GET /api/v1/metrics
 
 export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
-  const { cluster, reader, log } = deps;
+  const { cluster, log } = deps;
   const shards = shardsToRead(cluster);
   const none = shards.filter((s) => s.backends.length === 0).map((s) => s.name);
   if (none.length > 0) return sendUnavailable(reply, none, true);
   let opened: { backend: Backend; stream: ReplicaStream }[];
   try {
-    opened = await openAll(shards, (shard) => openShard(reader, shard, '/api/v1/metrics'));
+    opened = await openAll(shards, (shard) => openShard(deps, shard, '/api/v1/metrics'));
   } catch (err) {
     return refuse(log, reply, err, 'GET /api/v1/metrics', true);
   }
@@ -207,7 +231,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
             { shard: shard.name, replica: backend.replica, err: (err as Error).message },
             'read of a replica failed before any of it was sent; reading its twin',
           );
-          ({ backend, stream } = await openShard(reader, shard, '/api/v1/metrics', tried));
+          ({ backend, stream } = await openShard(deps, shard, '/api/v1/metrics', tried));
           tried.add(backend);
         }
       }
@@ -287,21 +311,27 @@ async function nextSeries(s: TextSource): Promise<string | undefined> {
   return undefined;
 }
 
-/** Every series of a replica's groups not shown from here (a JSON pass over the same replica). */
-async function readLeftOut(cluster: Cluster, shard: string, stream: ReplicaStream): Promise<Set<string>> {
+/**
+ * Every series of a replica's groups not shown from here (a JSON pass over the same replica),
+ * held against the budget every text merge shares: `holder` gives it back once answered.
+ */
+async function readLeftOut(deps: ReadDeps, holder: object, shard: string, stream: ReplicaStream): Promise<Set<string>> {
   const leftOut = new Set<string>();
   const splitter = createJsonArraySplitter('data');
   try {
     for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
       for (const text of splitter.push(chunk)) {
         const group = JSON.parse(text) as ApiGroup;
-        if (isAuthoritativeHere(cluster, shard, group.labels)) continue;
-        for (const id of groupIdentities(group)) leftOut.add(id);
-        if (leftOut.size > MAX_LEFT_OUT_SERIES)
-          throw new ShardReadError(
-            shard,
-            `it holds more than ${MAX_LEFT_OUT_SERIES} series whose copy is shown from another shard (a ring change under way); read /api/v1/metrics, or retry once the change has settled`,
-          );
+        if (isAuthoritativeHere(deps.cluster, shard, group.labels)) continue;
+        for (const id of groupIdentities(group)) {
+          if (leftOut.has(id)) continue;
+          if (!deps.leftOut.take(holder, 1))
+            throw new ShardReadError(
+              shard,
+              `the text reads under way hold ${deps.leftOut.maxBytes} series whose copy is shown from another shard (a ring change under way); read /api/v1/metrics, or retry once the change has settled`,
+            );
+          leftOut.add(id);
+        }
       }
     }
     splitter.end();
@@ -311,12 +341,12 @@ async function readLeftOut(cluster: Cluster, shard: string, stream: ReplicaStrea
   return leftOut;
 }
 
-async function openText(cluster: Cluster, reader: ReplicaReader, shard: Shard): Promise<TextSource> {
+async function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSource> {
   const reasons: string[] = [];
-  for (const backend of preference(shard)) {
+  for (const backend of preference(shard, deps.suspects)) {
     try {
-      const leftOut = await readLeftOut(cluster, shard.name, await reader.open(backend, '/api/v1/metrics'));
-      const stream = await reader.open(backend, '/metrics');
+      const leftOut = await readLeftOut(deps, holder, shard.name, await backend.stream('/api/v1/metrics'));
+      const stream = await backend.stream('/metrics');
       const source: TextSource = {
         shard: shard.name,
         stream,
@@ -346,12 +376,13 @@ async function openText(cluster: Cluster, reader: ReplicaReader, shard: Shard): 
 }
 
 export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
-  const { cluster, reader, log } = deps;
+  const { cluster, log } = deps;
   const shards = shardsToRead(cluster);
   let sources: TextSource[];
   try {
-    sources = await openAll(shards, (shard) => openText(cluster, reader, shard));
+    sources = await openAll(shards, (shard) => openText(deps, reply, shard));
   } catch (err) {
+    deps.leftOut.release(reply);
     return refuse(log, reply, err, 'GET /metrics', false);
   }
   reply.hijack();
@@ -385,33 +416,60 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   } catch (err) {
     for (const s of sources) s.stream.close();
     abort(res, log, 'GET /metrics', current, err);
+  } finally {
+    deps.leftOut.release(reply);
   }
 }
 
 // ---------------------------------------------------------------- GET /api/v1/status
 
-/** The Pushgateway's envelope (`status`, `data.start_time`…), with pushring's own facts under `data.pushring`. */
-export function statusOf(deps: ReadDeps): unknown {
+/** What this front door knows of the ring: the ring in force, a change under way, every shard and replica. */
+export function ringStatusOf(deps: ReadDeps): unknown {
   const { cluster } = deps;
   const owners = new Set(cluster.ring.shards);
   const dualSince = cluster.dualSince;
+  const progress = deps.progress?.();
+  const underWay = dualSince !== undefined || (progress !== undefined && progress.phase !== 'none');
+  return {
+    ringVersion: cluster.version,
+    phase: cluster.phase,
+    ringChange: !underWay
+      ? null
+      : {
+          // How this front door writes: both owners of a moving group (dual), or its new owner alone.
+          phase: cluster.phase,
+          since: dualSince === undefined ? null : new Date(dualSince).toISOString(),
+          // Where the change is (copy, hold, delete: docs/resizing.md), as this front door's last
+          // reconciler pass found it; null on a front door that does not hold the reconcile lease.
+          stage: progress?.phase ?? null,
+          stageSeenAt: progress === undefined ? null : new Date(progress.at).toISOString(),
+          misplaced: progress?.misplaced ?? null,
+          unsettled: progress?.unsettled ?? null,
+        },
+    shards: [...cluster.shards.values()].map((s) => ({
+      name: s.name,
+      owning: owners.has(s.name),
+      available: s.backends.some((b) => b.up),
+      replicas: s.backends.map((b) => ({
+        replica: b.replica,
+        url: b.url,
+        up: b.up,
+        scrape: b.scrape,
+        suspect: deps.suspects?.since(b.id) !== undefined,
+      })),
+    })),
+  };
+}
+
+/** The Pushgateway's envelope (`status`, `data.start_time`…), with pushring's own facts (ringStatusOf) under `data.pushring`. */
+export function statusOf(deps: ReadDeps): unknown {
   return {
     status: 'success',
     data: {
       build_information: { program: 'pushring' },
       flags: {},
       start_time: new Date(deps.startedAt).toISOString(),
-      pushring: {
-        ringVersion: cluster.version,
-        phase: cluster.phase,
-        ringChange: dualSince === undefined ? null : { phase: 'dual', since: new Date(dualSince).toISOString() },
-        shards: [...cluster.shards.values()].map((s) => ({
-          name: s.name,
-          owning: owners.has(s.name),
-          available: s.backends.some((b) => b.up),
-          replicas: s.backends.map((b) => ({ replica: b.replica, url: b.url, up: b.up, scrape: b.scrape })),
-        })),
-      },
+      pushring: ringStatusOf(deps),
     },
   };
 }

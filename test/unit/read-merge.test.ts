@@ -9,6 +9,7 @@ import {
   isPushedSeries,
   lineIdentity,
   nextFamily,
+  readOrder,
   parseSeriesLine,
 } from '../../src/core/read-merge.js';
 
@@ -129,6 +130,30 @@ describe('authoritativeShard', () => {
     ['b', 'a', 'a'],
   ] as const)('owner %s, previous owner %s: %s', (owner, previous, want) => {
     expect(authoritativeShard(owner, previous)).toBe(want);
+  });
+});
+
+describe('readOrder', () => {
+  const r = (up: boolean, suspect: boolean): { up: boolean; suspect: boolean } => ({ up, suspect });
+  it.each([
+    { name: 'both trusted and live: configuration order', replicas: [r(true, false), r(true, false)], order: [0, 1] },
+    { name: 'a suspect replica after its trusted twin', replicas: [r(true, true), r(true, false)], order: [1, 0] },
+    { name: 'a replica believed down last, even behind a suspect one', replicas: [r(false, false), r(true, true)], order: [1, 0] },
+    { name: 'down and suspect: still tried, last', replicas: [r(false, true), r(false, false), r(true, false)], order: [2, 1, 0] },
+    { name: 'no replica', replicas: [], order: [] },
+  ])('$name', ({ replicas, order }) => {
+    expect(readOrder(replicas)).toEqual(order);
+  });
+
+  it('tries every replica exactly once, ranks never decreasing', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ up: fc.boolean(), suspect: fc.boolean() }), { maxLength: 8 }), (replicas) => {
+        const order = readOrder(replicas);
+        expect([...order].sort((a, b) => a - b)).toEqual(replicas.map((_r, i) => i));
+        const rank = (i: number): number => (replicas[i]!.up ? 0 : 2) + (replicas[i]!.suspect ? 1 : 0);
+        for (let i = 1; i < order.length; i++) expect(rank(order[i]!)).toBeGreaterThanOrEqual(rank(order[i - 1]!));
+      }),
+    );
   });
 });
 
