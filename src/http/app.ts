@@ -23,7 +23,10 @@ import { createBodyJudge } from './judging.js';
 import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
+import { parseGroupQuery } from '../core/group-list.js';
+import { listGroups } from '../read/groups.js';
 import { MAX_LEFT_OUT_SERIES, ringStatusOf, serveApiMetrics, serveTextMetrics, statusOf, type ChangeProgress, type ReadDeps } from '../read/reads.js';
+import { RECENT_REFUSALS, createRefusalLog, registerRefusalLog } from './refusals.js';
 import { limitBodies, limitServer, serverOptions } from './server-options.js';
 import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
 
@@ -77,6 +80,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const countPush = metrics.countPush.bind(metrics);
   // Before the body is read and before any route: a refused client costs its headers only.
   registerAuth(app, config.auth, metrics, options.auth);
+  // Every refused write, whoever refused it, for people (the page at `/`).
+  const refusals = createRefusalLog();
+  registerRefusalLog(app, refusals);
   // After auth: a refused request reserves nothing, and only a write's body is read at all.
   const bodies = createBodyBudget(config.server.maxInflightBodyBytes);
   limitBodies(app, bodies, config.write.maxBodyBytes);
@@ -208,6 +214,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get('/-/status', async (_req, reply) => {
     await reply.send(ringStatusOf(reads));
   });
+  // For the page at `/`: the groups with their shard, and the writes recently refused here.
+  app.get('/-/api/groups', async (request, reply) => {
+    const parsed = parseGroupQuery(request.query as Record<string, unknown>);
+    if (!parsed.ok) {
+      await sendError(reply, 'PUSHRING_BAD_QUERY', { problem: parsed.problem });
+      return;
+    }
+    await reply.send(await listGroups(reads, parsed.query));
+  });
+  app.get('/-/api/refusals', async (_req, reply) => {
+    await reply.send({ capacity: RECENT_REFUSALS, refusals: refusals.recent() });
+  });
+
   app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       await sendError(reply, 'PUSHRING_BODY_TOO_LARGE', { limitBytes: config.write.maxBodyBytes });

@@ -134,6 +134,10 @@ export const ERRORS = {
     status: 400,
     message: (c: { problem: string }) => `pushring: ${c.problem}; nothing was deleted.`,
   },
+  PUSHRING_BAD_QUERY: {
+    status: 400,
+    message: (c: { problem: string }) => `pushring: the query of GET /-/api/groups is not valid: ${c.problem}.`,
+  },
   PUSHRING_READ_INCOMPLETE: {
     status: 503,
     message: (c: { shard: string }) =>

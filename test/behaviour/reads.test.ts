@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeGroupingKey } from '../../src/core/grouping-key.js';
 import { requireBinary, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
+import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { startFrontDoor, type FrontDoor } from './front-door.js';
 
 const run = promisify(execFile);
@@ -218,6 +219,73 @@ describe('reads through the front door', () => {
     expect(await groupLabels(door.url)).toEqual(await groupLabels(lone.url));
   }, 60_000);
 
+  it("GET /-/api/groups lists each group once with its owner's shard, filtered by a job glob and bounded", async () => {
+    type Row = { job: string; labels: Record<string, string>; shard: string; lastPush: number | null; lastFailure: number | null; failed: boolean };
+    type List = { now: number; groups: Row[]; matched: number; complete: boolean; unreadShards: unknown[] };
+    const list = async (query = ''): Promise<List> => {
+      const res = await fetch(`${door.url}/-/api/groups${query}`);
+      expect(res.status).toBe(200);
+      return (await res.json()) as List;
+    };
+    await put(door.url, '/metrics/job/listed/instance/a', 'listed_x 1\n');
+    await put(door.url, '/metrics/job/listed/instance/b', 'listed_x 2\n');
+    await put(door.url, '/metrics/job/listed-not/instance/c', 'listed_y 2\n');
+    await put(door.url, '/metrics/job/listed-failing', 'listed_z 1\n');
+    expect(await put(door.url, '/metrics/job/listed-failing', 'listed_z 2 1000\n'), 'a sample with a time stamp is refused').toBe(400);
+    const all = await list();
+    expect(all.complete).toBe(true);
+    const everyGroup = (await readJson(door.url)).data.map((g) => g['labels'] as Record<string, string>);
+    expect(all.matched).toBe(everyGroup.length);
+    expect(all.groups.map((r) => JSON.stringify({ job: r.job, ...r.labels })).sort()).toEqual(
+      everyGroup.map((l) => JSON.stringify({ job: l['job'], ...Object.fromEntries(Object.entries(l).filter(([k]) => k !== 'job')) })).sort(),
+    );
+    for (const row of all.groups) {
+      const canonical = makeGroupingKey(new Map([['job', row.job], ...Object.entries(row.labels)])).canonical;
+      expect(row.shard, `${row.job} ${JSON.stringify(row.labels)}`).toBe(door.cluster.ownerOf(canonical).name);
+      expect(row.lastPush === null || Math.abs(row.lastPush * 1000 - all.now) < 600_000).toBe(true);
+    }
+    // In order of job, then labels.
+    expect(all.groups.map((r) => r.job)).toEqual([...all.groups.map((r) => r.job)].sort());
+    const flaky = all.groups.find((r) => r.job === 'listed-failing')!;
+    expect(flaky.failed).toBe(true);
+    expect(flaky.lastFailure).toBeGreaterThan(flaky.lastPush!);
+
+    const listed = await list('?job=listed');
+    expect(listed.groups.map((r) => r.labels['instance'])).toEqual(['a', 'b']);
+    expect(listed.matched).toBe(2);
+    const glob = await list('?job=listed*&limit=2');
+    expect(glob.matched).toBe(4);
+    expect(glob.groups.map((r) => `${r.job}/${r.labels['instance']}`)).toEqual(['listed/a', 'listed/b']);
+    const bad = await fetch(`${door.url}/-/api/groups?limit=0`);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-pushring-error')).toBe('PUSHRING_BAD_QUERY');
+    expect(await bad.text()).toContain('limit must be a whole number from 1 to 5000');
+  });
+
+  it('GET /-/api/refusals lists the writes recently refused, newest first, with no secret', async () => {
+    const before = Date.now();
+    const reserved = await fetch(`${door.url}/metrics/job/refused/shard/x`, {
+      method: 'PUT',
+      body: 'a 1\n',
+      headers: { authorization: 'Bearer sEcReT-tOkEn' },
+    });
+    expect(reserved.status).toBe(400);
+    const inconsistent = await fetch(`${door.url}/metrics/job/refused2`, { method: 'PUT', body: 'a{job="x"} 1\nbroken line\n' });
+    expect(inconsistent.status).toBe(400);
+    const res = await fetch(`${door.url}/-/api/refusals`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).not.toContain('sEcReT');
+    const { refusals } = JSON.parse(text) as { refusals: { at: string; job: string; status: number; code: string | null; message: string; method: string }[] };
+    expect(refusals[0]).toMatchObject({ job: 'refused2', status: 400, method: 'PUT' });
+    expect(refusals[0]!.message).not.toBe('');
+    expect(refusals[1]).toMatchObject({ job: 'refused', status: 400, code: 'PUSHRING_RESERVED_LABEL' });
+    expect(refusals[1]!.message).toContain('reserved');
+    expect(Date.parse(refusals[0]!.at)).toBeGreaterThanOrEqual(before - 1000);
+    // A read is not a refusal, nor a push that was stored.
+    expect(refusals.some((r) => r.job === 'listed')).toBe(false);
+  });
+
   it('answers 503 naming a shard whose replicas are both stopped, and the scripts fail', async () => {
     for (const b of door.backends[1]!) await b.kill();
     const json = await fetch(`${door.url}/api/v1/metrics`);
@@ -239,6 +307,44 @@ describe('reads through the front door', () => {
     expect(status.status).toBe('success');
     expect(status.data.pushring.shards.map((s) => s.name)).toEqual(['s0', 's1']);
     expect(status.data.pushring.ringVersion).toBe(door.cluster.version);
+    // The page's list says what it lacks rather than show fewer groups as if that were all.
+    const list = (await (await fetch(`${door.url}/-/api/groups`)).json()) as {
+      complete: boolean;
+      unreadShards: { shard: string }[];
+      groups: { shard: string }[];
+    };
+    expect(list.complete).toBe(false);
+    expect(list.unreadShards.map((u) => u.shard)).toEqual(['s1']);
+    expect(list.groups.length).toBeGreaterThan(0);
+    expect(list.groups.every((g) => g.shard === 's0')).toBe(true);
+    const head = await fetch(`${door.url}/metrics`, { method: 'HEAD' });
+    expect(head.status, 'as a Pushgateway answers HEAD /metrics').toBe(405);
+  });
+});
+
+describe('a shard with a suspect replica', () => {
+  const suspects = createSuspectStore();
+  let pair: FrontDoor;
+  beforeAll(async () => {
+    pair = await startFrontDoor({ shards: 1, replicas: 2, suspects });
+  }, 60_000);
+  afterAll(async () => {
+    await pair?.close();
+  });
+
+  it('is read from its trusted twin: a write the suspect one missed is not hidden', async () => {
+    expect(await put(pair.url, '/metrics/job/both', 'both 1\n')).toBe(200);
+    // Replica 0 missed this one (it was stored on replica 1 alone).
+    expect(await put(pair.backends[0]![1]!.url, '/metrics/job/missed', 'missed 1\n')).toBe(200);
+    const jobs = async (): Promise<string[]> => (await readJson(pair.url)).data.map((g) => (g['labels'] as Record<string, string>)['job']!).sort();
+    const textHas = async (): Promise<boolean> => (await (await fetch(`${pair.url}/metrics`)).text()).includes('missed{');
+    // Unmarked, the first replica is read: it lacks the write.
+    expect(await jobs()).toEqual(['both']);
+    suspects.mark('s0/0', Date.now());
+    expect(await jobs()).toEqual(['both', 'missed']);
+    expect(await textHas()).toBe(true);
+    const status = (await (await fetch(`${pair.url}/-/status`)).json()) as { shards: { replicas: { replica: string; suspect: boolean }[] }[] };
+    expect(status.shards[0]!.replicas.map((r) => r.suspect)).toEqual([true, false]);
   });
 });
 
