@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in prometheus-pushgateway:prometheus-pushgateway redis-server:redis-server prometheus:prometheus promtool:prometheus wrk:wrk openssl:openssl jq:jq curl:curl; do
+for pair in prometheus-pushgateway:prometheus-pushgateway redis-server:redis-server prometheus:prometheus promtool:prometheus wrk:wrk openssl:openssl jq:jq curl:curl chromium:chromium; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [[ " ${need[*]-} " == *" $pkg "* ]] || need+=("$pkg")
 done
+# The page test's screenshot needs a font; chromium alone does not bring one.
+[[ -d /usr/share/fonts/truetype/dejavu ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} > 0)); then
   if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
     echo "install-test-deps: missing ${need[*]}; run as root: apt-get update && apt-get install -y ${need[*]}" >&2

@@ -40,6 +40,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   openssl: 'openssl',
   jq: 'jq',
   curl: 'curl',
+  chromium: 'chromium',
 };
 
 interface Registry {
