@@ -137,24 +137,29 @@ async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown,
   await sendUnavailable(reply, shards, json);
 }
 
-/** Opens a shard on the first replica that answers; rejects naming the shard when none does. */
-export async function openShard(
-  deps: ReadDeps,
-  shard: Shard,
-  path: string,
-  tried: ReadonlySet<Backend> = new Set(),
-): Promise<{ backend: Backend; stream: ReplicaStream }> {
+/**
+ * `open` on the shard's replicas in read order until one succeeds; rejects naming the shard when
+ * none does. Each replica is tried once per answer (`tried`: those already tried), so a shard
+ * failing on every one cuts the answer off. A ShardReadError from `open` is about the shard, not
+ * the replica: it is not tried on the next one.
+ */
+async function firstAnswering<T>(deps: ReadDeps, shard: Shard, open: (backend: Backend) => Promise<T>, tried: ReadonlySet<Backend> = new Set()): Promise<T> {
   const reasons: string[] = [];
   for (const backend of preference(shard, deps.suspects)) {
-    // Each replica is tried once per answer: a shard failing on every one cuts the answer off.
     if (tried.has(backend)) continue;
     try {
-      return { backend, stream: await backend.stream(path) };
+      return await open(backend);
     } catch (err) {
+      if (err instanceof ShardReadError) throw err;
       reasons.push(`${backend.id}: ${(err as Error).message}`);
     }
   }
   throw new ShardReadError(shard.name, reasons.length === 0 ? 'it has no replica' : reasons.join('; '));
+}
+
+/** Opens `path` on the first of the shard's replicas that answers. */
+export function openShard(deps: ReadDeps, shard: Shard, path: string, tried?: ReadonlySet<Backend>): Promise<{ backend: Backend; stream: ReplicaStream }> {
+  return firstAnswering(deps, shard, async (backend) => ({ backend, stream: await backend.stream(path) }), tried);
 }
 
 /** Opens every shard at once; the shards none of whose replicas answered are named in the rejection. */
@@ -341,38 +346,31 @@ async function readLeftOut(deps: ReadDeps, holder: object, shard: string, stream
   return leftOut;
 }
 
-async function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSource> {
-  const reasons: string[] = [];
-  for (const backend of preference(shard, deps.suspects)) {
+function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSource> {
+  return firstAnswering(deps, shard, async (backend) => {
+    const leftOut = await readLeftOut(deps, holder, shard.name, await backend.stream('/api/v1/metrics'));
+    const stream = await backend.stream('/metrics');
+    const source: TextSource = {
+      shard: shard.name,
+      stream,
+      leftOut,
+      splitter: createLineSplitter(),
+      lines: [],
+      at: 0,
+      ended: false,
+      family: undefined,
+      type: 'untyped',
+      header: [],
+      ahead: undefined,
+    };
     try {
-      const leftOut = await readLeftOut(deps, holder, shard.name, await backend.stream('/api/v1/metrics'));
-      const stream = await backend.stream('/metrics');
-      const source: TextSource = {
-        shard: shard.name,
-        stream,
-        leftOut,
-        splitter: createLineSplitter(),
-        lines: [],
-        at: 0,
-        ended: false,
-        family: undefined,
-        type: 'untyped',
-        header: [],
-        ahead: undefined,
-      };
-      try {
-        await readHeader(source);
-      } catch (err) {
-        stream.close();
-        throw err;
-      }
-      return source;
+      await readHeader(source);
     } catch (err) {
-      if (err instanceof ShardReadError) throw err;
-      reasons.push(`${backend.id}: ${(err as Error).message}`);
+      stream.close();
+      throw err;
     }
-  }
-  throw new ShardReadError(shard.name, reasons.length === 0 ? 'it has no replica' : reasons.join('; '));
+    return source;
+  });
 }
 
 export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
