@@ -179,6 +179,16 @@ function closeOpened(value: unknown): void {
   v.text?.close();
 }
 
+/**
+ * `X-Pushring-Suspect-Replicas: s0/1, …` when a shard had to be read from a replica marked
+ * suspect (no trusted twin answered): it may lack a write it missed. The answer is all there is,
+ * so it is given; the header says which part may be behind.
+ */
+function suspectHeader(deps: ReadDeps, backends: readonly Backend[]): Record<string, string> {
+  const suspect = backends.filter((b) => deps.suspects?.since(b.id) !== undefined).map((b) => b.id);
+  return suspect.length === 0 ? {} : { 'x-pushring-suspect-replicas': suspect.join(', ') };
+}
+
 /** Cuts the answer off: no terminating chunk, so that curl exits non-zero and a JSON reader fails. */
 function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard: string, err: unknown): void {
   log.warn(
@@ -203,7 +213,13 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
   }
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'application/json' });
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    ...suspectHeader(
+      deps,
+      opened.map((o) => o.backend),
+    ),
+  });
   const out = createWriter(res, READ_STALL_MS);
   let first = true;
   let current = '';
@@ -254,6 +270,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
 
 interface TextSource {
   readonly shard: string;
+  readonly backend: Backend;
   readonly stream: ReplicaStream;
   /** Identities of the series on this replica whose copy is shown from another shard. */
   readonly leftOut: ReadonlySet<string>;
@@ -352,6 +369,7 @@ function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSou
     const stream = await backend.stream('/metrics');
     const source: TextSource = {
       shard: shard.name,
+      backend,
       stream,
       leftOut,
       splitter: createLineSplitter(),
@@ -385,7 +403,13 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   }
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  res.writeHead(200, {
+    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    ...suspectHeader(
+      deps,
+      sources.map((s) => s.backend),
+    ),
+  });
   const out = createWriter(res, READ_STALL_MS);
   let current = '';
   try {

@@ -345,6 +345,16 @@ describe('a shard with a suspect replica', () => {
     expect(await textHas()).toBe(true);
     const status = (await (await fetch(`${pair.url}/-/status`)).json()) as { shards: { replicas: { replica: string; suspect: boolean }[] }[] };
     expect(status.shards[0]!.replicas.map((r) => r.suspect)).toEqual([true, false]);
+    // Read from its trusted twin, the answer is whole: no header.
+    expect((await fetch(`${pair.url}/api/v1/metrics`)).headers.get('x-pushring-suspect-replicas')).toBeNull();
+    // Both suspect: the first is read, and the answer says which replica it came from.
+    suspects.mark('s0/1', Date.now());
+    for (const path of ['/api/v1/metrics', '/metrics']) {
+      const res = await fetch(pair.url + path);
+      await res.text();
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-pushring-suspect-replicas'), path).toBe('s0/0');
+    }
   });
 });
 
