@@ -202,15 +202,22 @@ describe('reads during a live ring change', () => {
       const running = rc.pass().finally(() => (passing = false));
       // Reads, a few at once, for as long as the pass copies, settles or deletes (bounded by the
       // pass, itself bounded by the deadline): no read may show a group twice or miss one.
-      await Promise.all(
+      let failed = false;
+      const readers = await Promise.allSettled(
         Array.from({ length: RACING_READERS }, async () => {
           do {
-            await expectReadsAsLone(`a read during pass ${pass} (front door ${door.cluster.phase})`, 2);
+            await expectReadsAsLone(`a read during pass ${pass} (front door ${door.cluster.phase})`, 2).catch((err: unknown) => {
+              failed = true;
+              throw err;
+            });
             reads++;
-          } while (passing && Date.now() < deadline);
+          } while (passing && !failed && Date.now() < deadline);
         }),
       );
+      // The pass ends before the test does, failed or not: nothing keeps running into teardown.
       const report = await running;
+      const failure = readers.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure !== undefined) throw failure.reason;
       if (door.cluster.phase === 'steady' && report.misplaced === 0 && report.actions.length === 0 && report.migration.length === 0) {
         converged = true;
         break;
