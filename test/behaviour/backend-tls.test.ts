@@ -1,7 +1,8 @@
 /**
  * Backends behind TLS and basic auth (a Pushgateway's `--web.config.file`), through a real
  * `pushring serve` (dist/: `npm run build` first): a shard of two such Pushgateways beside a plain
- * shard is written, probed, read and repaired; a wrong password or a certificate of another CA
+ * shard is written, probed, read and repaired; reads through the front door reach it with
+ * pushring's credentials, also once they rotate; a wrong password or a certificate of another CA
  * makes a replica down with a reason that says what to fix, and the password never reaches the log.
  */
 import { randomBytes } from 'node:crypto';
@@ -220,6 +221,125 @@ describe('a shard behind TLS and basic auth', () => {
     const metrics = await (await fetch(`${door.url}/-/metrics`)).text();
     for (const leak of [...leaksOf(password), ...leaksOf(wrong)]) expect(metrics).not.toContain(leak);
     expect(JSON.stringify(await status(door))).not.toContain(password);
+  });
+});
+
+describe('reads through the front door from a shard behind TLS and basic auth', () => {
+  /** The groups of GET /api/v1/metrics through the front door: job -> tls_pushed value. */
+  async function readJson(door: Door): Promise<Record<string, string>> {
+    const res = await fetch(`${door.url}/api/v1/metrics`, { signal: AbortSignal.timeout(15_000) });
+    const body = await res.text();
+    expect(res.status, `GET /api/v1/metrics through the front door: ${body.slice(0, 500)}`).toBe(200);
+    const doc = JSON.parse(body) as { status: string; data: Array<{ labels: Record<string, string>; tls_pushed?: { metrics: Array<{ value: string }> } }> };
+    expect(doc.status).toBe('success');
+    const out: Record<string, string> = {};
+    for (const g of doc.data) {
+      expect(out[g.labels['job']!], `group ${g.labels['job']} once`).toBeUndefined();
+      out[g.labels['job']!] = g.tls_pushed?.metrics[0]?.value ?? '(no tls_pushed)';
+    }
+    return out;
+  }
+
+  /** The tls_pushed series of GET /metrics through the front door: job -> value. */
+  async function readText(door: Door): Promise<Record<string, string>> {
+    const res = await fetch(`${door.url}/metrics`, { signal: AbortSignal.timeout(15_000) });
+    const body = await res.text();
+    expect(res.status, `GET /metrics through the front door: ${body.slice(0, 500)}`).toBe(200);
+    const out: Record<string, string> = {};
+    for (const line of body.split('\n')) {
+      const m = /^tls_pushed\{(.*)\} (\S+)$/.exec(line);
+      if (m === null) continue;
+      const job = /(?:^|,)job="([^"]*)"/.exec(m[1]!)?.[1];
+      expect(job, line).toBeDefined();
+      expect(out[job!], `series of ${job} once`).toBeUndefined();
+      out[job!] = m[2]!;
+    }
+    return out;
+  }
+
+  const valuesOf = (jobs: readonly string[], round: number): Record<string, string> => Object.fromEntries(jobs.map((job, i) => [job, String(round * 100 + i)]));
+
+  it("answers GET /api/v1/metrics and GET /metrics with the groups read over TLS with pushring's password, also after the files rotate", async () => {
+    const ca = await createTestCa();
+    const nextCa = await createTestCa('the next CA');
+    const password = `pg-${randomBytes(12).toString('hex')}`;
+    const nextPassword = `pg-next-${randomBytes(12).toString('hex')}`;
+    const dir = await tempDir('pushring-backend-tls-');
+    const [passwordFile, caFile] = [join(dir, 'pg-password'), join(dir, 'ca.pem')];
+    await Promise.all([writeFile(passwordFile, `${password}\n`), writeFile(caFile, await readFile(ca.caFile))]);
+    const [t0, t1, p0, p1] = await Promise.all([tlsGateway(ca, password), tlsGateway(ca, password), gateway({}), gateway({})]);
+    const door = await serve(dir, [
+      `  - name: secure`,
+      `    client: { caFile: ${JSON.stringify(caFile)}, basicAuth: { username: ${USER}, password: { file: ${JSON.stringify(passwordFile)} } } }`,
+      `    replicas: ["${t0.url}", "${t1.url}"]`,
+      `  - { name: plain, replicas: ["${p0.url}", "${p1.url}"] }`,
+    ]);
+    const jobs = Array.from({ length: 16 }, (_, i) => `tls_read_${i}`);
+    const pushRound = async (round: number): Promise<void> => {
+      for (const [i, job] of jobs.entries()) {
+        const res = await put(door, job, round * 100 + i);
+        expect(res.status, `${job}: ${await res.text()}`).toBe(200);
+      }
+    };
+
+    await pushRound(1);
+    const secureJobs = jobsOf(await t0.groups());
+    expect(secureJobs.length, 'the ring places some groups on the secure shard').toBeGreaterThan(0);
+    expect(secureJobs.length).toBeLessThan(jobs.length);
+    expect(await readJson(door)).toEqual(valuesOf(jobs, 1));
+    expect(await readText(door)).toEqual(valuesOf(jobs, 1));
+    // Read from the second replica as well while the first is down: the front door then holds read
+    // connections to both with the files as they were, and cannot fall back on one made later.
+    await t0.kill();
+    await waitFor(async () => JSON.stringify(await upOf(door, 'secure')) === '[false,true]', { what: 'secure/0 down', timeoutMs: 20_000 });
+    expect(await readJson(door), 'read from the twin while secure/0 is down').toEqual(valuesOf(jobs, 1));
+    expect(await readText(door)).toEqual(valuesOf(jobs, 1));
+
+    /**
+     * The secure replicas come back on their ports with a certificate of `signer` and only
+     * `pw`; their restart closes every connection pushring held, so the reads that follow
+     * connect, verify and authenticate with the files as they are now. Restarted empty, they
+     * are filled again by a round of pushes (the write path follows rotated files).
+     */
+    let secure: Pushgateway[] = [t0, t1];
+    const restartSecure = async (signer: TestCa, pw: string, round: number): Promise<void> => {
+      const next: Pushgateway[] = [];
+      for (const old of secure) {
+        if (old.process.alive()) await old.kill();
+        next.push(await gateway({ port: old.port, webConfig: { tls: await signer.server(), ca: signer.caFile, basicAuth: { username: USER, password: pw } } }));
+      }
+      secure = next;
+      await waitFor(async () => JSON.stringify(await upOf(door, 'secure')) === '[true,true]', {
+        what: 'the secure replicas up again with the rotated files',
+        timeoutMs: 20_000,
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; log:\n${(await door.log()).slice(-4000)}`);
+      });
+      await pushRound(round);
+      for (const r of secure) expect(jobsOf(await r.groups()), 'the secure shard holds its groups again').toEqual(secureJobs);
+    };
+    const expectReads = async (when: string, round: number): Promise<void> => {
+      const [json, text] = await Promise.all([readJson(door), readText(door)]).catch(async (err: Error) => {
+        throw new Error(`reads ${when} failed: ${err.message}; log:\n${(await door.log()).slice(-4000)}`);
+      });
+      expect(json, `GET /api/v1/metrics ${when}`).toEqual(valuesOf(jobs, round));
+      expect(text, `GET /metrics ${when}`).toEqual(valuesOf(jobs, round));
+    };
+
+    // The password rotates (pushring's file first, then the replicas), their certificates are
+    // renewed by the same CA.
+    await writeFile(passwordFile, `${nextPassword}\n`);
+    await restartSecure(ca, nextPassword, 2);
+    await expectReads('after the password rotated', 2);
+
+    // The CA rotates: pushring's CA file trusts the next CA too, then the replicas serve
+    // certificates of the next CA.
+    await writeFile(caFile, Buffer.concat([await readFile(ca.caFile), await readFile(nextCa.caFile)]));
+    await restartSecure(nextCa, nextPassword, 3);
+    await expectReads('after the CA rotated', 3);
+
+    const log = await door.log();
+    for (const leak of [...leaksOf(password), ...leaksOf(nextPassword)]) expect(log).not.toContain(leak);
   });
 });
 

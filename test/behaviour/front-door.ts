@@ -11,10 +11,13 @@ import { createCluster, startHealthChecks, type Cluster } from '../../src/backen
 import type { Config } from '../../src/config/schema.js';
 import type { Ring } from '../../src/core/ring.js';
 import { buildApp } from '../../src/http/app.js';
+import { createSelfMetrics, type SelfMetrics } from '../../src/http/self-metrics.js';
 import { createStartingJudge } from '../../src/judge/index-judge.js';
 import type { WindowStore } from '../../src/limits/store.js';
-import type { HintStore } from '../../src/reconcile/hints.js';
-import type { SuspectStore } from '../../src/reconcile/suspects.js';
+import { createMemoryHintStore, type HintStore } from '../../src/reconcile/hints.js';
+import { createReconciler, type PassReport, type Reconciler } from '../../src/reconcile/reconciler.js';
+import { createSuspectStore, type SuspectStore } from '../../src/reconcile/suspects.js';
+import { createLocalTransition, type Transition } from '../../src/reconcile/transition.js';
 import { startPushgateway, type Group, type Pushgateway } from '../helpers/pushgateway.js';
 import { validated } from '../helpers/config.js';
 
@@ -26,7 +29,24 @@ export interface FrontDoor {
   readonly backends: Pushgateway[][];
   /** Forgets the judge's index: the next push rebuilds it from the backends (after a test wiped them). */
   resetIndex(): void;
+  /** With `reconcile: true`: the reconciler, wired as the runtime wires a lone front door's. */
+  readonly reconcile: DoorReconciler | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * A lone front door's reconciler, as `createRuntime` builds it without Redis: the app's suspect
+ * marks and hints, a local ring-change transition, migration on, and each pass reported to the
+ * self-metrics the app serves (as the runtime's reconcile loop reports it). The test runs the
+ * passes itself: no loop, so no timing.
+ */
+export interface DoorReconciler {
+  readonly reconciler: Reconciler;
+  readonly transition: Transition;
+  readonly suspects: SuspectStore;
+  readonly metrics: SelfMetrics;
+  /** One pass, reported to the self-metrics. */
+  pass(): Promise<PassReport>;
 }
 
 export async function startFrontDoor(opts: {
@@ -45,6 +65,8 @@ export async function startFrontDoor(opts: {
   logger?: FastifyBaseLogger;
   /** Called with the built app before it listens (a test registers its own routes). */
   beforeListen?: (app: FastifyInstance) => void;
+  /** Build a reconciler over the cluster, fed to the self-metrics (FrontDoor.reconcile). */
+  reconcile?: boolean;
 }): Promise<FrontDoor> {
   const replicas = opts.replicas ?? 2;
   const backends: Pushgateway[][] = [];
@@ -67,6 +89,9 @@ export async function startFrontDoor(opts: {
   const cluster = createCluster(config);
   const health = startHealthChecks(cluster, config.health.intervalMs);
   let judge = createStartingJudge(config.judge, () => cluster.backends);
+  const reconcile = opts.reconcile === true ? createDoorReconciler(cluster, config, opts.suspects, opts.hints) : undefined;
+  const suspects = opts.suspects ?? reconcile?.suspects;
+  const hints = opts.hints ?? reconcile?.hints;
   const app = buildApp({
     config,
     cluster,
@@ -80,8 +105,9 @@ export async function startFrontDoor(opts: {
       seriesHeld: () => judge.seriesHeld(),
     },
     ...(opts.sharedLimitStore === undefined ? {} : { sharedLimitStore: opts.sharedLimitStore }),
-    ...(opts.suspects === undefined ? {} : { suspects: opts.suspects }),
-    ...(opts.hints === undefined ? {} : { hints: opts.hints }),
+    ...(suspects === undefined ? {} : { suspects }),
+    ...(hints === undefined ? {} : { hints }),
+    ...(reconcile === undefined ? {} : { metrics: reconcile.metrics }),
   });
   opts.beforeListen?.(app);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -93,6 +119,7 @@ export async function startFrontDoor(opts: {
     resetIndex() {
       judge = createStartingJudge(config.judge, () => cluster.backends);
     },
+    reconcile: reconcile?.door,
     async close() {
       health.stop();
       await app.close();
@@ -100,6 +127,43 @@ export async function startFrontDoor(opts: {
       await Promise.all(backends.flat().map((b) => b.close()));
     },
   };
+}
+
+function createDoorReconciler(
+  cluster: Cluster,
+  config: Readonly<Config>,
+  givenSuspects: SuspectStore | undefined,
+  givenHints: HintStore | undefined,
+): { door: DoorReconciler; suspects: SuspectStore; hints: HintStore; metrics: SelfMetrics } {
+  const metrics = createSelfMetrics(cluster);
+  const suspects = givenSuspects ?? createSuspectStore();
+  metrics.watchSuspects(suspects);
+  const hints = givenHints ?? createMemoryHintStore(config.reconcile.hints, metrics.hints);
+  const transition = createLocalTransition(cluster, 0);
+  const reconciler = createReconciler({
+    cluster,
+    config: config.reconcile,
+    suspects,
+    hints,
+    transition,
+    migrate: true,
+    events: {
+      hintsReplayed: (count) => metrics.hints.replayed(count),
+      hintsSuperseded: (count) => metrics.hints.superseded(count),
+    },
+  });
+  const door: DoorReconciler = {
+    reconciler,
+    transition,
+    suspects,
+    metrics,
+    async pass() {
+      const report = await reconciler.pass();
+      metrics.passDone(report);
+      return report;
+    },
+  };
+  return { door, suspects, hints, metrics };
 }
 
 export interface RawRequest {
@@ -197,4 +261,64 @@ export function expectMigrated(
     }
   }
   return moved;
+}
+
+/** A GET /api/v1/metrics answer. */
+export interface ApiMetrics {
+  readonly status: string;
+  readonly data: Record<string, unknown>[];
+}
+
+/**
+ * /api/v1/metrics as reads.test.ts compares it with a lone Pushgateway's: push times and time
+ * stamps replaced (0 stays 0: no failure), groups sorted by their labels.
+ */
+export function normaliseApiMetrics(doc: ApiMetrics): unknown {
+  const scrub = (value: unknown, key = ''): unknown => {
+    if (Array.isArray(value)) return value.map((v) => scrub(v, key));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value))
+        if (k !== 'time_stamp') out[k] = scrub(v, k === 'push_time_seconds' || k === 'push_failure_time_seconds' ? k : key);
+      return out;
+    }
+    if (key !== '' && typeof value === 'string' && /^[0-9.e+]+$/.test(value) && Number(value) !== 0) return 'T';
+    return value;
+  };
+  const data = doc.data
+    .map((g) => scrub(g))
+    .sort((a, b) => (JSON.stringify((a as { labels: unknown }).labels) < JSON.stringify((b as { labels: unknown }).labels) ? -1 : 1));
+  return { status: doc.status, data };
+}
+
+/**
+ * A text exposition as reads.test.ts compares it: families (header lines, and series lines
+ * sorted), pushed series only (a Pushgateway's own carry no job label), push times replaced.
+ * Also checks each family appears once.
+ */
+export function normaliseExposition(text: string): Record<string, { header: string[]; series: string[] }> {
+  const families: Record<string, { header: string[]; series: string[] }> = {};
+  const seen = new Set<string>();
+  let current = '';
+  for (const line of text.split('\n')) {
+    const header = /^# (?:HELP|TYPE) (\S+)/.exec(line);
+    if (header !== null) {
+      if (header[1] !== current) {
+        expect(seen.has(header[1]!), `family ${header[1]} appears once`).toBe(false);
+        seen.add(header[1]!);
+        current = header[1]!;
+        families[current] = { header: [], series: [] };
+      }
+      families[current]!.header.push(line);
+      continue;
+    }
+    if (line === '' || !/[{,]job="/.test(line)) continue;
+    const normalised = /^push_(?:failure_)?time_seconds\{/.test(line) && !line.endsWith(' 0') ? line.replace(/ \S+$/, ' T') : line;
+    families[current]!.series.push(normalised);
+  }
+  for (const [name, f] of Object.entries(families)) {
+    if (f.series.length === 0) delete families[name];
+    else f.series.sort();
+  }
+  return families;
 }
