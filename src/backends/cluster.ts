@@ -7,6 +7,7 @@ import type { Config, ShardConfig } from '../config/schema.js';
 import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js';
 import { resolveReplicas, type ResolvedReplica } from '../core/replicas.js';
 import { ringOf, type Ring } from '../core/ring.js';
+import { authoritativeShard } from '../core/read-merge.js';
 import { Backend, readConnectOptions, type HealthListener, type ScrapeListener } from './client.js';
 
 export interface Shard {
@@ -33,6 +34,12 @@ export interface Cluster {
   previousOwnerOf(canonicalKey: string): Shard | undefined;
   /** In the dual phase, since when (ms since the epoch); else undefined. */
   readonly dualSince: number | undefined;
+  /**
+   * The shard whose copy of a group reads show (core/read-merge.ts authoritativeShard), by the
+   * rings in force now: a read takes it once, when it opens its replicas, so that the ring
+   * changing during a long answer does not change which copy it shows.
+   */
+  readAuthority(): (canonicalKey: string) => string;
   /**
    * Puts a new configuration's shards in force and enters the dual phase. Replicas whose shard,
    * position and URL are unchanged keep their Backend (connections, health); removed ones are
@@ -131,6 +138,14 @@ export function createCluster(config: Readonly<Config>): Cluster {
     },
     ownerOf(canonicalKey) {
       return state.shards.get(state.ring.ownerOf(canonicalKey))!;
+    },
+    readAuthority() {
+      const [ring, before] = [state.ring, previous];
+      return (canonicalKey) => {
+        const owner = ring.ownerOf(canonicalKey);
+        const old = before?.ownerOf(canonicalKey);
+        return authoritativeShard(owner, old === owner ? undefined : old);
+      };
     },
     previousOwnerOf(canonicalKey) {
       if (previous === undefined) return undefined;

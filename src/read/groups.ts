@@ -9,7 +9,7 @@ import type { ApiGroup } from '../core/exposition.js';
 import { compileGlob } from '../core/glob.js';
 import { FirstInOrder, compareRows, rowOf, type GroupQuery, type GroupRow } from '../core/group-list.js';
 import { createJsonArraySplitter } from '../core/json-array.js';
-import { isAuthoritativeHere, openShard, shardsToRead, type ReadDeps } from './reads.js';
+import { openShard, viewOf, type ReadDeps } from './reads.js';
 
 export interface GroupList {
   /** When the list was read (ms since the epoch): the page's ages are against it. */
@@ -26,8 +26,9 @@ export async function listGroups(deps: ReadDeps, query: GroupQuery): Promise<Gro
   const glob = compileGlob(query.job);
   const rows = new FirstInOrder<GroupRow>(query.limit, compareRows);
   const unread: { shard: string; reason: string }[] = [];
+  const view = viewOf(deps.cluster);
   await Promise.all(
-    shardsToRead(deps.cluster).map(async (shard) => {
+    view.shards.map(async (shard) => {
       try {
         const { stream } = await openShard(deps, shard, '/api/v1/metrics');
         try {
@@ -35,7 +36,7 @@ export async function listGroups(deps: ReadDeps, query: GroupQuery): Promise<Gro
           for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
             for (const text of splitter.push(chunk)) {
               const group = JSON.parse(text) as ApiGroup;
-              if (!glob.test(group.labels['job'] ?? '') || !isAuthoritativeHere(deps.cluster, shard.name, group.labels)) continue;
+              if (!glob.test(group.labels['job'] ?? '') || !view.shows(shard.name, group.labels)) continue;
               rows.offer(rowOf(group, shard.name));
             }
           }

@@ -18,16 +18,7 @@ import type { Cluster, Shard } from '../backends/cluster.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { makeGroupingKey } from '../core/grouping-key.js';
 import { createJsonArraySplitter } from '../core/json-array.js';
-import {
-  authoritativeShard,
-  classifyLine,
-  createLineSplitter,
-  groupIdentities,
-  isPushedSeries,
-  lineIdentity,
-  nextFamily,
-  readOrder,
-} from '../core/read-merge.js';
+import { classifyLine, createLineSplitter, groupIdentities, isPushedSeries, lineIdentity, nextFamily, readOrder } from '../core/read-merge.js';
 import type { ChangePhase } from '../core/ring-change.js';
 import type { BodyBudget } from '../http/body-budget.js';
 import { ERRORS } from '../http/errors.js';
@@ -70,20 +61,31 @@ class ShardReadError extends Error {
   }
 }
 
-/** The shards whose groups may be shown: the owners, and in the dual phase every shard of either ring. */
-export function shardsToRead(cluster: Cluster): Shard[] {
+/**
+ * What one answer reads, taken once as it opens its replicas (each of which answers as of that
+ * moment): the shards whose groups may be shown (the owners, and in the dual phase every shard of
+ * either ring), and which shard's copy of a group is shown. A ring change applied meanwhile does
+ * not change them half-way through.
+ */
+export interface ReadView {
+  readonly shards: readonly Shard[];
+  /** Whether `shard` holds the copy of the group (its grouping labels) that is shown. */
+  shows(shard: string, labels: Readonly<Record<string, string>>): boolean;
+}
+
+export function viewOf(cluster: Cluster): ReadView {
   const owners = new Set(cluster.ring.shards);
-  return [...cluster.shards.values()].filter((s) => cluster.phase === 'dual' || owners.has(s.name));
+  const dual = cluster.phase === 'dual';
+  const authority = cluster.readAuthority();
+  return {
+    shards: [...cluster.shards.values()].filter((s) => dual || owners.has(s.name)),
+    shows: (shard, labels) => authority(makeGroupingKey(new Map(Object.entries(labels))).canonical) === shard,
+  };
 }
 
 /** The order replicas are tried in (core/read-merge.ts readOrder): live and trusted first; one believed down may still answer. */
 function preference(shard: Shard, suspects: ReadDeps['suspects']): Backend[] {
   return readOrder(shard.backends.map((b) => ({ up: b.up, suspect: suspects?.since(b.id) !== undefined }))).map((i) => shard.backends[i]!);
-}
-
-export function isAuthoritativeHere(cluster: Cluster, shard: string, labels: Readonly<Record<string, string>>): boolean {
-  const key = makeGroupingKey(new Map(Object.entries(labels))).canonical;
-  return authoritativeShard(cluster.ownerOf(key).name, cluster.previousOwnerOf(key)?.name) === shard;
 }
 
 /**
@@ -201,8 +203,9 @@ function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard:
 // ---------------------------------------------------------------- GET /api/v1/metrics
 
 export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
-  const { cluster, log } = deps;
-  const shards = shardsToRead(cluster);
+  const { log } = deps;
+  const view = viewOf(deps.cluster);
+  const { shards } = view;
   const none = shards.filter((s) => s.backends.length === 0).map((s) => s.name);
   if (none.length > 0) return sendUnavailable(reply, none, true);
   let opened: { backend: Backend; stream: ReplicaStream }[];
@@ -236,7 +239,7 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
           for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
             for (const text of splitter.push(chunk)) {
               const group = JSON.parse(text) as ApiGroup;
-              if (!isAuthoritativeHere(cluster, shard.name, group.labels)) continue;
+              if (!view.shows(shard.name, group.labels)) continue;
               await out.write(first ? text : ',' + text);
               first = false;
               sent++;
@@ -334,17 +337,16 @@ async function nextSeries(s: TextSource): Promise<string | undefined> {
 }
 
 /**
- * Every series of a replica's groups not shown from here (a JSON pass over the same replica),
- * held against the budget every text merge shares: `holder` gives it back once answered.
+ * Adds to `leftOut` every series of a replica's groups not shown from here (a JSON pass over the
+ * replica), held against the budget every text merge shares: `holder` gives it back once answered.
  */
-async function readLeftOut(deps: ReadDeps, holder: object, shard: string, stream: ReplicaStream): Promise<Set<string>> {
-  const leftOut = new Set<string>();
+async function readLeftOut(deps: ReadDeps, view: ReadView, holder: object, shard: string, stream: ReplicaStream, leftOut: Set<string>): Promise<void> {
   const splitter = createJsonArraySplitter('data');
   try {
     for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
       for (const text of splitter.push(chunk)) {
         const group = JSON.parse(text) as ApiGroup;
-        if (isAuthoritativeHere(deps.cluster, shard, group.labels)) continue;
+        if (view.shows(shard, group.labels)) continue;
         for (const id of groupIdentities(group)) {
           if (leftOut.has(id)) continue;
           if (!deps.leftOut.take(holder, 1))
@@ -360,12 +362,22 @@ async function readLeftOut(deps: ReadDeps, holder: object, shard: string, stream
   } finally {
     stream.close();
   }
-  return leftOut;
 }
 
-function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSource> {
+/**
+ * Opens a replica's text with the series to leave out of it. A replica answers each request as of
+ * when it gets it, and copies come and go while a ring change is under way: the reconciler and
+ * dual writes add copies (never deleting one) until the change settles, and then strays are only
+ * deleted. So the groups are read both before the text (a copy deleted meanwhile was there) and
+ * after it (a copy added meanwhile is there): every copy in the text is in one of the two. Only
+ * a copy pushed twice within the read, each time with other series, can still show series of the
+ * push in between.
+ */
+function openText(deps: ReadDeps, view: ReadView, holder: object, shard: Shard): Promise<TextSource> {
   return firstAnswering(deps, shard, async (backend) => {
-    const leftOut = await readLeftOut(deps, holder, shard.name, await backend.stream('/api/v1/metrics'));
+    const leftOut = new Set<string>();
+    await readLeftOut(deps, view, holder, shard.name, await backend.stream('/api/v1/metrics'), leftOut);
+    // Its answer is gathered before its first byte (the Pushgateway's handler gathers, then writes).
     const stream = await backend.stream('/metrics');
     const source: TextSource = {
       shard: shard.name,
@@ -382,6 +394,7 @@ function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSou
       ahead: undefined,
     };
     try {
+      await readLeftOut(deps, view, holder, shard.name, await backend.stream('/api/v1/metrics'), leftOut);
       await readHeader(source);
     } catch (err) {
       stream.close();
@@ -392,11 +405,11 @@ function openText(deps: ReadDeps, holder: object, shard: Shard): Promise<TextSou
 }
 
 export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
-  const { cluster, log } = deps;
-  const shards = shardsToRead(cluster);
+  const { log } = deps;
+  const view = viewOf(deps.cluster);
   let sources: TextSource[];
   try {
-    sources = await openAll(shards, (shard) => openText(deps, reply, shard));
+    sources = await openAll(view.shards, (shard) => openText(deps, view, reply, shard));
   } catch (err) {
     deps.leftOut.release(reply);
     return refuse(log, reply, err, 'GET /metrics', false);
