@@ -108,8 +108,8 @@ function renderRing(status) {
   const change = status.ringChange;
   if (change) {
     facts.push(['Ring change', change.phase]);
-    facts.push(['Stage', change.stage ?? 'not yet seen by a reconciler']);
-    facts.push(['Since', change.since]);
+    facts.push(['Stage', change.stage ?? 'unknown here (this front door does not hold the reconcile lease)']);
+    facts.push(['Dual writes since', change.since ?? 'not writing both owners']);
     if (change.stageSeenAt) facts.push(['Stage seen at', change.stageSeenAt]);
     facts.push(['Misplaced groups', change.misplaced ?? 'unknown']);
     facts.push(['Unsettled groups', change.unsettled ?? 'unknown']);
@@ -123,9 +123,12 @@ function renderRing(status) {
   for (const shard of status.shards) {
     shard.replicas.forEach((replica, i) => {
       const first = i === 0;
+      const role = el('span', undefined, 'labels');
+      role.append(shard.owning ? badge('owning', 'ok') : badge('draining', 'warn'));
+      if (!shard.available) role.append(badge('no live replica', 'bad'));
       const tr = row([
         first ? el('strong', shard.name) : '',
-        first ? badge(shard.owning ? 'owning' : 'draining', shard.owning ? 'ok' : 'warn') : '',
+        first ? role : '',
         replica.replica,
         el('code', replica.url),
         badge(replica.up ? 'up' : 'down', replica.up ? 'ok' : 'bad'),
@@ -134,9 +137,9 @@ function renderRing(status) {
       ]);
       tr.dataset.shard = shard.name;
       tr.dataset.replica = String(replica.replica);
+      tr.dataset.url = replica.url;
       tr.dataset.up = String(replica.up);
       if (first) tr.className = 'shard-start';
-      if (!shard.available && first) tr.append(el('td', 'no live replica', 'bad-text'));
       rows.append(tr);
     });
   }
@@ -166,8 +169,8 @@ function renderGroups(list) {
       el('span', group.job, 'job'),
       labels,
       group.shard,
-      timeText(group.lastPush),
-      group.lastPush === null ? '' : formatAge(nowS - group.lastPush),
+      el('span', timeText(group.lastPush), 'time'),
+      el('span', group.lastPush === null ? '' : formatAge(nowS - group.lastPush), 'time'),
       group.failed ? badge(`failed${group.lastFailure === null ? '' : ' at ' + timeText(group.lastFailure)}`, 'bad') : badge('ok', 'ok'),
       actions,
     ]);
@@ -198,7 +201,7 @@ function renderRefusals(answer) {
   const rows = document.createDocumentFragment();
   for (const r of answer.refusals) {
     const tr = row([
-      r.at.replace('T', ' '),
+      el('span', r.at.replace('T', ' '), 'time'),
       el('code', `${r.method} ${r.path}`),
       r.job ?? '',
       el('span', `${r.status}${r.code ? ' ' + r.code : ''}`),
