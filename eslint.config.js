@@ -28,6 +28,27 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // The page at `/` (static/page/): plain ES modules run by the browser as they are.
+    files: ['static/**/*.js'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        TextEncoder: 'readonly',
+        btoa: 'readonly',
+        confirm: 'readonly',
+        location: 'readonly',
+        console: 'readonly',
+        Node: 'readonly',
+      },
+    },
+  },
+  {
     // vitest's asymmetric matchers (expect.stringContaining…) are typed `any`, and tests read
     // JSON of the Pushgateway's API loosely on purpose.
     files: ['test/**/*.ts'],

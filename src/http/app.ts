@@ -15,6 +15,7 @@ import type { HintStore } from '../reconcile/hints.js';
 import type { SuspectStore } from '../reconcile/suspects.js';
 import { registerAdmin } from './admin.js';
 import { registerAuth } from './auth.js';
+import { registerPage } from './page.js';
 import { createBodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
 import { TEXT, refuse, sendFrameworkError, sendGoError } from './go-compat.js';
@@ -214,6 +215,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.get('/-/status', async (_req, reply) => {
     await reply.send(ringStatusOf(reads));
   });
+  registerPage(app);
   // For the page at `/`: the groups with their shard, and the writes recently refused here.
   app.get('/-/api/groups', async (request, reply) => {
     const parsed = parseGroupQuery(request.query as Record<string, unknown>);

@@ -1,0 +1,351 @@
+/**
+ * The page at `/` in headless Chromium (Debian's), over real Pushgateways (2 shards x 2
+ * replicas): it shows every job and every shard, each group on its owner's shard, a failed push
+ * marked, client-chosen markup as text; the filter and the "first N of M" note; a replica down
+ * and an incomplete list; and, with credentials, deletes of a group and of a job through the
+ * page's token field, refused without it, and recent refusals. It keeps a screenshot.
+ */
+import { mkdir, stat, writeFile, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatGroupingPath, makeGroupingKey } from '../../src/core/grouping-key.js';
+import { removeTempDirs, requireBinary, tempDir, waitFor } from '../helpers/processes.js';
+import { send, startFrontDoor, type FrontDoor } from './front-door.js';
+
+type Labels = Record<string, string>;
+
+const MARKUP_JOB = '<img src=x onerror=alert(1)>';
+const MARKUP_VALUE = '/tmp/<b onmouseover=alert(2)>x</b>';
+const SCREENSHOT = resolve('test-results/page.png');
+/** Every wait in the browser is bounded by this (the page refreshes every 10 s on its own). */
+const WAIT_MS = 30_000;
+
+const canonicalOf = (labels: Labels): string => makeGroupingKey(new Map(Object.entries(labels))).canonical;
+const pathOf = (labels: Labels): string => formatGroupingPath(makeGroupingKey(new Map(Object.entries(labels))));
+const pairsOf = (labels: Labels): string[] =>
+  Object.keys(labels)
+    .filter((k) => k !== 'job')
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`);
+
+async function push(door: FrontDoor, labels: Labels, body: string, headers: Record<string, string> = {}): Promise<number> {
+  return (await send(door.url, { method: 'PUT', path: pathOf(labels), body, headers })).status;
+}
+
+/** Whether some replica of `door` holds the group. */
+async function heldAnywhere(door: FrontDoor, labels: Labels): Promise<boolean> {
+  const want = JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))));
+  const all = await Promise.all(door.backends.flat().map((b) => b.groups()));
+  return all.some((groups) => groups.some((g) => JSON.stringify(g.labels) === want));
+}
+
+interface ShownGroup {
+  job: string;
+  shard: string;
+  labels: string[];
+  failed: boolean;
+}
+
+/** What this file reads of an element in the page (the project's TypeScript has no DOM library). */
+interface PageElement {
+  readonly textContent: string | null;
+  readonly classList: { contains(name: string): boolean };
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+}
+
+const shownGroups = async (page: Page): Promise<ShownGroup[]> =>
+  page.$$eval('#groups tbody tr.group', (rows: PageElement[]) =>
+    rows.map((r) => ({
+      job: r.querySelector('.job')?.textContent ?? '',
+      shard: r.getAttribute('data-shard') ?? '',
+      labels: [...r.querySelectorAll('.label')].map((l) => l.textContent ?? ''),
+      failed: r.classList.contains('failed'),
+    })),
+  );
+
+/** The row of one group on the page. */
+const rowOf = (page: Page, labels: Labels) => {
+  let row = page.locator('#groups tbody tr.group').filter({ has: page.locator('.job', { hasText: labels['job']! }) });
+  for (const pair of pairsOf(labels)) row = row.filter({ has: page.locator('.label', { hasText: pair }) });
+  return row;
+};
+
+const waitRows = async (page: Page, n: number): Promise<void> => {
+  // Polled from here: the page's CSP (rightly) forbids evaluating a string in it.
+  await expect.poll(async () => page.locator('#groups tbody tr.group').count(), { timeout: WAIT_MS, interval: 50 }).toBe(n);
+};
+const waitStatus = async (page: Page, text: string): Promise<void> => {
+  await page.locator('#status', { hasText: text }).waitFor();
+};
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: requireBinary('chromium'), args: ['--no-sandbox'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await removeTempDirs();
+});
+
+async function openPage(url: string): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const dialogs: string[] = [];
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`${message.text()} (${message.location().url})`);
+  });
+  page.on('dialog', (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    void dialog.accept();
+  });
+  await page.goto(url);
+  await page.waitForSelector('body[data-refreshed]');
+  return { page, dialogs, errors };
+}
+
+describe('the page at / (no credentials)', () => {
+  let door: FrontDoor;
+  const GROUPS: Labels[] = [
+    { job: 'alpha', instance: 'a1' },
+    { job: 'alpha', instance: 'a2' },
+    { job: 'beta', instance: 'b1' },
+    { job: 'gamma' },
+    { job: 'delta', region: 'eu' },
+    { job: 'epsilon', instance: 'e1' },
+    { job: 'zeta', instance: 'z1' },
+    { job: 'eta', instance: 'h1' },
+    { job: 'flaky' },
+    { job: MARKUP_JOB, path: MARKUP_VALUE },
+  ];
+
+  beforeAll(async () => {
+    door = await startFrontDoor({ shards: 2, replicas: 2 });
+    for (const labels of GROUPS) expect(await push(door, labels, `${labels['job'] === 'flaky' ? 'flaky_runs' : 'm'} 1\n`)).toBe(200);
+    expect(await push(door, { job: 'flaky' }, 'flaky_runs 2 1000\n'), 'a sample with a time stamp is refused').toBe(400);
+    const shards = new Set(GROUPS.map((g) => door.cluster.ownerOf(canonicalOf(g)).name));
+    expect([...shards].sort(), 'the groups are spread over both shards').toEqual(['s0', 's1']);
+  });
+  afterAll(async () => {
+    await door?.close();
+  });
+
+  it('is served as a page with a strict Content-Security-Policy', async () => {
+    const res = await fetch(`${door.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('content-security-policy')).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(await res.text()).toContain('<script type="module" src="/-/page/app.js">');
+    for (const [path, type] of [
+      ['/-/page/app.js', 'text/javascript; charset=utf-8'],
+      ['/-/page/paths.js', 'text/javascript; charset=utf-8'],
+      ['/-/page/style.css', 'text/css; charset=utf-8'],
+    ] as const) {
+      const asset = await fetch(door.url + path);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type'), path).toBe(type);
+      expect(asset.headers.get('content-security-policy'), path).toContain("default-src 'self'");
+    }
+    expect((await fetch(`${door.url}/`, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('shows every job and every shard, each group on its owner, the failed push marked and markup as text', async () => {
+    const { page, dialogs, errors } = await openPage(`${door.url}/`);
+    await waitRows(page, GROUPS.length);
+    const shown = await shownGroups(page);
+    const expected = GROUPS.map((g) => ({
+      job: g['job']!,
+      shard: door.cluster.ownerOf(canonicalOf(g)).name,
+      labels: pairsOf(g),
+      failed: g['job'] === 'flaky',
+    }));
+    const order = (a: ShownGroup, b: ShownGroup): number => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+    expect([...shown].sort(order)).toEqual([...expected].sort(order));
+    // The markup is text: no element was made of it, no script ran.
+    expect(await page.locator('#groups img').count()).toBe(0);
+    expect(await page.locator('#groups b').count()).toBe(0);
+    expect(shown.find((g) => g.job === MARKUP_JOB)?.labels).toEqual([`path=${JSON.stringify(MARKUP_VALUE)}`]);
+    // Every replica of both shards, up.
+    const replicas = await page.$$eval('#shards tbody tr', (rows: PageElement[]) =>
+      rows.map((r) => `${r.getAttribute('data-shard')} ${r.getAttribute('data-up')}`),
+    );
+    expect(replicas.sort()).toEqual(['s0 true', 's0 true', 's1 true', 's1 true']);
+    expect(await page.locator('#ring').textContent()).toContain('steady');
+    expect(await page.locator('#list-note').textContent()).toBe(`${GROUPS.length} matching groups.`);
+    // The failed push was refused here, and the page says so.
+    await page.waitForSelector('#refusals tbody tr.refusal');
+    expect(await page.locator('#refusals tbody tr.refusal').first().textContent()).toContain('/metrics/job/flaky');
+    expect(await page.locator('#incomplete').isHidden()).toBe(true);
+
+    await mkdir(resolve('test-results'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    const png = await readFile(SCREENSHOT);
+    expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'a PNG').toBe(true);
+    expect((await stat(SCREENSHOT)).size).toBeGreaterThan(20_000);
+    console.log(`screenshot of the page: ${SCREENSHOT}`);
+
+    expect(dialogs, 'no dialog opened').toEqual([]);
+    expect(errors, 'no error in the console').toEqual([]);
+    await page.close();
+  });
+
+  it('narrows the list to the jobs containing the filter text, and says when it shows the first N of M', async () => {
+    const { page } = await openPage(`${door.url}/`);
+    await page.fill('#filter', 'lph');
+    await waitRows(page, 2);
+    expect((await shownGroups(page)).map((g) => g.job)).toEqual(['alpha', 'alpha']);
+    expect(await page.locator('#list-note').textContent()).toBe('2 matching groups.');
+    await page.close();
+
+    const limited = await openPage(`${door.url}/?limit=3`);
+    await limited.page.locator('#groups tbody tr.group').first().waitFor();
+    expect(await limited.page.locator('#groups tbody tr.group').count()).toBe(3);
+    expect(await limited.page.locator('#list-note').textContent()).toBe(
+      `Showing the first 3 of ${GROUPS.length} matching groups; narrow the filter to see others.`,
+    );
+    await limited.page.close();
+  });
+
+  it('shows a killed replica down on its own refresh, and an incomplete list naming a shard with none left', async () => {
+    const { page } = await openPage(`${door.url}/`);
+    const [first, second] = door.backends[1]!;
+    await first!.kill();
+    // No reload: the page's own timer refreshes it.
+    await page.waitForSelector(`#shards tbody tr[data-url="${first!.url}"][data-up="false"]`);
+    expect(await page.locator(`#shards tbody tr[data-url="${second!.url}"]`).getAttribute('data-up')).toBe('true');
+    await second!.kill();
+    await page.reload();
+    await page.waitForSelector('#incomplete:not([hidden])');
+    expect(await page.locator('#incomplete').textContent()).toContain('s1');
+    const shown = await shownGroups(page);
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown.every((g) => g.shard === 's0')).toBe(true);
+    await page.close();
+  }, 90_000);
+});
+
+describe('the page at / with credentials', () => {
+  const ADMIN = 'tok-admin-page-4b7e1c2a9d';
+  const PUSHER = 'tok-pusher-page-7c3a0e5f1b';
+  let door: FrontDoor;
+  const SLASHED = { job: 'web', path: '/srv/a b/c' };
+  const PLAIN = { job: 'web', instance: 'w2' };
+  const JOB = [
+    { job: 'cleanup', instance: 'c1' },
+    { job: 'cleanup', instance: 'c2' },
+    { job: 'cleanup', region: 'us' },
+  ];
+  const GLOBBY = { job: 'odd*job', instance: 'o1' };
+  const admin = { authorization: `Bearer ${ADMIN}` };
+
+  beforeAll(async () => {
+    const dir = await tempDir('pushring-page-');
+    await writeFile(join(dir, 'admin.token'), ADMIN);
+    await writeFile(join(dir, 'pusher.token'), PUSHER);
+    door = await startFrontDoor({
+      shards: 2,
+      replicas: 2,
+      config: {
+        auth: {
+          credentials: [
+            { name: 'ops', token: { file: join(dir, 'admin.token') }, push: ['*'], delete: ['*'], admin: true },
+            { name: 'ci', token: { file: join(dir, 'pusher.token') }, push: ['*'], delete: ['other-*'] },
+          ],
+          anonymous: { read: true },
+        },
+      },
+    });
+    for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) expect(await push(door, labels, 'm 1\n', admin)).toBe(200);
+    for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) await waitFor(async () => heldAnywhere(door, labels), { what: `${JSON.stringify(labels)} stored` });
+  });
+  afterAll(async () => {
+    await door?.close();
+  });
+
+  it('without a token, a delete shows the 401 and a token without the scope the 403, and nothing is deleted', async () => {
+    const { page, dialogs } = await openPage(`${door.url}/`);
+    await waitRows(page, 6);
+    await rowOf(page, PLAIN).locator('button.delete-group').click();
+    await waitStatus(page, 'Could not delete');
+    expect(await page.locator('#status').textContent()).toContain('401');
+    expect(dialogs.length).toBe(1);
+
+    await page.fill('#token', PUSHER);
+    await page.click('#token-form button[type=submit]');
+    expect(await page.locator('#token').inputValue(), 'the field is emptied').toBe('');
+    await rowOf(page, PLAIN).locator('button.delete-group').click();
+    await waitStatus(page, '403');
+    expect(await page.locator('#status').textContent()).toContain('may not delete groups of job "web"');
+    await rowOf(page, JOB[0]!).locator('button.delete-job').click();
+    await waitStatus(page, 'may not call administrative endpoints');
+    expect(await page.locator('#status').textContent()).toContain('403');
+    for (const labels of [PLAIN, ...JOB]) expect(await heldAnywhere(door, labels), JSON.stringify(labels)).toBe(true);
+    // The refused deletes are among the recent refusals, under the credential that tried.
+    await page.reload();
+    await page.waitForSelector('#refusals tbody tr.refusal');
+    const refusals = await page.locator('#refusals tbody').textContent();
+    expect(refusals).toContain('DELETE /metrics/job/web/instance/w2');
+    expect(refusals).toContain('ci');
+    expect(refusals).not.toContain(PUSHER);
+    await page.close();
+  });
+
+  it('deletes a group through the token field, the one with a / in a label value included', async () => {
+    const { page, dialogs } = await openPage(`${door.url}/`);
+    await page.fill('#token', ADMIN);
+    await page.click('#token-form button[type=submit]');
+    expect(await page.evaluate("sessionStorage.getItem('pushring.token')")).toBe(ADMIN);
+    expect(page.url()).not.toContain(ADMIN);
+    await waitRows(page, 6);
+    for (const labels of [SLASHED, PLAIN]) {
+      await rowOf(page, labels).locator('button.delete-group').click();
+      await waitFor(async () => !(await heldAnywhere(door, labels)), { what: `${JSON.stringify(labels)} gone from every replica`, timeoutMs: WAIT_MS });
+    }
+    expect(dialogs.length).toBe(2);
+    expect(dialogs[0]).toContain('confirm: Delete the group of job "web" with path="/srv/a b/c"');
+    await waitRows(page, 4);
+    for (const labels of JOB) expect(await heldAnywhere(door, labels)).toBe(true);
+    await page.close();
+  });
+
+  it('deletes a job after showing the dry run count, and refuses a job name the admin path would read as a glob', async () => {
+    const { page, dialogs } = await openPage(`${door.url}/`);
+    await page.fill('#token', ADMIN);
+    await page.click('#token-form button[type=submit]');
+    await waitRows(page, 4);
+
+    await rowOf(page, GLOBBY).locator('button.delete-job').click();
+    await waitStatus(page, 'contains * or ?');
+    expect(dialogs, 'no confirmation is asked for a refused bulk delete').toEqual([]);
+    expect(await heldAnywhere(door, GLOBBY)).toBe(true);
+
+    await rowOf(page, JOB[0]!).locator('button.delete-job').click();
+    await waitStatus(page, 'Deleted 3 group(s)');
+    expect(dialogs.length).toBe(1);
+    expect(dialogs[0]).toContain('Delete all 3 group(s) of job "cleanup"?');
+    expect(dialogs[0]).toContain('instance="c1"');
+    for (const labels of JOB) await waitFor(async () => !(await heldAnywhere(door, labels)), { what: `${JSON.stringify(labels)} gone`, timeoutMs: WAIT_MS });
+    expect(await heldAnywhere(door, GLOBBY), 'the job whose name is a glob stays').toBe(true);
+    await page.close();
+  });
+
+  it('lists a refused push under recent refusals', async () => {
+    expect(await push(door, { job: 'refused-here' }, 'm 2 1000\n', admin)).toBe(400);
+    const { page } = await openPage(`${door.url}/`);
+    await page.locator('#refusals tbody tr.refusal', { hasText: 'refused-here' }).first().waitFor();
+    const first = await page.locator('#refusals tbody tr.refusal').first().textContent();
+    expect(first).toContain('PUT /metrics/job/refused-here');
+    expect(first).toContain('400');
+    expect(await page.locator('#refusals-note').textContent()).toContain('this front door');
+    await page.close();
+  });
+});

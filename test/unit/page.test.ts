@@ -1,0 +1,157 @@
+/**
+ * The page's pure helpers (static/page/paths.js, the plain ES module the browser imports): the
+ * delete paths it builds name exactly the group shown, after the browser's URL parser and the
+ * front door's path parser; the filter, limit and age texts.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { makeGroupingKey, parseGroupingPath } from '../../src/core/grouping-key.js';
+import { parseJobsPath } from '../../src/core/admin.js';
+
+interface Paths {
+  formatSegment(name: string, value: string): string;
+  groupDeletePath(job: string, labels: Record<string, string>): string;
+  isGlobLike(job: string): boolean;
+  jobDeletePath(job: string, dryRun: boolean): string;
+  filterGlob(text: string): string;
+  limitOf(search: string): number;
+  groupsUrl(text: string, limit: number): string;
+  formatAge(seconds: number): string;
+  labelPairs(labels: Record<string, string>): string[];
+  listNote(shown: number, matched: number): string;
+  MAX_LIMIT: number;
+  DEFAULT_LIMIT: number;
+}
+
+// A plain .js module outside the TypeScript project: imported by URL, typed here.
+const paths = (await import(new URL('../../static/page/paths.js', import.meta.url).href)) as Paths;
+
+/** What the front door makes of a path the page fetches: through the WHATWG URL parser first, as a browser sends it. */
+function keyFetched(path: string): string {
+  const sent = new URL(path, 'http://pushring.test').pathname;
+  const parsed = parseGroupingPath(sent);
+  if (!parsed.ok) throw new Error(`${path} (sent as ${sent}) does not parse: ${JSON.stringify(parsed)}`);
+  return parsed.key.canonical;
+}
+
+const canonicalOf = (job: string, labels: Record<string, string>): string => makeGroupingKey(new Map([['job', job], ...Object.entries(labels)])).canonical;
+
+describe('groupDeletePath', () => {
+  it.each([
+    ['batch', {}, '/metrics/job/batch'],
+    ['batch', { instance: 'h1', zone: 'eu' }, '/metrics/job/batch/instance/h1/zone/eu'],
+    ['batch', { zone: 'eu', instance: 'h1' }, '/metrics/job/batch/instance/h1/zone/eu'],
+    ['team/x', {}, '/metrics/job@base64/dGVhbS94'],
+    ['batch', { path: '/var/tmp' }, '/metrics/job/batch/path@base64/L3Zhci90bXA'],
+    ['batch', { empty: '' }, '/metrics/job/batch/empty@base64/='],
+    ['batch', { dot: '.' }, '/metrics/job/batch/dot@base64/Lg'],
+    ['..', { dots: '..' }, '/metrics/job@base64/Li4/dots@base64/Li4'],
+    ['<img src=x onerror=alert(1)>', {}, '/metrics/job/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E'],
+    ['batch', { q: 'a?b#c%d' }, '/metrics/job/batch/q/a%3Fb%23c%25d'],
+    ['ünï', { v: '日本' }, '/metrics/job/%C3%BCn%C3%AF/v/%E6%97%A5%E6%9C%AC'],
+  ])('job %j labels %j: %s', (job, labels, path) => {
+    expect(paths.groupDeletePath(job, labels)).toBe(path);
+    expect(keyFetched(path)).toBe(canonicalOf(job, labels));
+  });
+
+  it('names the same group after the browser and the front door parse it, for any job and values', () => {
+    const value = fc.string({ unit: fc.constantFrom('a', '/', '.', '%', '?', '#', ' ', '<', '"', '\\', '=', '+', 'é', '😀', '\u0000'), maxLength: 8 });
+    const name = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,5}$/).filter((n) => n !== 'job' && !n.startsWith('__'));
+    fc.assert(
+      fc.property(
+        value.filter((v) => v !== ''),
+        fc.dictionary(name, value, { maxKeys: 4 }),
+        (job, labels) => {
+          expect(keyFetched(paths.groupDeletePath(job, labels))).toBe(canonicalOf(job, labels));
+        },
+      ),
+    );
+  });
+});
+
+describe('jobDeletePath', () => {
+  it.each([
+    ['batch', false, '/api/v1/admin/jobs/batch'],
+    ['batch', true, '/api/v1/admin/jobs/batch?dry_run=true'],
+    ['team/x', true, '/api/v1/admin/jobs/team%2Fx?dry_run=true'],
+    ['a b#c', false, '/api/v1/admin/jobs/a%20b%23c'],
+  ])('%j (dry run %s): %s', (job, dryRun, path) => {
+    expect(paths.jobDeletePath(job, dryRun)).toBe(path);
+    const parsed = parseJobsPath(new URL(path, 'http://pushring.test').pathname);
+    expect(parsed).toEqual({ ok: true, glob: job });
+  });
+
+  it.each([
+    ['batch-*', true],
+    ['what?', true],
+    ['batch', false],
+    ['team/x', false],
+  ])('%j is glob-like: %s', (job, globLike) => {
+    expect(paths.isGlobLike(job)).toBe(globLike);
+  });
+});
+
+describe('the filter and the list', () => {
+  it.each([
+    ['', '*'],
+    ['  ', '*'],
+    ['batch', '*batch*'],
+    [' batch ', '*batch*'],
+    ['batch-*', 'batch-*'],
+    ['b?tch', 'b?tch'],
+  ])('filter %j asks for job %j', (text, glob) => {
+    expect(paths.filterGlob(text)).toBe(glob);
+  });
+
+  it.each([
+    ['', paths.DEFAULT_LIMIT],
+    ['?limit=2', 2],
+    ['?limit=0', 1],
+    ['?limit=999999', paths.MAX_LIMIT],
+    ['?limit=-3', paths.DEFAULT_LIMIT],
+    ['?limit=abc', paths.DEFAULT_LIMIT],
+  ])('page URL %j lists at most %i groups', (search, limit) => {
+    expect(paths.limitOf(search)).toBe(limit);
+  });
+
+  it('never asks the server for more than MAX_LIMIT groups', () => {
+    fc.assert(
+      fc.property(fc.string(), (raw) => {
+        const limit = paths.limitOf(`?limit=${encodeURIComponent(raw)}`);
+        expect(limit).toBeGreaterThanOrEqual(1);
+        expect(limit).toBeLessThanOrEqual(paths.MAX_LIMIT);
+      }),
+    );
+  });
+
+  it('asks for the groups of the filter glob', () => {
+    const url = new URL(paths.groupsUrl('a&b', 20), 'http://pushring.test');
+    expect(url.pathname).toBe('/-/api/groups');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ job: '*a&b*', limit: '20' });
+  });
+
+  it.each([
+    [3, 3, '3 matching groups.'],
+    [1, 1, '1 matching group.'],
+    [2, 7, 'Showing the first 2 of 7 matching groups; narrow the filter to see others.'],
+  ])('%i shown of %i: %s', (shown, matched, note) => {
+    expect(paths.listNote(shown, matched)).toBe(note);
+  });
+
+  it.each([
+    [-5, '0s'],
+    [0, '0s'],
+    [59.9, '59s'],
+    [60, '1m 0s'],
+    [3599, '59m 59s'],
+    [3600, '1h 0m'],
+    [86399, '23h 59m'],
+    [90000, '1d 1h'],
+  ])('an age of %ss reads %s', (seconds, text) => {
+    expect(paths.formatAge(seconds)).toBe(text);
+  });
+
+  it('shows label values quoted, in name order', () => {
+    expect(paths.labelPairs({ z: 'a"b', a: '<b>' })).toEqual(['a="<b>"', 'z="a\\"b"']);
+  });
+});
