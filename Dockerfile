@@ -13,6 +13,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+# The page at / (src/http/page.ts reads it at start).
+COPY static ./static
 # The file_sd targets are written here; a named volume mounted on it inherits this owner.
 RUN mkdir -p /var/lib/pushring/sd && chown node:node /var/lib/pushring/sd
 USER node

@@ -61,6 +61,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('puts in the image what the front door reads at start: its build, its bin and the page', () => {
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    for (const dir of ['dist', 'bin', 'static'])
+      expect(runtime, `the runtime stage has ${dir}/`).toMatch(new RegExp(`^COPY (--from=build /app/)?${dir} \\./${dir}$`, 'm'));
+  });
+
   it('gives the front doors a valid configuration whose every host is a service', () => {
     const result = parseConfig(readFileSync('config/pushring.compose.yaml', 'utf8'));
     if (!result.ok) throw new Error(JSON.stringify(result.problems));
