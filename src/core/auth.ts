@@ -90,7 +90,12 @@ export type Action =
   | { readonly kind: 'admin' }
   | { readonly kind: 'read' };
 
-const OPEN_PATHS = new Set(['/-/healthy', '/-/ready']);
+/**
+ * Open to anyone: the health probes, and the page's files (http/page.ts), which hold no data: a
+ * browser must load the page, and its token field, before it has any credential. The data the
+ * page shows comes from reads (`/-/api/*`, `/-/status`), which stay behind the read scope.
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/-/healthy', '/-/ready', '/', '/-/page/app.js', '/-/page/paths.js', '/-/page/style.css']);
 
 /**
  * Path prefixes of administrative endpoints (compared case-insensitively, after percent-decoding).

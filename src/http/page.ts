@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { OPEN_PATHS } from '../core/auth.js';
 
 /** From src/http/ under tsx and from dist/http/ alike: both sit two levels below the package root. */
 const STATIC_DIR = new URL('../../static/page/', import.meta.url);
@@ -29,6 +30,8 @@ const SECURITY_HEADERS = {
 
 export function registerPage(app: FastifyInstance): void {
   for (const asset of ASSETS) {
+    // Auth lets these through unauthenticated (core/auth.ts OPEN_PATHS): nothing else may be served here.
+    if (!OPEN_PATHS.has(asset.route)) throw new Error(`the page's file ${asset.route} is not among auth's open paths`);
     const url = new URL(asset.file, STATIC_DIR);
     let body: Buffer;
     try {
