@@ -135,6 +135,17 @@ function isAdminPath(path: string): boolean {
   return ADMIN_PREFIXES.some((p) => decoded === p || decoded.startsWith(p + '/'));
 }
 
+/**
+ * Whether a write comes from a page of another site, by its `Sec-Fetch-Site` (every browser sends
+ * it; no push client does): once a browser holds basic credentials for the front door (its page
+ * asks for them), any site could otherwise make it POST a form whose body parses as exposition
+ * text. A browser's own navigation (`none`) and the front door's page (`same-origin`) may write.
+ */
+export function isCrossSiteWrite(method: string, secFetchSite: string | undefined): boolean {
+  if (secFetchSite === undefined || method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
+  return secFetchSite !== 'same-origin' && secFetchSite !== 'none';
+}
+
 /** How a 403 names what was refused. */
 export function describeAction(action: Action): string {
   switch (action.kind) {

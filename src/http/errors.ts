@@ -105,6 +105,11 @@ export const ERRORS = {
     message: (c: { credential: string; action: string }) =>
       `pushring: credential "${c.credential}" may not ${c.action}; nothing was done. Use a credential whose scope covers it, or the operator widens this one (auth.credentials).`,
   },
+  PUSHRING_CROSS_SITE: {
+    status: 403,
+    message: (c: { site: string }) =>
+      `pushring: a browser sent this write from another site (Sec-Fetch-Site: ${c.site}); nothing was done. Push from a client, or from the front door's own page.`,
+  },
   PUSHRING_AUTH_THROTTLED: {
     status: 429,
     message: (c: { failures: number; windowSeconds: number; retryAfterS: number }) =>

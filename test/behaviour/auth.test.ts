@@ -241,6 +241,29 @@ describe('credentials scoped to jobs', () => {
     for (const gateway of gateways) await expectGroups(gateway, [group('batch-1'), group('batch-2'), group('public-1')]);
   });
 
+  it("refuses a write a browser sends from another site's page, with the credentials it holds, and keeps the front door's own", async () => {
+    for (const site of ['cross-site', 'same-site']) {
+      // ops may delete batch-1: only the site refuses it.
+      const res = await request(`${door.url}/metrics/job/batch-1`, { method: 'DELETE', headers: { authorization: ops, 'sec-fetch-site': site } });
+      expect(res.statusCode, site).toBe(403);
+      expect(res.headers['x-pushring-error']).toBe('PUSHRING_CROSS_SITE');
+      expect(await res.body.text()).toContain(`Sec-Fetch-Site: ${site}`);
+    }
+    for (const gateway of gateways) await expectGroups(gateway, [group('batch-1'), group('batch-2'), group('public-1')]);
+    // The front door's page (same-origin), and reads from anywhere, go on as before.
+    const same = await request(`${door.url}/metrics/job/batch-3`, {
+      method: 'PUT',
+      headers: { authorization: bearer, 'sec-fetch-site': 'same-origin' },
+      body: 'm 1\n',
+    });
+    expect(same.statusCode).toBe(200);
+    await same.body.dump();
+    const read = await request(`${door.url}/api/v1/metrics`, { headers: { authorization: bearer, 'sec-fetch-site': 'cross-site' } });
+    expect(read.statusCode).toBe(200);
+    await read.body.dump();
+    expect((await send(door.url, 'DELETE', '/metrics/job/batch-3', ops)).status).toBe(202);
+  });
+
   it('without anonymous grants refuses reads and pushes without a credential with 401, and lets credentials read', async () => {
     for (const [method, path] of [
       ['GET', '/-/status'],

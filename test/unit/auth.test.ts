@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  isCrossSiteWrite,
   HEADER_PROBLEMS,
   NEEDS_CREDENTIAL,
   classifyRequest,
@@ -65,6 +66,23 @@ describe('parseAuthorization', () => {
         }
       }),
     );
+  });
+});
+
+describe('isCrossSiteWrite', () => {
+  it.each([
+    ['POST', 'cross-site', true],
+    ['PUT', 'same-site', true],
+    ['DELETE', 'cross-site', true],
+    ['PATCH', 'cross-site', true],
+    ['POST', 'same-origin', false],
+    ['DELETE', 'none', false],
+    ['PUT', undefined, false],
+    ['GET', 'cross-site', false],
+    ['HEAD', 'cross-site', false],
+    ['OPTIONS', 'cross-site', false],
+  ] as const)('%s with Sec-Fetch-Site %s: %s', (method, site, refused) => {
+    expect(isCrossSiteWrite(method, site)).toBe(refused);
   });
 });
 

@@ -34,6 +34,7 @@ describe('the error catalogue', () => {
       credential: 'team-a',
       action: 'push to job "j"',
       failures: 10,
+      site: 'cross-site',
     });
     expect(status).toBeGreaterThanOrEqual(400);
     expect(body).toMatch(/^pushring: [^\n]+\n$/);
