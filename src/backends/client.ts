@@ -66,8 +66,8 @@ export interface ReplicaStream {
   close(): void;
 }
 
-/** Connections of a replica's read pool: reads of every front door's clients share them. */
-const READ_CONNECTIONS = 4;
+/** Connections of a replica's read pool by default (twice server.maxConcurrentReads' default). */
+const READ_CONNECTIONS = 8;
 
 export interface ReplicaAnswer {
   readonly status: number;
@@ -104,6 +104,8 @@ export interface BackendOptions {
   readonly replica: string;
   readonly url: string;
   readonly connections: number;
+  /** Connections for client reads (stream()); default READ_CONNECTIONS. */
+  readonly readConnections?: number;
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
   readonly probeTimeoutMs: number;
@@ -248,7 +250,7 @@ export class Backend {
     // sent, the replica is not read; stream() bounds each wait for the replica instead.
     const readPool = new Pool(this.origin, {
       ...connect,
-      connections: READ_CONNECTIONS,
+      connections: o.readConnections ?? READ_CONNECTIONS,
       connectTimeout: o.connectTimeoutMs,
       headersTimeout: o.timeoutMs,
       bodyTimeout: 0,
@@ -465,35 +467,50 @@ export class Backend {
 
   /**
    * The same groups one at a time, as the answer arrives: a replica holding 25,000 groups is never
-   * held whole, as text or parsed. Rejects when the replica cannot be read, at any point.
+   * held whole, as text or parsed. Rejects when the replica cannot be read, at any point. On the
+   * write pool (the reconciler, the judge, administrative calls): clients' reads, however slow,
+   * never hold it up.
    */
   async *streamGroups(): AsyncGenerator<ApiGroup> {
-    const stream = await this.stream('/api/v1/metrics');
+    const stream = await this.open(this.pool, '/api/v1/metrics', this.callTimeoutMs);
     try {
-      const splitter = createJsonArraySplitter('data');
-      for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
-        for (const text of splitter.push(chunk)) yield JSON.parse(text) as ApiGroup;
-      }
-      splitter.end();
+      for await (const text of jsonGroups(stream)) yield JSON.parse(text) as ApiGroup;
     } finally {
       stream.close();
     }
   }
 
   /**
-   * GET `path` (a read: /metrics, /api/v1/metrics), streamed on the read pool with pushring's own
-   * credentials. Rejects unless the replica answers 200 within `timeoutMs`; then each wait for a
-   * chunk is bounded by `timeoutMs` in turn, and the time the consumer takes between chunks does
-   * not count (TCP flow control bounds what is buffered meanwhile).
+   * GET `path` for a client's read (/metrics, /api/v1/metrics), streamed on the read pool with
+   * pushring's own credentials. Rejects unless the replica answers 200 within `timeoutMs`; then
+   * each wait for a chunk is bounded by `timeoutMs` in turn, and the time the consumer takes
+   * between chunks does not count (TCP flow control bounds what is buffered meanwhile).
    */
-  async stream(path: string, timeoutMs = this.callTimeoutMs): Promise<ReplicaStream> {
+  stream(path: string, timeoutMs = this.callTimeoutMs): Promise<ReplicaStream> {
+    return this.open(this.readPool, path, timeoutMs);
+  }
+
+  private async open(pool: Pool, path: string, timeoutMs: number): Promise<ReplicaStream> {
     await this.secretsRead;
     this.reloadTls();
     const started = new AbortController();
-    const timer = setTimeout(() => started.abort(new Error(`GET ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
-    const res = await this.readPool
-      .request({ method: 'GET', path: this.basePath + path, headers: this.withCredentials([]), signal: started.signal })
-      .finally(() => clearTimeout(timer));
+    const late = new Error(`GET ${path}: no answer within ${timeoutMs} ms (from the replica, or a free connection to it)`);
+    let timer: NodeJS.Timeout | undefined;
+    // Raced rather than left to the signal alone: undici acts on an abort only once a queued
+    // request has a connection, and the wait for one must be bounded too.
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        started.abort(late);
+        reject(late);
+      }, timeoutMs);
+    });
+    const request = pool.request({ method: 'GET', path: this.basePath + path, headers: this.withCredentials([]), signal: started.signal });
+    // Answered after the time-out: nobody reads it.
+    void request.then(
+      (res) => started.signal.aborted && res.body.on('error', () => undefined).destroy(),
+      () => undefined,
+    );
+    const res = await Promise.race([request, expired]).finally(() => clearTimeout(timer));
     const body = res.body;
     // Dropped early (an error, or the consumer stopped), undici emits the abort as an 'error'
     // event, which would crash the process with no listener.
@@ -652,6 +669,13 @@ class ReplicaWrite implements Dispatcher.DispatchHandler {
     this.backend.finished(this);
     this.sink.settle(this.index, result);
   }
+}
+
+/** The groups of a replica's `/api/v1/metrics` answer as it streams, each as its JSON text. */
+export async function* jsonGroups(stream: ReplicaStream): AsyncGenerator<string> {
+  const splitter = createJsonArraySplitter('data');
+  for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) yield* splitter.push(chunk);
+  splitter.end();
 }
 
 /** The first `limit` bytes of a body as text; the rest is not read (the connection is dropped). */

@@ -88,6 +88,7 @@ export function createCluster(config: Readonly<Config>): Cluster {
       shardIndex,
       secretsReloadMs: c.auth.secretsReloadSeconds * 1000,
       connections: c.write.connectionsPerBackend,
+      readConnections: 2 * c.server.maxConcurrentReads,
       connectTimeoutMs: c.write.connectTimeoutMs,
       timeoutMs: c.write.timeoutMs,
       probeTimeoutMs: c.health.timeoutMs,

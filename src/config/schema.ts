@@ -627,6 +627,15 @@ export const ServerSchema = Type.Object(
       default: 65_000,
       description: 'How long an idle keep-alive connection stays open, in milliseconds; keep it above the idle time-out of a load balancer in front.',
     }),
+    maxConcurrentReads: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 4,
+      description:
+        'Reads of every group this front door answers at once (`GET /metrics`, `GET /api/v1/metrics`, `GET /-/api/groups`, the page); ' +
+        'one more gets 503 `PUSHRING_READS_BUSY` with `Retry-After`. Each replica keeps twice as many connections for them, ' +
+        'apart from writes and the reconciler, so a read never waits for a connection.',
+    }),
   },
   { additionalProperties: false, default: {}, description: 'Limits on client connections: what a slow or hostile client can cost (docs/security.md).' },
 );

@@ -120,7 +120,8 @@ export function classifyRequest(method: string, url: string, parsePath: () => Pa
   return { kind: 'read' };
 }
 
-function isAdminPath(path: string): boolean {
+/** Whether a path (no query) is administrative, however it is spelled: any case, percent-encoded, `//`. */
+export function isAdminPath(path: string): boolean {
   let decoded = path;
   if (path.indexOf('%') !== -1) {
     try {

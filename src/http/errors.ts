@@ -139,6 +139,11 @@ export const ERRORS = {
     status: 400,
     message: (c: { problem: string }) => `pushring: ${c.problem}; nothing was deleted.`,
   },
+  PUSHRING_READS_BUSY: {
+    status: 503,
+    message: (c: { reads: number }) =>
+      `pushring: this front door is already answering ${c.reads} reads of every group (server.maxConcurrentReads); retry in a second, or read through another front door.`,
+  },
   PUSHRING_BAD_QUERY: {
     status: 400,
     message: (c: { problem: string }) => `pushring: the query of GET /-/api/groups is not valid: ${c.problem}.`,

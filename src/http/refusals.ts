@@ -13,7 +13,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { groupingPathOf } from './request-path.js';
 import { credentialOf } from './auth.js';
-import { ADMIN_PREFIXES } from '../core/auth.js';
+import { isAdminPath } from '../core/auth.js';
 
 /** How many refusals a front door keeps. */
 export const RECENT_REFUSALS = 100;
@@ -62,11 +62,6 @@ export function createRefusalLog(capacity = RECENT_REFUSALS): RefusalLog {
 
 const WRITE_METHODS = new Set(['PUT', 'POST', 'DELETE']);
 
-function isAdmin(path: string): boolean {
-  const lower = path.toLowerCase();
-  return ADMIN_PREFIXES.some((p) => lower === p || lower.startsWith(p + '/'));
-}
-
 function firstLine(payload: unknown): string {
   const text = typeof payload === 'string' ? payload : payload instanceof Buffer ? payload.subarray(0, MESSAGE_CHARS * 4).toString('utf8') : '';
   const line = text.split('\n', 1)[0] ?? '';
@@ -79,7 +74,7 @@ export function refusalOf(request: FastifyRequest, status: number, code: string 
   const query = request.url.indexOf('?');
   const path = query === -1 ? request.url : request.url.slice(0, query);
   const parsed = groupingPathOf(request);
-  if (!parsed.ok && !isAdmin(path)) return undefined;
+  if (!parsed.ok && !isAdminPath(path)) return undefined;
   return {
     at: new Date(now).toISOString(),
     method: request.method,

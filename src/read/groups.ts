@@ -1,15 +1,16 @@
 /**
  * GET /-/api/groups: the groups the page at `/` lists, each from its authoritative shard as GET
  * /api/v1/metrics shows them (reads.ts), one row each (core/group-list.ts) with its shard, the
- * first `limit` in order of job and labels. Shards are read in parallel and streamed; a shard
- * none of whose replicas could be read is named in `unreadShards`, and `complete` is false: the
+ * first `limit` in order of job and labels. Shards are read in parallel and streamed, each kept
+ * to `limit` rows; a replica failing part-way is replaced by its twin, its rows dropped. A shard
+ * none of whose replicas could be read is named in `unreadShards` and `complete` is false: the
  * page says the list lacks its groups rather than show fewer as if that were all.
  */
+import { jsonGroups } from '../backends/client.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { compileGlob } from '../core/glob.js';
 import { FirstInOrder, compareRows, rowOf, type GroupQuery, type GroupRow } from '../core/group-list.js';
-import { createJsonArraySplitter } from '../core/json-array.js';
-import { openShard, viewOf, type ReadDeps } from './reads.js';
+import { firstAnswering, viewOf, type ReadDeps } from './reads.js';
 
 export interface GroupList {
   /** When the list was read (ms since the epoch): the page's ages are against it. */
@@ -24,31 +25,56 @@ export interface GroupList {
 
 export async function listGroups(deps: ReadDeps, query: GroupQuery): Promise<GroupList> {
   const glob = compileGlob(query.job);
-  const rows = new FirstInOrder<GroupRow>(query.limit, compareRows);
-  const unread: { shard: string; reason: string }[] = [];
   const view = viewOf(deps.cluster);
-  await Promise.all(
-    view.shards.map(async (shard) => {
-      try {
-        const { stream } = await openShard(deps, shard, '/api/v1/metrics');
+  const unread: { shard: string; reason: string }[] = [];
+  const perShard = await Promise.all(
+    view.shards.map((shard) =>
+      firstAnswering(deps, shard, async (backend) => {
+        const rows = new FirstInOrder<GroupRow>(query.limit, compareRows);
+        const stream = await backend.stream('/api/v1/metrics');
         try {
-          const splitter = createJsonArraySplitter('data');
-          for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
-            for (const text of splitter.push(chunk)) {
-              const group = JSON.parse(text) as ApiGroup;
-              if (!glob.test(group.labels['job'] ?? '') || !view.shows(shard.name, group.labels)) continue;
-              rows.offer(rowOf(group, shard.name));
-            }
+          for await (const text of jsonGroups(stream)) {
+            const group = JSON.parse(text) as ApiGroup;
+            if (glob.test(group.labels['job'] ?? '') && view.shows(shard.name, group.labels)) rows.offer(rowOf(group, shard.name));
           }
-          splitter.end();
         } finally {
           stream.close();
         }
-      } catch (err) {
-        unread.push({ shard: shard.name, reason: (err as Error).message });
-      }
-    }),
+        return rows;
+      }).catch((err: Error) => {
+        unread.push({ shard: shard.name, reason: err.message });
+        return undefined;
+      }),
+    ),
   );
+  const rows = new FirstInOrder<GroupRow>(query.limit, compareRows);
+  let matched = 0;
+  for (const shard of perShard) {
+    if (shard === undefined) continue;
+    matched += shard.offered;
+    for (const row of shard.list) rows.offer(row);
+  }
   unread.sort((a, b) => (a.shard < b.shard ? -1 : 1));
-  return { now: Date.now(), groups: rows.list, matched: rows.offered, complete: unread.length === 0, unreadShards: unread };
+  return { now: Date.now(), groups: rows.list, matched, complete: unread.length === 0, unreadShards: unread };
+}
+
+/**
+ * listGroups within the read gate, one read for every request asking the same while it runs (each
+ * open page asks the same every 10 s). Resolves to undefined when the gate is full.
+ */
+export function createGroupLister(deps: ReadDeps): (query: GroupQuery) => Promise<GroupList | undefined> {
+  // At most one entry per place in the gate.
+  const inFlight = new Map<string, Promise<GroupList>>();
+  return (query) => {
+    const key = `${query.limit}\u0000${query.job}`;
+    const shared = inFlight.get(key);
+    if (shared !== undefined) return shared;
+    if (!deps.gate.enter()) return Promise.resolve(undefined);
+    const read = listGroups(deps, query).finally(() => {
+      inFlight.delete(key);
+      deps.gate.leave();
+    });
+    inFlight.set(key, read);
+    return read;
+  };
 }

@@ -13,11 +13,10 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
-import type { Backend, ReplicaStream } from '../backends/client.js';
+import { jsonGroups, type Backend, type ReplicaStream } from '../backends/client.js';
 import type { Cluster, Shard } from '../backends/cluster.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { makeGroupingKey } from '../core/grouping-key.js';
-import { createJsonArraySplitter } from '../core/json-array.js';
 import { classifyLine, createLineSplitter, groupIdentities, isPushedSeries, lineIdentity, nextFamily, readOrder } from '../core/read-merge.js';
 import type { ChangePhase } from '../core/ring-change.js';
 import type { BodyBudget } from '../http/body-budget.js';
@@ -50,9 +49,49 @@ export interface ReadDeps {
   readonly leftOut: BodyBudget;
   /** The last reconciler pass of this front door, when it runs one. */
   readonly progress?: () => ChangeProgress | undefined;
+  /** Reads of every group under way (server.maxConcurrentReads). */
+  readonly gate: ReadGate;
 }
 
+/** How many reads of every group may be answered at once; each costs every replica two read connections at most. */
+export interface ReadGate {
+  readonly max: number;
+  /** Takes a place; false when every place is taken. */
+  enter(): boolean;
+  leave(): void;
+}
+
+export function createReadGate(max: number): ReadGate {
+  let inside = 0;
+  return {
+    max,
+    enter: () => inside < max && ++inside > 0,
+    leave: () => void (inside = Math.max(0, inside - 1)),
+  };
+}
+
+/**
+ * Answers a read within the gate: 503 PUSHRING_READS_BUSY (with Retry-After) when it is full,
+ * so that no read waits for a replica connection another read holds.
+ */
+export async function gated(deps: ReadDeps, reply: FastifyReply, json: boolean, serve: () => Promise<void>): Promise<void> {
+  if (!deps.gate.enter()) {
+    const message = ERRORS.PUSHRING_READS_BUSY.message({ reads: deps.gate.max });
+    reply.code(ERRORS.PUSHRING_READS_BUSY.status).header('x-pushring-error', 'PUSHRING_READS_BUSY').header('retry-after', '1');
+    if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message });
+    else await reply.type('text/plain; charset=utf-8').send(message + '\n');
+    return;
+  }
+  try {
+    await serve();
+  } finally {
+    deps.gate.leave();
+  }
+}
+
+/** A failure of a shard as a whole (not of one replica): another replica is not tried. */
 class ShardReadError extends Error {
+  readonly code = 'PUSHRING_SHARD_READ';
   constructor(
     readonly shard: string,
     message: string,
@@ -60,6 +99,8 @@ class ShardReadError extends Error {
     super(message);
   }
 }
+
+const isShardFailure = (err: unknown): boolean => (err as { code?: unknown }).code === 'PUSHRING_SHARD_READ';
 
 /**
  * What one answer reads, taken once as it opens its replicas (each of which answers as of that
@@ -69,6 +110,8 @@ class ShardReadError extends Error {
  */
 export interface ReadView {
   readonly shards: readonly Shard[];
+  /** A ring change is under way as far as this front door knows (it writes dual, or is fenced by another ring). */
+  readonly changing: boolean;
   /** Whether `shard` holds the copy of the group (its grouping labels) that is shown. */
   shows(shard: string, labels: Readonly<Record<string, string>>): boolean;
 }
@@ -79,6 +122,7 @@ export function viewOf(cluster: Cluster): ReadView {
   const authority = cluster.readAuthority();
   return {
     shards: [...cluster.shards.values()].filter((s) => dual || owners.has(s.name)),
+    changing: dual || cluster.fence !== undefined,
     shows: (shard, labels) => authority(makeGroupingKey(new Map(Object.entries(labels))).canonical) === shard,
   };
 }
@@ -145,14 +189,19 @@ async function refuse(log: FastifyBaseLogger, reply: FastifyReply, err: unknown,
  * failing on every one cuts the answer off. A ShardReadError from `open` is about the shard, not
  * the replica: it is not tried on the next one.
  */
-async function firstAnswering<T>(deps: ReadDeps, shard: Shard, open: (backend: Backend) => Promise<T>, tried: ReadonlySet<Backend> = new Set()): Promise<T> {
+export async function firstAnswering<T>(
+  deps: ReadDeps,
+  shard: Shard,
+  open: (backend: Backend) => Promise<T>,
+  tried: ReadonlySet<Backend> = new Set(),
+): Promise<T> {
   const reasons: string[] = [];
   for (const backend of preference(shard, deps.suspects)) {
     if (tried.has(backend)) continue;
     try {
       return await open(backend);
     } catch (err) {
-      if (err instanceof ShardReadError) throw err;
+      if (isShardFailure(err)) throw err;
       reasons.push(`${backend.id}: ${(err as Error).message}`);
     }
   }
@@ -186,10 +235,11 @@ function closeOpened(value: unknown): void {
  * suspect (no trusted twin answered): it may lack a write it missed. The answer is all there is,
  * so it is given; the header says which part may be behind.
  */
-function suspectHeader(deps: ReadDeps, backends: readonly Backend[]): Record<string, string> {
-  const suspect = backends.filter((b) => deps.suspects?.since(b.id) !== undefined).map((b) => b.id);
-  return suspect.length === 0 ? {} : { 'x-pushring-suspect-replicas': suspect.join(', ') };
+function suspectHeader(suspect: ReadonlySet<Backend>): Record<string, string> {
+  return suspect.size === 0 ? {} : { 'x-pushring-suspect-replicas': [...suspect].map((b) => b.id).join(', ') };
 }
+
+const isSuspect = (deps: ReadDeps, backend: Backend): boolean => deps.suspects?.since(backend.id) !== undefined;
 
 /** Cuts the answer off: no terminating chunk, so that curl exits non-zero and a JSON reader fails. */
 function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard: string, err: unknown): void {
@@ -216,13 +266,8 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
   }
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    ...suspectHeader(
-      deps,
-      opened.map((o) => o.backend),
-    ),
-  });
+  const announced = new Set(opened.map((o) => o.backend).filter((b) => isSuspect(deps, b)));
+  res.writeHead(200, { 'content-type': 'application/json', ...suspectHeader(announced) });
   const out = createWriter(res, READ_STALL_MS);
   let first = true;
   let current = '';
@@ -235,17 +280,13 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
       for (;;) {
         let sent = 0;
         try {
-          const splitter = createJsonArraySplitter('data');
-          for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
-            for (const text of splitter.push(chunk)) {
-              const group = JSON.parse(text) as ApiGroup;
-              if (!view.shows(shard.name, group.labels)) continue;
-              await out.write(first ? text : ',' + text);
-              first = false;
-              sent++;
-            }
+          for await (const text of jsonGroups(stream)) {
+            const group = JSON.parse(text) as ApiGroup;
+            if (!view.shows(shard.name, group.labels)) continue;
+            await out.write(first ? text : ',' + text);
+            first = false;
+            sent++;
           }
-          splitter.end();
           break;
         } catch (err) {
           stream.close();
@@ -255,7 +296,9 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
             { shard: shard.name, replica: backend.replica, err: (err as Error).message },
             'read of a replica failed before any of it was sent; reading its twin',
           );
-          ({ backend, stream } = await openShard(deps, shard, '/api/v1/metrics', tried));
+          // Not a suspect one: the headers, sent, could no longer say that this part may be behind.
+          const skip = new Set([...tried, ...shard.backends.filter((b) => isSuspect(deps, b) && !announced.has(b))]);
+          ({ backend, stream } = await openShard(deps, shard, '/api/v1/metrics', skip));
           tried.add(backend);
         }
       }
@@ -341,24 +384,20 @@ async function nextSeries(s: TextSource): Promise<string | undefined> {
  * replica), held against the budget every text merge shares: `holder` gives it back once answered.
  */
 async function readLeftOut(deps: ReadDeps, view: ReadView, holder: object, shard: string, stream: ReplicaStream, leftOut: Set<string>): Promise<void> {
-  const splitter = createJsonArraySplitter('data');
   try {
-    for (let chunk = await stream.next(); chunk !== undefined; chunk = await stream.next()) {
-      for (const text of splitter.push(chunk)) {
-        const group = JSON.parse(text) as ApiGroup;
-        if (view.shows(shard, group.labels)) continue;
-        for (const id of groupIdentities(group)) {
-          if (leftOut.has(id)) continue;
-          if (!deps.leftOut.take(holder, 1))
-            throw new ShardReadError(
-              shard,
-              `the text reads under way hold ${deps.leftOut.maxBytes} series whose copy is shown from another shard (a ring change under way); read /api/v1/metrics, or retry once the change has settled`,
-            );
-          leftOut.add(id);
-        }
+    for await (const text of jsonGroups(stream)) {
+      const group = JSON.parse(text) as ApiGroup;
+      if (view.shows(shard, group.labels)) continue;
+      for (const id of groupIdentities(group)) {
+        if (leftOut.has(id)) continue;
+        if (!deps.leftOut.take(holder, 1))
+          throw new ShardReadError(
+            shard,
+            `the text reads under way hold ${deps.leftOut.maxBytes} series whose copy is shown from another shard (a ring change under way); read /api/v1/metrics, or retry once the change has settled`,
+          );
+        leftOut.add(id);
       }
     }
-    splitter.end();
   } finally {
     stream.close();
   }
@@ -367,11 +406,13 @@ async function readLeftOut(deps: ReadDeps, view: ReadView, holder: object, shard
 /**
  * Opens a replica's text with the series to leave out of it. A replica answers each request as of
  * when it gets it, and copies come and go while a ring change is under way: the reconciler and
- * dual writes add copies (never deleting one) until the change settles, and then strays are only
- * deleted. So the groups are read both before the text (a copy deleted meanwhile was there) and
- * after it (a copy added meanwhile is there): every copy in the text is in one of the two. Only
- * a copy pushed twice within the read, each time with other series, can still show series of the
- * push in between.
+ * dual writes add copies until the change settles (deleting one only when its group is gone from
+ * the shard it is copied from), and strays are then only deleted. So while copies are about (a
+ * change this front door knows of, or copies found by the first pass), the groups are read both
+ * before the text (a copy deleted meanwhile was there) and after it (a copy added meanwhile is
+ * there), and a copy in the text is in one of the two. What can still show twice: a copy added
+ * and deleted within one read, or pushed twice with other series; and, on a front door that has
+ * not yet learnt of a change begun elsewhere (within its follow interval), a copy added then.
  */
 function openText(deps: ReadDeps, view: ReadView, holder: object, shard: Shard): Promise<TextSource> {
   return firstAnswering(deps, shard, async (backend) => {
@@ -394,7 +435,7 @@ function openText(deps: ReadDeps, view: ReadView, holder: object, shard: Shard):
       ahead: undefined,
     };
     try {
-      await readLeftOut(deps, view, holder, shard.name, await backend.stream('/api/v1/metrics'), leftOut);
+      if (view.changing || leftOut.size > 0) await readLeftOut(deps, view, holder, shard.name, await backend.stream('/api/v1/metrics'), leftOut);
       await readHeader(source);
     } catch (err) {
       stream.close();
@@ -418,10 +459,7 @@ export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Pro
   const res = reply.raw;
   res.writeHead(200, {
     'content-type': 'text/plain; version=0.0.4; charset=utf-8',
-    ...suspectHeader(
-      deps,
-      sources.map((s) => s.backend),
-    ),
+    ...suspectHeader(new Set(sources.map((s) => s.backend).filter((b) => isSuspect(deps, b)))),
   });
   const out = createWriter(res, READ_STALL_MS);
   let current = '';

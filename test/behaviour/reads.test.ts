@@ -13,7 +13,7 @@ import { makeGroupingKey } from '../../src/core/grouping-key.js';
 import { requireBinary, waitFor } from '../helpers/processes.js';
 import { startPushgateway, type Pushgateway } from '../helpers/pushgateway.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
-import { startFrontDoor, type FrontDoor } from './front-door.js';
+import { normaliseApiMetrics as normaliseJson, normaliseExposition as normaliseText, startFrontDoor, type FrontDoor } from './front-door.js';
 
 const run = promisify(execFile);
 const script = (name: string): string => fileURLToPath(new URL(`../fixtures/reads/${name}`, import.meta.url));
@@ -58,56 +58,6 @@ async function pushBoth(pushes: readonly (readonly [string, string])[]): Promise
     expect(b, `PUT ${path} through pushring answers as the lone Pushgateway`).toBe(a);
     if (path !== FAILED_PUSH[0] || body !== FAILED_PUSH[1]) expect(a, `PUT ${path}`).toBe(200);
   }
-}
-
-/** /api/v1/metrics with push times and time stamps replaced (0 stays 0: no failure), groups sorted. */
-function normaliseJson(doc: { status: string; data: Record<string, unknown>[] }): unknown {
-  const scrub = (value: unknown, key = ''): unknown => {
-    if (Array.isArray(value)) return value.map((v) => scrub(v, key));
-    if (value !== null && typeof value === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value))
-        if (k !== 'time_stamp') out[k] = scrub(v, k === 'push_time_seconds' || k === 'push_failure_time_seconds' ? k : key);
-      return out;
-    }
-    if (key !== '' && typeof value === 'string' && /^[0-9.e+]+$/.test(value) && Number(value) !== 0) return 'T';
-    return value;
-  };
-  const data = doc.data
-    .map((g) => scrub(g))
-    .sort((a, b) => (JSON.stringify((a as { labels: unknown }).labels) < JSON.stringify((b as { labels: unknown }).labels) ? -1 : 1));
-  return { status: doc.status, data };
-}
-
-/**
- * A text exposition as families (header lines, and series lines sorted), pushed series only (a
- * Pushgateway's own carry no job label); push times replaced. Also checks each family is once.
- */
-function normaliseText(text: string): Record<string, { header: string[]; series: string[] }> {
-  const families: Record<string, { header: string[]; series: string[] }> = {};
-  const seen = new Set<string>();
-  let current = '';
-  for (const line of text.split('\n')) {
-    const header = /^# (?:HELP|TYPE) (\S+)/.exec(line);
-    if (header !== null) {
-      if (header[1] !== current) {
-        expect(seen.has(header[1]!), `family ${header[1]} appears once`).toBe(false);
-        seen.add(header[1]!);
-        current = header[1]!;
-        families[current] = { header: [], series: [] };
-      }
-      families[current]!.header.push(line);
-      continue;
-    }
-    if (line === '' || !/[{,]job="/.test(line)) continue;
-    const normalised = /^push_(?:failure_)?time_seconds\{/.test(line) && !line.endsWith(' 0') ? line.replace(/ \S+$/, ' T') : line;
-    families[current]!.series.push(normalised);
-  }
-  for (const [name, f] of Object.entries(families)) {
-    if (f.series.length === 0) delete families[name];
-    else f.series.sort();
-  }
-  return families;
 }
 
 async function readJson(base: string): Promise<{ status: string; data: Record<string, unknown>[] }> {
@@ -389,5 +339,57 @@ describe('a read cut off mid-way', () => {
       for (;;) if ((await reader.read()).done) return 'ended';
     })();
     await expect(rest).rejects.toThrow();
+  }, 120_000);
+});
+
+describe('reads within server.maxConcurrentReads', () => {
+  let door1: FrontDoor;
+  beforeAll(async () => {
+    door1 = await startFrontDoor({
+      shards: 1,
+      replicas: 1,
+      pushgatewayArgs: ['--push.disable-consistency-check'],
+      config: { server: { maxConcurrentReads: 1 } },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await door1?.close();
+  });
+
+  it('answers one read more 503 PUSHRING_READS_BUSY at once, never holding up repairs or admin reads, and frees the place when the reader goes', async () => {
+    // Far more than loopback socket buffers hold: a reader that stops reading keeps its answer open.
+    const body = Array.from({ length: 2_000 }, (_, i) => `held_series{n="${i}",pad="${'x'.repeat(40)}"} ${i}`).join('\n') + '\n';
+    const replica = door1.backends[0]![0]!;
+    for (let i = 0; i < 80; i++) expect(await put(replica.url, `/metrics/job/held${i}`, body)).toBeLessThan(300);
+    await waitFor(async () => (await replica.groups()).length === 80, { what: 'the replica to hold its groups', timeoutMs: 60_000 });
+
+    const held = await fetch(`${door1.url}/metrics`);
+    expect(held.status).toBe(200);
+    const reader = held.body!.getReader();
+    await reader.read();
+
+    const busy = await fetch(`${door1.url}/api/v1/metrics`);
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('x-pushring-error')).toBe('PUSHRING_READS_BUSY');
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(((await busy.json()) as { status: string; error: string }).error).toContain('server.maxConcurrentReads');
+    const text = await fetch(`${door1.url}/metrics`);
+    expect(text.status).toBe(503);
+    expect(await text.text()).toContain('retry in a second');
+    const list = await fetch(`${door1.url}/-/api/groups`);
+    expect(list.status).toBe(503);
+    expect(list.headers.get('x-pushring-error')).toBe('PUSHRING_READS_BUSY');
+    await list.text();
+
+    // The reconciler's, the judge's and the administrative reads have connections of their own.
+    const dryRun = await fetch(`${door1.url}/api/v1/admin/wipe?dry_run=true`, { method: 'PUT' });
+    expect(dryRun.status).toBe(200);
+    expect(((await dryRun.json()) as { matched: number }).matched).toBe(80);
+
+    await reader.cancel();
+    await waitFor(async () => (await fetch(`${door1.url}/-/api/groups?limit=1`).then(async (r) => (await r.text(), r.status))) === 200, {
+      what: 'the place the reader held to be free again',
+      timeoutMs: 30_000,
+    });
   }, 120_000);
 });

@@ -45,6 +45,7 @@ describe('parseConfig', () => {
         headersTimeoutMs: 10_000,
         requestTimeoutMs: 60_000,
         keepAliveTimeoutMs: 65_000,
+        maxConcurrentReads: 4,
       },
       log: { level: 'info' },
     });

@@ -35,6 +35,7 @@ describe('the error catalogue', () => {
       action: 'push to job "j"',
       failures: 10,
       site: 'cross-site',
+      reads: 4,
     });
     expect(status).toBeGreaterThanOrEqual(400);
     expect(body).toMatch(/^pushring: [^\n]+\n$/);
