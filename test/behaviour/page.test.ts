@@ -5,12 +5,13 @@
  * and an incomplete list; and, with credentials, deletes of a group and of a job through the
  * page's token field, refused without it, and recent refusals. It keeps a screenshot.
  */
-import { mkdir, stat, writeFile, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, stat, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatGroupingPath, makeGroupingKey } from '../../src/core/grouping-key.js';
-import { removeTempDirs, requireBinary, tempDir, waitFor } from '../helpers/processes.js';
+import { removeTempDirs, requireBinary, waitFor } from '../helpers/processes.js';
+import { startTokenFrontDoor } from '../helpers/token-front-door.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 type Labels = Record<string, string>;
@@ -248,21 +249,14 @@ describe('the page at / with credentials', () => {
   const admin = { authorization: `Bearer ${ADMIN}` };
 
   beforeAll(async () => {
-    const dir = await tempDir('pushring-page-');
-    await writeFile(join(dir, 'admin.token'), ADMIN);
-    await writeFile(join(dir, 'pusher.token'), PUSHER);
-    door = await startFrontDoor({
+    door = await startTokenFrontDoor({
       shards: 2,
       replicas: 2,
-      config: {
-        auth: {
-          credentials: [
-            { name: 'ops', token: { file: join(dir, 'admin.token') }, push: ['*'], delete: ['*'], admin: true },
-            { name: 'ci', token: { file: join(dir, 'pusher.token') }, push: ['*'], delete: ['other-*'] },
-          ],
-          anonymous: { read: true },
-        },
-      },
+      credentials: [
+        { name: 'ops', token: ADMIN, push: ['*'], delete: ['*'], admin: true },
+        { name: 'ci', token: PUSHER, push: ['*'], delete: ['other-*'] },
+      ],
+      anonymous: { read: true },
     });
     for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) expect(await push(door, labels, 'm 1\n', admin)).toBe(200);
     for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) await waitFor(async () => heldAnywhere(door, labels), { what: `${JSON.stringify(labels)} stored` });
