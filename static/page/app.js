@@ -1,9 +1,10 @@
 /**
- * The page at `/`: reads /-/status, /-/api/groups and /-/api/refusals, renders them, refreshes
+ * The page at `/`: reads -/status, -/api/groups and -/api/refusals, renders them, refreshes
  * every REFRESH_MS (one refresh in flight at a time) and on a filter change (debounced), and
  * deletes a group or a job. Every value a client chose is rendered with textContent, never as
  * markup. The bearer token lives in sessionStorage only and goes in the Authorization header of
- * this page's own requests, never in a URL or a log.
+ * this page's own requests, never in a URL or a log. Every URL is relative to the page's own
+ * (paths.js), so the page works under a proxy's path prefix.
  */
 import { filterGlob, formatAge, groupDeletePath, groupsUrl, isGlobLike, jobDeletePath, labelPairs, limitOf, listNote } from './paths.js';
 
@@ -229,7 +230,7 @@ async function refresh() {
   inFlight = true;
   clearTimeout(timer);
   try {
-    const [status, list, refusals] = await Promise.allSettled([getJson('/-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('/-/api/refusals')]);
+    const [status, list, refusals] = await Promise.allSettled([getJson('-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('-/api/refusals')]);
     const problems = [];
     if (status.status === 'fulfilled') renderRing(status.value);
     else problems.push(status.reason.message);
@@ -266,6 +267,11 @@ async function onDeleteJob(job) {
     say(
       `Job ${JSON.stringify(job)} contains * or ?, which the administrative delete reads as a pattern matching other jobs too: delete its groups one by one (Delete group) instead.`,
     );
+    return;
+  }
+  if (job === '.' || job === '..') {
+    // The browser's URL parser resolves a dot segment away, so the admin path could not name this job.
+    say(`Job ${JSON.stringify(job)} cannot be named in the administrative delete's URL: delete its groups one by one (Delete group) instead.`);
     return;
   }
   const dry = await send('DELETE', jobDeletePath(job, true));

@@ -1,6 +1,12 @@
 /**
  * The page's pure helpers (no DOM, no fetch): the URLs it calls and the texts it computes. A
  * plain ES module so that the browser imports it as it is and test/unit/page.test.ts tests it.
+ *
+ * Every URL here is relative (no leading `/`): the browser resolves it against the page's own
+ * URL, so the page works behind a proxy that serves the front door under a prefix
+ * (`https://host/pushring/` — with its trailing slash, or `-/page/app.js` resolves beside it).
+ * The first segment is always a fixed word (`metrics`, `api`, `-`), so a `:` in a value cannot
+ * make a path read as a scheme.
  */
 
 /** The most groups one list may ask for (core/group-list.ts MAX_GROUPS_LISTED). */
@@ -27,9 +33,9 @@ function base64url(text) {
   return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
 }
 
-/** `DELETE` this path deletes one group: the job, then its other grouping labels by name. */
+/** `DELETE` this path (relative to the page) deletes one group: the job, then its other grouping labels by name. */
 export function groupDeletePath(job, labels) {
-  let path = '/metrics/' + formatSegment('job', job);
+  let path = 'metrics/' + formatSegment('job', job);
   for (const name of Object.keys(labels).sort()) path += '/' + formatSegment(name, labels[name]);
   return path;
 }
@@ -41,7 +47,7 @@ export function isGlobLike(job) {
 
 /** The administrative delete of every group of `job` (a glob to the server), as a dry run or not. */
 export function jobDeletePath(job, dryRun) {
-  return `/api/v1/admin/jobs/${encodeURIComponent(job)}${dryRun ? '?dry_run=true' : ''}`;
+  return `api/v1/admin/jobs/${encodeURIComponent(job)}${dryRun ? '?dry_run=true' : ''}`;
 }
 
 /** The filter box's text as a job glob: plain text finds the jobs containing it; a text with `*` or `?` is a glob as typed. */
@@ -59,7 +65,7 @@ export function limitOf(search) {
 }
 
 export function groupsUrl(text, limit) {
-  return `/-/api/groups?${new URLSearchParams({ job: filterGlob(text), limit: String(limit) }).toString()}`;
+  return `-/api/groups?${new URLSearchParams({ job: filterGlob(text), limit: String(limit) }).toString()}`;
 }
 
 /** An age in seconds as people read it: `42s`, `3m 5s`, `2h 10m`, `4d 3h`; negative (clock skew) is `0s`. */

@@ -145,7 +145,10 @@ describe('the page at / (no credentials)', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('cache-control')).toBe('no-cache');
-    expect(await res.text()).toContain('<script type="module" src="/-/page/app.js">');
+    const html = await res.text();
+    // Relative, so that the page works under a proxy's path prefix (docs/reading.md).
+    expect(html).toContain('<script type="module" src="-/page/app.js">');
+    expect(html, 'no root-relative URL').not.toMatch(/(?:href|src)="\//);
     for (const [path, type] of [
       ['/-/page/app.js', 'text/javascript; charset=utf-8'],
       ['/-/page/paths.js', 'text/javascript; charset=utf-8'],
