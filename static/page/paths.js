@@ -89,3 +89,43 @@ export function listNote(shown, matched) {
   if (matched > shown) return `Showing the first ${shown} of ${matched} matching groups; narrow the filter to see others.`;
   return `${matched} matching group${matched === 1 ? '' : 's'}.`;
 }
+
+/** The reads' answer naming a busy front door (src/http/errors.ts): retried at the next refresh. */
+export const READS_BUSY = 'PUSHRING_READS_BUSY';
+
+/**
+ * What the page says when some of its reads failed, and whether it stops refreshing on its own.
+ * `failures`: one `{ path, status, code, problem }` per failed read (`status` 0 when the request got no
+ * answer, `code` the `X-Pushring-Error` header or '', `problem` the status and the server's
+ * words). A refused credential (401, 403) stops the timer: refreshing would only repeat the
+ * refusal (and the browser's password prompt) every few seconds; pasting a token, the filter or a
+ * reload refreshes again. A busy front door (503 PUSHRING_READS_BUSY) is transient: the data
+ * shown stays, and the next regular refresh tries again, so the retries are one per refresh.
+ * Returns null when nothing failed.
+ */
+export function readsProblem(failures, hasToken, refreshSeconds) {
+  if (failures.length === 0) return null;
+  const refused = failures.find((f) => f.status === 401) ?? failures.find((f) => f.status === 403);
+  if (refused !== undefined) {
+    const advice =
+      refused.status === 401
+        ? hasToken
+          ? 'the bearer token in use was not accepted: paste another above, or sign in with basic credentials (reload the page for the browser to ask)'
+          : 'paste a bearer token above, or sign in with basic credentials (reload the page for the browser to ask)'
+        : 'the credential in use may not read (it needs the read scope): paste a token that may above, or sign in with other basic credentials';
+    return {
+      kind: 'refused',
+      pause: true,
+      text: `The front door refused to show its data (${refused.problem}): ${advice}. The page does not refresh on its own until then.`,
+    };
+  }
+  const busy = failures.filter((f) => f.status === 503 && f.code === READS_BUSY);
+  const others = failures.filter((f) => !(f.status === 503 && f.code === READS_BUSY));
+  const busyText =
+    busy.length === 0
+      ? ''
+      : `The front door is busy with other reads (503 ${READS_BUSY}); what is shown may be from an earlier refresh, and the next refresh (in ${refreshSeconds} s) tries again.`;
+  if (others.length === 0) return { kind: 'busy', pause: false, text: busyText };
+  const othersText = `Could not read: ${others.map((f) => `${f.path}: ${f.problem}`).join(' | ')}`;
+  return { kind: 'error', pause: false, text: busyText === '' ? othersText : `${othersText} ${busyText}` };
+}

@@ -3,7 +3,9 @@
  * replicas): it shows every job and every shard, each group on its owner's shard, a failed push
  * marked, client-chosen markup as text; the filter and the "first N of M" note; a replica down
  * and an incomplete list; and, with credentials, deletes of a group and of a job through the
- * page's token field, refused without it, and recent refusals. It keeps a screenshot.
+ * page's token field, refused without it, and recent refusals; with token-only credentials (no
+ * anonymous read), the page's plain word that its reads were refused until a token is pasted.
+ * It keeps a screenshot.
  */
 import { mkdir, stat, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -343,6 +345,66 @@ describe('the page at / with credentials', () => {
     expect(first).toContain('PUT /metrics/job/refused-here');
     expect(first).toContain('400');
     expect(await page.locator('#refusals-note').textContent()).toContain('this front door');
+    await page.close();
+  });
+});
+
+describe('the page at / with token-only credentials (anonymous read off)', () => {
+  const TOKEN = 'tok-ops-only-page-2d9f6a1e4c';
+  const GROUPS: Labels[] = [{ job: 'locked', instance: 'l1' }, { job: 'locked', instance: 'l2' }, { job: 'sealed' }];
+  let door: FrontDoor;
+
+  beforeAll(async () => {
+    door = await startTokenFrontDoor({
+      shards: 2,
+      replicas: 2,
+      credentials: [{ name: 'ops', token: TOKEN, push: ['*'], delete: ['*'], admin: true }],
+      anonymous: { read: false },
+    });
+    for (const labels of GROUPS) expect(await push(door, labels, 'm 1\n', { authorization: `Bearer ${TOKEN}` })).toBe(200);
+    for (const labels of GROUPS) await waitFor(async () => heldAnywhere(door, labels), { what: `${JSON.stringify(labels)} stored` });
+  });
+  afterAll(async () => {
+    await door?.close();
+  });
+
+  it('loads, says plainly that its reads were refused, and shows the data once the token is pasted', async () => {
+    expect((await fetch(`${door.url}/-/page/app.js`)).status, 'the page is open').toBe(200);
+    expect((await fetch(`${door.url}/-/status`)).status, 'its data is not').toBe(401);
+
+    const statusReads: string[] = [];
+    const { page, dialogs } = await openPage(`${door.url}/`);
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/-/status') statusReads.push(request.headers()['authorization'] === undefined ? 'anonymous' : 'token');
+    });
+    const problem = page.locator('#error');
+    await page.locator('#error[data-kind="refused"]').waitFor();
+    const said = (await problem.textContent()) ?? '';
+    expect(said).toContain('The front door refused to show its data (401');
+    expect(said).toContain('paste a bearer token above, or sign in with basic credentials');
+    expect(await problem.isVisible()).toBe(true);
+    // The layout stands: every table keeps its headings, and says why it is empty.
+    expect(await page.locator('#groups thead th').count()).toBe(7);
+    expect(await page.locator('#shards thead th').count()).toBe(7);
+    expect(await page.locator('#groups tbody tr.group').count()).toBe(0);
+    expect(await page.locator('#groups tbody td.refused').textContent()).toContain('Not shown');
+    expect(await page.locator('#token').isVisible()).toBe(true);
+    expect(dialogs, 'no dialog opened').toEqual([]);
+
+    await page.fill('#token', TOKEN);
+    await page.click('#token-form button[type=submit]');
+    await waitRows(page, GROUPS.length);
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    expect((await shownGroups(page)).map((g) => g.job).sort()).toEqual(['locked', 'locked', 'sealed']);
+    const replicas = await page.$$eval('#shards tbody tr', (rows: PageElement[]) => rows.map((r) => r.getAttribute('data-shard')));
+    expect(replicas.sort()).toEqual(['s0', 's0', 's1', 's1']);
+    // Paused while refused: the reads after the page loaded are the ones the token field asked for.
+    expect(statusReads.length).toBeGreaterThan(0);
+    expect(
+      statusReads.every((who) => who === 'token'),
+      statusReads.join(','),
+    ).toBe(true);
+    expect(page.url()).not.toContain(TOKEN);
     await page.close();
   });
 });

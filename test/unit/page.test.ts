@@ -8,6 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { makeGroupingKey, parseGroupingPath } from '../../src/core/grouping-key.js';
 import { parseJobsPath } from '../../src/core/admin.js';
 
+interface Failure {
+  path: string;
+  status: number;
+  code: string;
+  problem: string;
+}
+
 interface Paths {
   formatSegment(name: string, value: string): string;
   groupDeletePath(job: string, labels: Record<string, string>): string;
@@ -19,6 +26,8 @@ interface Paths {
   formatAge(seconds: number): string;
   labelPairs(labels: Record<string, string>): string[];
   listNote(shown: number, matched: number): string;
+  readsProblem(failures: Failure[], hasToken: boolean, refreshSeconds: number): { kind: string; pause: boolean; text: string } | null;
+  READS_BUSY: string;
   MAX_LIMIT: number;
   DEFAULT_LIMIT: number;
 }
@@ -182,6 +191,65 @@ describe('the filter and the list', () => {
 
   it('shows label values quoted, in name order', () => {
     expect(paths.labelPairs({ z: 'a"b', a: '<b>' })).toEqual(['a="<b>"', 'z="a\\"b"']);
+  });
+});
+
+describe('what the page says when its reads fail', () => {
+  const refused = (status: number): Failure => ({
+    path: '-/status',
+    status,
+    code: status === 401 ? 'PUSHRING_UNAUTHENTICATED' : 'PUSHRING_FORBIDDEN',
+    problem: `${status} Nope: pushring: no`,
+  });
+  const busy: Failure = { path: '-/api/groups?job=*', status: 503, code: 'PUSHRING_READS_BUSY', problem: '503 Service Unavailable: pushring: busy' };
+  const down: Failure = { path: '-/api/refusals', status: 0, code: '', problem: 'no answer (Failed to fetch)' };
+
+  it('says nothing when every read answered', () => {
+    expect(paths.readsProblem([], false, 10)).toBeNull();
+  });
+
+  it.each([
+    [[refused(401)], false, 'The front door refused to show its data (401 Nope: pushring: no): paste a bearer token above, or sign in with basic credentials'],
+    [[refused(401), busy], true, 'the bearer token in use was not accepted'],
+    [[busy, refused(403)], true, 'it needs the read scope'],
+    [[refused(403), refused(401)], false, '(401 Nope'],
+  ])('a refused read (%j, token %s) stops the refreshes and says what to do: %s', (failures, hasToken, text) => {
+    const problem = paths.readsProblem(failures, hasToken, 10);
+    expect(problem).toMatchObject({ kind: 'refused', pause: true });
+    expect(problem!.text).toContain(text);
+    expect(problem!.text).not.toContain('\n');
+  });
+
+  it('a busy front door is a notice, and the next regular refresh retries', () => {
+    expect(paths.readsProblem([busy, busy], false, 10)).toEqual({
+      kind: 'busy',
+      pause: false,
+      text: `The front door is busy with other reads (503 ${paths.READS_BUSY}); what is shown may be from an earlier refresh, and the next refresh (in 10 s) tries again.`,
+    });
+  });
+
+  it('another failure is an error naming the read, the busy notice beside it', () => {
+    expect(paths.readsProblem([down], false, 10)).toEqual({ kind: 'error', pause: false, text: 'Could not read: -/api/refusals: no answer (Failed to fetch)' });
+    const mixed = paths.readsProblem([busy, down], false, 10)!;
+    expect(mixed).toMatchObject({ kind: 'error', pause: false });
+    expect(mixed.text).toContain('-/api/refusals: no answer');
+    expect(mixed.text).toContain(paths.READS_BUSY);
+  });
+
+  it('pauses exactly when a read was refused, whatever else failed', () => {
+    const failure = fc.record({
+      path: fc.constantFrom('-/status', '-/api/groups?job=*', '-/api/refusals'),
+      status: fc.constantFrom(0, 400, 401, 403, 500, 502, 503, 504),
+      code: fc.constantFrom('', 'PUSHRING_READS_BUSY', 'PUSHRING_READ_INCOMPLETE'),
+      problem: fc.string({ maxLength: 20 }),
+    });
+    fc.assert(
+      fc.property(fc.array(failure, { minLength: 1, maxLength: 3 }), fc.boolean(), (failures, hasToken) => {
+        const problem = paths.readsProblem(failures, hasToken, 10)!;
+        expect(problem.pause).toBe(failures.some((f) => f.status === 401 || f.status === 403));
+        expect(problem.kind === 'busy').toBe(failures.every((f) => f.status === 503 && f.code === 'PUSHRING_READS_BUSY'));
+      }),
+    );
   });
 });
 
