@@ -1,11 +1,12 @@
 /**
- * The page at `/`: reads /-/status, /-/api/groups and /-/api/refusals, renders them, refreshes
+ * The page at `/`: reads -/status, -/api/groups and -/api/refusals, renders them, refreshes
  * every REFRESH_MS (one refresh in flight at a time) and on a filter change (debounced), and
  * deletes a group or a job. Every value a client chose is rendered with textContent, never as
  * markup. The bearer token lives in sessionStorage only and goes in the Authorization header of
- * this page's own requests, never in a URL or a log.
+ * this page's own requests, never in a URL or a log. Every URL is relative to the page's own
+ * (paths.js), so the page works under a proxy's path prefix.
  */
-import { filterGlob, formatAge, groupDeletePath, groupsUrl, isGlobLike, jobDeletePath, labelPairs, limitOf, listNote } from './paths.js';
+import { filterGlob, formatAge, groupDeletePath, groupsUrl, isGlobLike, jobDeletePath, labelPairs, limitOf, listNote, readsProblem } from './paths.js';
 
 const REFRESH_MS = 10_000;
 const FILTER_DEBOUNCE_MS = 300;
@@ -37,9 +38,22 @@ async function problemOf(response) {
   return `${response.status} ${response.statusText}${line ? ': ' + line : ''}`;
 }
 
+/** A failed read, as paths.js readsProblem takes it. */
+class ReadFailure extends Error {
+  constructor(path, status, code, problem) {
+    super(`${path}: ${problem}`);
+    this.failure = { path, status, code, problem };
+  }
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { headers: { accept: 'application/json', ...authHeaders() } });
-  if (!response.ok) throw new Error(`${path}: ${await problemOf(response)}`);
+  let response;
+  try {
+    response = await fetch(path, { headers: { accept: 'application/json', ...authHeaders() } });
+  } catch (err) {
+    throw new ReadFailure(path, 0, '', `no answer (${err.message})`);
+  }
+  if (!response.ok) throw new ReadFailure(path, response.status, response.headers.get('x-pushring-error') ?? '', await problemOf(response));
   return response.json();
 }
 
@@ -92,10 +106,28 @@ function say(message) {
   $('status').textContent = message;
 }
 
-function showError(message) {
+/** The reads' problem, or none: a refusal or an error in red, a busy front door as a notice. */
+function showProblem(problem) {
   const node = $('error');
-  node.textContent = message;
-  node.hidden = message === '';
+  node.textContent = problem === null ? '' : problem.text;
+  node.hidden = problem === null;
+  node.className = problem !== null && problem.kind === 'busy' ? 'warning' : 'error';
+  node.dataset.kind = problem === null ? '' : problem.kind;
+}
+
+/** What a refused read leaves in the tables: their headings, and one line saying why they are empty. */
+function clearRefused() {
+  $('ring').replaceChildren(el('dt', 'Ring version'), el('dd', 'not shown (the front door refused the read)'));
+  for (const id of ['shards', 'groups', 'refusals']) {
+    const cell = el('td', undefined, 'refused');
+    cell.colSpan = $(id).tHead.rows[0].cells.length;
+    cell.append(el('em', 'Not shown: the front door refused to show its data (see above).'));
+    const tr = document.createElement('tr');
+    tr.append(cell);
+    $(id).tBodies[0].replaceChildren(tr);
+  }
+  $('list-note').textContent = '';
+  $('incomplete').hidden = true;
 }
 
 // ----- the ring and its shards -----
@@ -219,6 +251,8 @@ function renderRefusals(answer) {
 
 let inFlight = false;
 let again = false;
+/** Set while the reads are refused: no timer then; the token field, the filter or a reload refresh. */
+let paused = false;
 let timer;
 
 async function refresh() {
@@ -229,23 +263,28 @@ async function refresh() {
   inFlight = true;
   clearTimeout(timer);
   try {
-    const [status, list, refusals] = await Promise.allSettled([getJson('/-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('/-/api/refusals')]);
-    const problems = [];
-    if (status.status === 'fulfilled') renderRing(status.value);
-    else problems.push(status.reason.message);
-    if (list.status === 'fulfilled') renderGroups(list.value);
-    else problems.push(list.reason.message);
-    if (refusals.status === 'fulfilled') renderRefusals(refusals.value);
-    else problems.push(refusals.reason.message);
+    const [status, list, refusals] = await Promise.allSettled([getJson('-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('-/api/refusals')]);
+    const failures = [];
+    for (const [answer, render] of [
+      [status, renderRing],
+      [list, renderGroups],
+      [refusals, renderRefusals],
+    ]) {
+      if (answer.status === 'fulfilled') render(answer.value);
+      else failures.push(answer.reason instanceof ReadFailure ? answer.reason.failure : { path: '', status: 0, code: '', problem: String(answer.reason) });
+    }
+    const problem = readsProblem(failures, sessionStorage.getItem(TOKEN_KEY) !== null, REFRESH_MS / 1000);
+    if (problem !== null && problem.kind === 'refused') clearRefused();
+    paused = problem !== null && problem.pause;
     document.body.dataset.refreshed = String(Date.now());
     $('groups-title').textContent = `Groups (job ${filterGlob($('filter').value)})`;
-    showError(problems.length === 0 ? '' : `Could not read: ${problems.join(' | ')}`);
+    showProblem(problem);
   } finally {
     inFlight = false;
     if (again) {
       again = false;
       void refresh();
-    } else timer = setTimeout(() => void refresh(), REFRESH_MS);
+    } else if (!paused) timer = setTimeout(() => void refresh(), REFRESH_MS);
   }
 }
 
@@ -266,6 +305,11 @@ async function onDeleteJob(job) {
     say(
       `Job ${JSON.stringify(job)} contains * or ?, which the administrative delete reads as a pattern matching other jobs too: delete its groups one by one (Delete group) instead.`,
     );
+    return;
+  }
+  if (job === '.' || job === '..') {
+    // The browser's URL parser resolves a dot segment away, so the admin path could not name this job.
+    say(`Job ${JSON.stringify(job)} cannot be named in the administrative delete's URL: delete its groups one by one (Delete group) instead.`);
     return;
   }
   const dry = await send('DELETE', jobDeletePath(job, true));

@@ -3,12 +3,11 @@
  * job-glob delete and the wipe, their dry runs, the union of replicas, refusal when a shard
  * cannot be read, the admin scope, and the judge's index forgetting what was deleted.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeGroupingKey } from '../../src/core/grouping-key.js';
-import { removeTempDirs, tempDir, waitFor } from '../helpers/processes.js';
+import { removeTempDirs, waitFor } from '../helpers/processes.js';
 import type { Pushgateway } from '../helpers/pushgateway.js';
+import { startTokenFrontDoor } from '../helpers/token-front-door.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 interface Report {
@@ -240,20 +239,13 @@ describe('administration needs the admin scope once credentials exist', () => {
   const ADMIN = 'tok-admin-5e1b7c9d3f2a';
   const PUSHER = 'tok-pusher-8a6c4e2b0d9f';
   beforeAll(async () => {
-    const dir = await tempDir('pushring-admin-');
-    await writeFile(join(dir, 'admin.token'), ADMIN);
-    await writeFile(join(dir, 'pusher.token'), PUSHER);
-    door = await startFrontDoor({
+    door = await startTokenFrontDoor({
       shards: 2,
       replicas: 2,
-      config: {
-        auth: {
-          credentials: [
-            { name: 'ops', token: { file: join(dir, 'admin.token') }, push: ['*'], delete: ['*'], admin: true },
-            { name: 'ci', token: { file: join(dir, 'pusher.token') }, push: ['*'], delete: ['*'] },
-          ],
-        },
-      },
+      credentials: [
+        { name: 'ops', token: ADMIN, push: ['*'], delete: ['*'], admin: true },
+        { name: 'ci', token: PUSHER, push: ['*'], delete: ['*'] },
+      ],
     });
     await wipeBackends(door);
     for (const labels of GROUPS) expect(await push(door, pathOf(labels), 'm 1\n', { authorization: `Bearer ${ADMIN}` })).toBe(200);

@@ -3,14 +3,17 @@
  * replicas): it shows every job and every shard, each group on its owner's shard, a failed push
  * marked, client-chosen markup as text; the filter and the "first N of M" note; a replica down
  * and an incomplete list; and, with credentials, deletes of a group and of a job through the
- * page's token field, refused without it, and recent refusals. It keeps a screenshot.
+ * page's token field, refused without it, and recent refusals; with token-only credentials (no
+ * anonymous read), the page's plain word that its reads were refused until a token is pasted.
+ * It keeps a screenshot.
  */
-import { mkdir, stat, writeFile, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, stat, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatGroupingPath, makeGroupingKey } from '../../src/core/grouping-key.js';
-import { removeTempDirs, requireBinary, tempDir, waitFor } from '../helpers/processes.js';
+import { removeTempDirs, requireBinary, waitFor } from '../helpers/processes.js';
+import { startTokenFrontDoor } from '../helpers/token-front-door.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
 type Labels = Record<string, string>;
@@ -144,7 +147,10 @@ describe('the page at / (no credentials)', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('cache-control')).toBe('no-cache');
-    expect(await res.text()).toContain('<script type="module" src="/-/page/app.js">');
+    const html = await res.text();
+    // Relative, so that the page works under a proxy's path prefix (docs/reading.md).
+    expect(html).toContain('<script type="module" src="-/page/app.js">');
+    expect(html, 'no root-relative URL').not.toMatch(/(?:href|src)="\//);
     for (const [path, type] of [
       ['/-/page/app.js', 'text/javascript; charset=utf-8'],
       ['/-/page/paths.js', 'text/javascript; charset=utf-8'],
@@ -248,21 +254,14 @@ describe('the page at / with credentials', () => {
   const admin = { authorization: `Bearer ${ADMIN}` };
 
   beforeAll(async () => {
-    const dir = await tempDir('pushring-page-');
-    await writeFile(join(dir, 'admin.token'), ADMIN);
-    await writeFile(join(dir, 'pusher.token'), PUSHER);
-    door = await startFrontDoor({
+    door = await startTokenFrontDoor({
       shards: 2,
       replicas: 2,
-      config: {
-        auth: {
-          credentials: [
-            { name: 'ops', token: { file: join(dir, 'admin.token') }, push: ['*'], delete: ['*'], admin: true },
-            { name: 'ci', token: { file: join(dir, 'pusher.token') }, push: ['*'], delete: ['other-*'] },
-          ],
-          anonymous: { read: true },
-        },
-      },
+      credentials: [
+        { name: 'ops', token: ADMIN, push: ['*'], delete: ['*'], admin: true },
+        { name: 'ci', token: PUSHER, push: ['*'], delete: ['other-*'] },
+      ],
+      anonymous: { read: true },
     });
     for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) expect(await push(door, labels, 'm 1\n', admin)).toBe(200);
     for (const labels of [SLASHED, PLAIN, ...JOB, GLOBBY]) await waitFor(async () => heldAnywhere(door, labels), { what: `${JSON.stringify(labels)} stored` });
@@ -346,6 +345,66 @@ describe('the page at / with credentials', () => {
     expect(first).toContain('PUT /metrics/job/refused-here');
     expect(first).toContain('400');
     expect(await page.locator('#refusals-note').textContent()).toContain('this front door');
+    await page.close();
+  });
+});
+
+describe('the page at / with token-only credentials (anonymous read off)', () => {
+  const TOKEN = 'tok-ops-only-page-2d9f6a1e4c';
+  const GROUPS: Labels[] = [{ job: 'locked', instance: 'l1' }, { job: 'locked', instance: 'l2' }, { job: 'sealed' }];
+  let door: FrontDoor;
+
+  beforeAll(async () => {
+    door = await startTokenFrontDoor({
+      shards: 2,
+      replicas: 2,
+      credentials: [{ name: 'ops', token: TOKEN, push: ['*'], delete: ['*'], admin: true }],
+      anonymous: { read: false },
+    });
+    for (const labels of GROUPS) expect(await push(door, labels, 'm 1\n', { authorization: `Bearer ${TOKEN}` })).toBe(200);
+    for (const labels of GROUPS) await waitFor(async () => heldAnywhere(door, labels), { what: `${JSON.stringify(labels)} stored` });
+  });
+  afterAll(async () => {
+    await door?.close();
+  });
+
+  it('loads, says plainly that its reads were refused, and shows the data once the token is pasted', async () => {
+    expect((await fetch(`${door.url}/-/page/app.js`)).status, 'the page is open').toBe(200);
+    expect((await fetch(`${door.url}/-/status`)).status, 'its data is not').toBe(401);
+
+    const statusReads: string[] = [];
+    const { page, dialogs } = await openPage(`${door.url}/`);
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/-/status') statusReads.push(request.headers()['authorization'] === undefined ? 'anonymous' : 'token');
+    });
+    const problem = page.locator('#error');
+    await page.locator('#error[data-kind="refused"]').waitFor();
+    const said = (await problem.textContent()) ?? '';
+    expect(said).toContain('The front door refused to show its data (401');
+    expect(said).toContain('paste a bearer token above, or sign in with basic credentials');
+    expect(await problem.isVisible()).toBe(true);
+    // The layout stands: every table keeps its headings, and says why it is empty.
+    expect(await page.locator('#groups thead th').count()).toBe(7);
+    expect(await page.locator('#shards thead th').count()).toBe(7);
+    expect(await page.locator('#groups tbody tr.group').count()).toBe(0);
+    expect(await page.locator('#groups tbody td.refused').textContent()).toContain('Not shown');
+    expect(await page.locator('#token').isVisible()).toBe(true);
+    expect(dialogs, 'no dialog opened').toEqual([]);
+
+    await page.fill('#token', TOKEN);
+    await page.click('#token-form button[type=submit]');
+    await waitRows(page, GROUPS.length);
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    expect((await shownGroups(page)).map((g) => g.job).sort()).toEqual(['locked', 'locked', 'sealed']);
+    const replicas = await page.$$eval('#shards tbody tr', (rows: PageElement[]) => rows.map((r) => r.getAttribute('data-shard')));
+    expect(replicas.sort()).toEqual(['s0', 's0', 's1', 's1']);
+    // Paused while refused: the reads after the page loaded are the ones the token field asked for.
+    expect(statusReads.length).toBeGreaterThan(0);
+    expect(
+      statusReads.every((who) => who === 'token'),
+      statusReads.join(','),
+    ).toBe(true);
+    expect(page.url()).not.toContain(TOKEN);
     await page.close();
   });
 });

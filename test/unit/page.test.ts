@@ -8,6 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { makeGroupingKey, parseGroupingPath } from '../../src/core/grouping-key.js';
 import { parseJobsPath } from '../../src/core/admin.js';
 
+interface Failure {
+  path: string;
+  status: number;
+  code: string;
+  problem: string;
+}
+
 interface Paths {
   formatSegment(name: string, value: string): string;
   groupDeletePath(job: string, labels: Record<string, string>): string;
@@ -19,6 +26,8 @@ interface Paths {
   formatAge(seconds: number): string;
   labelPairs(labels: Record<string, string>): string[];
   listNote(shown: number, matched: number): string;
+  readsProblem(failures: Failure[], hasToken: boolean, refreshSeconds: number): { kind: string; pause: boolean; text: string } | null;
+  READS_BUSY: string;
   MAX_LIMIT: number;
   DEFAULT_LIMIT: number;
 }
@@ -26,9 +35,20 @@ interface Paths {
 // A plain .js module outside the TypeScript project: imported by URL, typed here.
 const paths = (await import(new URL('../../static/page/paths.js', import.meta.url).href)) as Paths;
 
+/** Pages as a proxy may serve them: at the root, or under a prefix (with its trailing slash). */
+const BASES = ['http://pushring.test/', 'http://pushring.test/pushring/', 'https://h.test/a/b%20c/'] as const;
+
+/** The path a front door behind a proxy serving the page at `base` receives for `path` (the proxy strips the prefix). */
+function sentFrom(path: string, base: string): string {
+  const prefix = new URL(base).pathname.replace(/\/$/, '');
+  const resolved = new URL(path, base).pathname;
+  if (!resolved.startsWith(prefix + '/')) throw new Error(`${path} against ${base} left the prefix: ${resolved}`);
+  return resolved.slice(prefix.length);
+}
+
 /** What the front door makes of a path the page fetches: through the WHATWG URL parser first, as a browser sends it. */
-function keyFetched(path: string): string {
-  const sent = new URL(path, 'http://pushring.test').pathname;
+function keyFetched(path: string, base: string = BASES[0]): string {
+  const sent = sentFrom(path, base);
   const parsed = parseGroupingPath(sent);
   if (!parsed.ok) throw new Error(`${path} (sent as ${sent}) does not parse: ${JSON.stringify(parsed)}`);
   return parsed.key.canonical;
@@ -38,20 +58,29 @@ const canonicalOf = (job: string, labels: Record<string, string>): string => mak
 
 describe('groupDeletePath', () => {
   it.each([
-    ['batch', {}, '/metrics/job/batch'],
-    ['batch', { instance: 'h1', zone: 'eu' }, '/metrics/job/batch/instance/h1/zone/eu'],
-    ['batch', { zone: 'eu', instance: 'h1' }, '/metrics/job/batch/instance/h1/zone/eu'],
-    ['team/x', {}, '/metrics/job@base64/dGVhbS94'],
-    ['batch', { path: '/var/tmp' }, '/metrics/job/batch/path@base64/L3Zhci90bXA'],
-    ['batch', { empty: '' }, '/metrics/job/batch/empty@base64/='],
-    ['batch', { dot: '.' }, '/metrics/job/batch/dot@base64/Lg'],
-    ['..', { dots: '..' }, '/metrics/job@base64/Li4/dots@base64/Li4'],
-    ['<img src=x onerror=alert(1)>', {}, '/metrics/job/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E'],
-    ['batch', { q: 'a?b#c%d' }, '/metrics/job/batch/q/a%3Fb%23c%25d'],
-    ['ünï', { v: '日本' }, '/metrics/job/%C3%BCn%C3%AF/v/%E6%97%A5%E6%9C%AC'],
+    ['batch', {}, 'metrics/job/batch'],
+    ['batch', { instance: 'h1', zone: 'eu' }, 'metrics/job/batch/instance/h1/zone/eu'],
+    ['batch', { zone: 'eu', instance: 'h1' }, 'metrics/job/batch/instance/h1/zone/eu'],
+    ['team/x', {}, 'metrics/job@base64/dGVhbS94'],
+    ['batch', { path: '/var/tmp' }, 'metrics/job/batch/path@base64/L3Zhci90bXA'],
+    ['batch', { empty: '' }, 'metrics/job/batch/empty@base64/='],
+    ['batch', { dot: '.' }, 'metrics/job/batch/dot@base64/Lg'],
+    ['..', { dots: '..' }, 'metrics/job@base64/Li4/dots@base64/Li4'],
+    ['<img src=x onerror=alert(1)>', {}, 'metrics/job/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E'],
+    ['batch', { q: 'a?b#c%d' }, 'metrics/job/batch/q/a%3Fb%23c%25d'],
+    ['ünï', { v: '日本' }, 'metrics/job/%C3%BCn%C3%AF/v/%E6%97%A5%E6%9C%AC'],
+    ['a:b', { c: 'http://x' }, 'metrics/job/a%3Ab/c@base64/aHR0cDovL3g'],
   ])('job %j labels %j: %s', (job, labels, path) => {
     expect(paths.groupDeletePath(job, labels)).toBe(path);
-    expect(keyFetched(path)).toBe(canonicalOf(job, labels));
+    for (const base of BASES) expect(keyFetched(path, base), base).toBe(canonicalOf(job, labels));
+  });
+
+  it.each([
+    ['http://pushring.test/', '/metrics/job/batch/instance/h1'],
+    ['http://pushring.test/pushring/', '/pushring/metrics/job/batch/instance/h1'],
+    ['http://pushring.test/pushring/?limit=3#x', '/pushring/metrics/job/batch/instance/h1'],
+  ])('resolves against the page at %s to %s', (base, resolved) => {
+    expect(new URL(paths.groupDeletePath('batch', { instance: 'h1' }), base).pathname).toBe(resolved);
   });
 
   it('names the same group after the browser and the front door parse it, for any job and values', () => {
@@ -61,8 +90,9 @@ describe('groupDeletePath', () => {
       fc.property(
         value.filter((v) => v !== ''),
         fc.dictionary(name, value, { maxKeys: 4 }),
-        (job, labels) => {
-          expect(keyFetched(paths.groupDeletePath(job, labels))).toBe(canonicalOf(job, labels));
+        fc.constantFrom(...BASES),
+        (job, labels, base) => {
+          expect(keyFetched(paths.groupDeletePath(job, labels), base)).toBe(canonicalOf(job, labels));
         },
       ),
     );
@@ -71,14 +101,22 @@ describe('groupDeletePath', () => {
 
 describe('jobDeletePath', () => {
   it.each([
-    ['batch', false, '/api/v1/admin/jobs/batch'],
-    ['batch', true, '/api/v1/admin/jobs/batch?dry_run=true'],
-    ['team/x', true, '/api/v1/admin/jobs/team%2Fx?dry_run=true'],
-    ['a b#c', false, '/api/v1/admin/jobs/a%20b%23c'],
+    ['batch', false, 'api/v1/admin/jobs/batch'],
+    ['batch', true, 'api/v1/admin/jobs/batch?dry_run=true'],
+    ['team/x', true, 'api/v1/admin/jobs/team%2Fx?dry_run=true'],
+    ['a b#c', false, 'api/v1/admin/jobs/a%20b%23c'],
+    ['..', false, 'api/v1/admin/jobs/..'],
   ])('%j (dry run %s): %s', (job, dryRun, path) => {
     expect(paths.jobDeletePath(job, dryRun)).toBe(path);
-    const parsed = parseJobsPath(new URL(path, 'http://pushring.test').pathname);
-    expect(parsed).toEqual({ ok: true, glob: job });
+    for (const base of BASES) {
+      const url = new URL(path, base);
+      const parsed = parseJobsPath(sentFrom(path, base));
+      if (job === '..') {
+        // The browser resolves the dot segment: the call names the jobs path itself, which the server refuses; it never names another job.
+        expect(parsed.ok, base).toBe(false);
+      } else expect(parsed, base).toEqual({ ok: true, glob: job });
+      expect(url.searchParams.get('dry_run'), base).toBe(dryRun ? 'true' : null);
+    }
   });
 
   it.each([
@@ -124,9 +162,9 @@ describe('the filter and the list', () => {
     );
   });
 
-  it('asks for the groups of the filter glob', () => {
-    const url = new URL(paths.groupsUrl('a&b', 20), 'http://pushring.test');
-    expect(url.pathname).toBe('/-/api/groups');
+  it.each(BASES)('asks for the groups of the filter glob, from the page at %s', (base) => {
+    const url = new URL(paths.groupsUrl('a&b', 20), base);
+    expect(sentFrom(paths.groupsUrl('a&b', 20), base)).toBe('/-/api/groups');
     expect(Object.fromEntries(url.searchParams)).toEqual({ job: '*a&b*', limit: '20' });
   });
 
@@ -153,5 +191,74 @@ describe('the filter and the list', () => {
 
   it('shows label values quoted, in name order', () => {
     expect(paths.labelPairs({ z: 'a"b', a: '<b>' })).toEqual(['a="<b>"', 'z="a\\"b"']);
+  });
+});
+
+describe('what the page says when its reads fail', () => {
+  const refused = (status: number): Failure => ({
+    path: '-/status',
+    status,
+    code: status === 401 ? 'PUSHRING_UNAUTHENTICATED' : 'PUSHRING_FORBIDDEN',
+    problem: `${status} Nope: pushring: no`,
+  });
+  const busy: Failure = { path: '-/api/groups?job=*', status: 503, code: 'PUSHRING_READS_BUSY', problem: '503 Service Unavailable: pushring: busy' };
+  const down: Failure = { path: '-/api/refusals', status: 0, code: '', problem: 'no answer (Failed to fetch)' };
+
+  it('says nothing when every read answered', () => {
+    expect(paths.readsProblem([], false, 10)).toBeNull();
+  });
+
+  it.each([
+    [[refused(401)], false, 'The front door refused to show its data (401 Nope: pushring: no): paste a bearer token above, or sign in with basic credentials'],
+    [[refused(401), busy], true, 'the bearer token in use was not accepted'],
+    [[busy, refused(403)], true, 'it needs the read scope'],
+    [[refused(403), refused(401)], false, '(401 Nope'],
+  ])('a refused read (%j, token %s) stops the refreshes and says what to do: %s', (failures, hasToken, text) => {
+    const problem = paths.readsProblem(failures, hasToken, 10);
+    expect(problem).toMatchObject({ kind: 'refused', pause: true });
+    expect(problem!.text).toContain(text);
+    expect(problem!.text).not.toContain('\n');
+  });
+
+  it('a busy front door is a notice, and the next regular refresh retries', () => {
+    expect(paths.readsProblem([busy, busy], false, 10)).toEqual({
+      kind: 'busy',
+      pause: false,
+      text: `The front door is busy with other reads (503 ${paths.READS_BUSY}); what is shown may be from an earlier refresh, and the next refresh (in 10 s) tries again.`,
+    });
+  });
+
+  it('another failure is an error naming the read, the busy notice beside it', () => {
+    expect(paths.readsProblem([down], false, 10)).toEqual({ kind: 'error', pause: false, text: 'Could not read: -/api/refusals: no answer (Failed to fetch)' });
+    const mixed = paths.readsProblem([busy, down], false, 10)!;
+    expect(mixed).toMatchObject({ kind: 'error', pause: false });
+    expect(mixed.text).toContain('-/api/refusals: no answer');
+    expect(mixed.text).toContain(paths.READS_BUSY);
+  });
+
+  it('pauses exactly when a read was refused, whatever else failed', () => {
+    const failure = fc.record({
+      path: fc.constantFrom('-/status', '-/api/groups?job=*', '-/api/refusals'),
+      status: fc.constantFrom(0, 400, 401, 403, 500, 502, 503, 504),
+      code: fc.constantFrom('', 'PUSHRING_READS_BUSY', 'PUSHRING_READ_INCOMPLETE'),
+      problem: fc.string({ maxLength: 20 }),
+    });
+    fc.assert(
+      fc.property(fc.array(failure, { minLength: 1, maxLength: 3 }), fc.boolean(), (failures, hasToken) => {
+        const problem = paths.readsProblem(failures, hasToken, 10)!;
+        expect(problem.pause).toBe(failures.some((f) => f.status === 401 || f.status === 403));
+        expect(problem.kind === 'busy').toBe(failures.every((f) => f.status === 503 && f.code === 'PUSHRING_READS_BUSY'));
+      }),
+    );
+  });
+});
+
+describe('the page names no root-relative URL', () => {
+  it.each(['index.html', 'app.js', 'paths.js'])('%s', async (file) => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL(`../../static/page/${file}`, import.meta.url), 'utf8');
+    // `href="/…"`, `src="/…"`, or a string literal starting with `/-/`, `/metrics` or `/api/`.
+    expect(text).not.toMatch(/(?:href|src)="\//);
+    expect(text).not.toMatch(/['"`]\/(?:-\/|metrics|api\/)/);
   });
 });
