@@ -219,6 +219,8 @@ pushring is up. Push to http://127.0.0.1:$front_port exactly as to a Pushgateway
 
   echo 'batch_duration_seconds 11' | curl --data-binary @- http://127.0.0.1:$front_port/metrics/job/nightly/instance/host1
 
+Open http://127.0.0.1:$front_port/ in a browser: the groups, each shard's replicas, recent refusals.
+
 Backends (each shard's two replicas hold the same groups):
   shard a: http://127.0.0.1:${pgw_ports[0]}  http://127.0.0.1:${pgw_ports[1]}
   shard b: http://127.0.0.1:${pgw_ports[2]}  http://127.0.0.1:${pgw_ports[3]}

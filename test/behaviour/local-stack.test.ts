@@ -138,6 +138,13 @@ describe('npm run local', () => {
     ]);
     // Four Pushgateways and the front door (with its log tee), and the script itself.
     expect(processGroup(stack.process.pid).length).toBeGreaterThanOrEqual(6);
+    // The page it points people at, and the group through the front door's reads.
+    expect(stack.output()).toContain(`Open http://127.0.0.1:${stack.frontDoor}/ in a browser`);
+    const page = await fetch(`http://127.0.0.1:${stack.frontDoor}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    await page.text();
+    expect(await groupsOn(stack.frontDoor)).toEqual([{ instance: 'x', job: 'local' }]);
 
     // The script's own pid only, as a supervisor or a shell's `kill` does.
     process.kill(stack.process.pid, signal);
