@@ -131,6 +131,7 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
   // A client that shuts down its sending side once its request is out (`nc -N`, some HTTP/1.0
   // clients) still gets its answer from a Pushgateway; Node would drop a push in flight unanswered.
   node.httpAllowHalfOpen = true;
+  closeSilentConnections(app, node, limits.headersTimeout);
   const maxUrlBytes = server.maxUrlBytes;
   app.addHook('onRequest', (request, reply, done) => {
     // A request line without a version (`PUT /metrics/job/a`) is HTTP/0.9 to Node, and an empty
@@ -143,6 +144,47 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
     if (request.raw.url !== undefined && request.raw.url.length > maxUrlBytes) {
       void sendError(reply, 'PUSHRING_URI_TOO_LONG', { limitBytes: maxUrlBytes });
       return;
+    }
+    done();
+  });
+}
+
+/**
+ * A connection that sends no byte within `afterMs` of its opening (of its TLS handshake's end) is
+ * closed: Node's own header time-out counts from a request's first byte, so a client could
+ * otherwise hold a connection (of server.maxConnections) for ever by sending nothing. One that
+ * has begun a request is left to Node's time-out (its 408). Watched by the socket's byte count
+ * and the server's 'request' event, not a 'data' listener, which would take every connection off
+ * Node's native parsing. When the app closes, connections that never carried a request are
+ * closed at once: nothing is in flight on them, and Node's close would wait for them (a client's
+ * pool may open one it never uses).
+ */
+function closeSilentConnections(app: FastifyInstance, node: Server, afterMs: number): void {
+  const silent = new Map<Socket, NodeJS.Timeout>();
+  const forget = (socket: Socket): void => {
+    clearTimeout(silent.get(socket));
+    silent.delete(socket);
+  };
+  const watch = (socket: Socket): void => {
+    // Over TLS the handshake's bytes are counted already.
+    const before = socket.bytesRead;
+    const timer = setTimeout(() => {
+      silent.delete(socket);
+      if (socket.bytesRead === before) socket.destroy();
+    }, afterMs);
+    timer.unref();
+    silent.set(socket, timer);
+    socket.once('close', () => forget(socket));
+  };
+  const tls = 'setSecureContext' in node;
+  node.on(tls ? 'secureConnection' : 'connection', watch);
+  node.on('request', (request: IncomingMessage) => {
+    if (silent.size > 0 && silent.has(request.socket)) forget(request.socket);
+  });
+  app.addHook('preClose', (done) => {
+    for (const socket of [...silent.keys()]) {
+      forget(socket);
+      if (socket.bytesRead === 0) socket.destroy();
     }
     done();
   });

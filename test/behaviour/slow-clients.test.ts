@@ -159,6 +159,32 @@ describe('slow clients', () => {
     console.log(`open connections after: ${after}`);
   }, 120_000);
 
+  it('closes a connection on which no request begins within the header time-out, and keeps one that pushes', async () => {
+    const port = await startServe(`server: { headersTimeoutMs: ${HEADERS_TIMEOUT_MS} }`);
+    const silent = Array.from({ length: 20 }, () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      return new Promise<string>((resolve) => socket.on('close', () => resolve('closed')));
+    });
+    // A keep-alive connection that pushed is never one of them: the same socket pushes again after.
+    const kept = connect(port, '127.0.0.1');
+    kept.on('error', () => undefined);
+    let answers = '';
+    kept.on('data', (d: Buffer) => (answers += d.toString('latin1')));
+    const push = (i: number): void => {
+      const body = `kept ${i}\n`;
+      kept.write(`PUT /metrics/job/slow_clients/instance/kept HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    };
+    const answered = (n: number) => waitFor(async () => (answers.match(/HTTP\/1\.1 200 /g) ?? []).length >= n, { what: `${n} answers on the kept connection` });
+    push(0);
+    await answered(1);
+    await expect(Promise.all(silent)).resolves.toEqual(silent.map(() => 'closed'));
+    expect(kept.destroyed, 'the connection that pushed is still open').toBe(false);
+    push(1);
+    await answered(2);
+    kept.destroy();
+  }, 60_000);
+
   it(`past server.maxConnections (${MAX_CONNECTIONS}) a new connection is closed at once, and pushes are served again once the excess goes`, async () => {
     // A header time-out far longer than the test: the held connections stay until the test lets them go.
     const port = await startServe(`server: { maxConnections: ${MAX_CONNECTIONS}, headersTimeoutMs: 600000, requestTimeoutMs: 600000 }`);
