@@ -137,14 +137,28 @@ export function isAdminPath(path: string): boolean {
 }
 
 /**
- * Whether a write comes from a page of another site, by its `Sec-Fetch-Site` (every browser sends
- * it; no push client does): once a browser holds basic credentials for the front door (its page
- * asks for them), any site could otherwise make it POST a form whose body parses as exposition
- * text. A browser's own navigation (`none`) and the front door's page (`same-origin`) may write.
+ * Whether a write comes from a page of another site, and by what sign: its `Sec-Fetch-Site`
+ * (every current browser sends it; no push client does), or, from an older browser without it,
+ * an `Origin` other than the front door's own (`Host`). Once a browser holds basic credentials
+ * for the front door (its page asks for them), any site could otherwise make it POST a form
+ * whose body parses as exposition text. A browser's own navigation (`none`) and the front door's
+ * page (`same-origin`) may write. Undefined: not cross-site.
  */
-export function isCrossSiteWrite(method: string, secFetchSite: string | undefined): boolean {
-  if (secFetchSite === undefined || method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return false;
-  return secFetchSite !== 'same-origin' && secFetchSite !== 'none';
+export function crossSiteSign(
+  method: string,
+  headers: { readonly site?: string | undefined; readonly origin?: string | undefined; readonly host?: string | undefined },
+): string | undefined {
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return undefined;
+  const { site, origin, host } = headers;
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site: ${site.slice(0, 40)}`;
+  if (origin === undefined) return undefined;
+  let originHost: string | undefined;
+  try {
+    originHost = origin === 'null' ? undefined : new URL(origin).host;
+  } catch {
+    originHost = undefined;
+  }
+  return originHost !== undefined && originHost === host ? undefined : `Origin: ${origin.slice(0, 100)}`;
 }
 
 /** How a 403 names what was refused. */

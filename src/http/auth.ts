@@ -17,7 +17,7 @@ import { createFailureLimiter, type FailureLimiter } from '../auth/failures.js';
 import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import type { AuthConfig } from '../config/schema.js';
 import { groupingPathOf } from './request-path.js';
-import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, describeAction, isCrossSiteWrite, type Action, type Scope } from '../core/auth.js';
+import { ANONYMOUS, UNKNOWN, classifyRequest, compileScope, decide, crossSiteSign, describeAction, type Action, type Scope } from '../core/auth.js';
 import { sendError } from './errors.js';
 import type { AuthRefusal } from './self-metrics.js';
 import { clientCertificateOf, type ClientCertificate } from './tls.js';
@@ -32,6 +32,8 @@ export interface AuthObserver {
 const credentials = new WeakMap<FastifyRequest, string>();
 
 /** The credential name a request passed with (`anonymous` without one); undefined when no credentials are in force or the request was refused. */
+const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
 export function credentialOf(request: FastifyRequest): string | undefined {
   return credentials.get(request);
 }
@@ -149,10 +151,11 @@ export function registerAuth(app: FastifyInstance, initial: AuthConfig, observer
     const action = classifyRequest(request.method, request.url, () => groupingPathOf(request));
     if (action.kind === 'open') return undefined;
     // Before any credential is looked at: a browser would add the ones it holds for the front door.
-    const site = request.headers['sec-fetch-site'];
-    if (typeof site === 'string' && isCrossSiteWrite(request.method, site)) {
-      request.log.info({ site, action: describeAction(action) }, 'refused: a write from a page of another site');
-      return refusalOf(action, (r) => sendError(r, 'PUSHRING_CROSS_SITE', { site: site.slice(0, 40) }));
+    const { headers } = request;
+    const sign = crossSiteSign(request.method, { site: single(headers['sec-fetch-site']), origin: single(headers.origin), host: headers.host });
+    if (sign !== undefined) {
+      request.log.info({ sign, action: describeAction(action) }, 'refused: a write from a page of another site');
+      return refusalOf(action, (r) => sendError(r, 'PUSHRING_CROSS_SITE', { sign }));
     }
     const { auth, failures } = state;
     const authorization = request.headers.authorization;

@@ -107,8 +107,8 @@ export const ERRORS = {
   },
   PUSHRING_CROSS_SITE: {
     status: 403,
-    message: (c: { site: string }) =>
-      `pushring: a browser sent this write from another site (Sec-Fetch-Site: ${c.site}); nothing was done. Push from a client, or from the front door's own page.`,
+    message: (c: { sign: string }) =>
+      `pushring: a browser sent this write from another site's page (${c.sign}); nothing was done. Push from a client, or from the front door's own page.`,
   },
   PUSHRING_AUTH_THROTTLED: {
     status: 429,

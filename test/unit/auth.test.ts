@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  isCrossSiteWrite,
+  crossSiteSign,
   HEADER_PROBLEMS,
   NEEDS_CREDENTIAL,
   classifyRequest,
@@ -69,20 +69,28 @@ describe('parseAuthorization', () => {
   });
 });
 
-describe('isCrossSiteWrite', () => {
+describe('crossSiteSign', () => {
+  const host = 'pushring.example:9191';
   it.each([
-    ['POST', 'cross-site', true],
-    ['PUT', 'same-site', true],
-    ['DELETE', 'cross-site', true],
-    ['PATCH', 'cross-site', true],
-    ['POST', 'same-origin', false],
-    ['DELETE', 'none', false],
-    ['PUT', undefined, false],
-    ['GET', 'cross-site', false],
-    ['HEAD', 'cross-site', false],
-    ['OPTIONS', 'cross-site', false],
-  ] as const)('%s with Sec-Fetch-Site %s: %s', (method, site, refused) => {
-    expect(isCrossSiteWrite(method, site)).toBe(refused);
+    ['POST', { site: 'cross-site', host }, 'Sec-Fetch-Site: cross-site'],
+    ['PUT', { site: 'same-site', host }, 'Sec-Fetch-Site: same-site'],
+    ['DELETE', { site: 'cross-site', origin: `http://${host}`, host }, 'Sec-Fetch-Site: cross-site'],
+    ['PATCH', { site: 'cross-site', host }, 'Sec-Fetch-Site: cross-site'],
+    ['POST', { site: 'same-origin', origin: 'http://elsewhere', host }, undefined],
+    ['DELETE', { site: 'none', host }, undefined],
+    ['PUT', { host }, undefined],
+    ['GET', { site: 'cross-site', host }, undefined],
+    ['HEAD', { site: 'cross-site', host }, undefined],
+    ['OPTIONS', { site: 'cross-site', host }, undefined],
+    // An older browser without Sec-Fetch-Site: its Origin decides.
+    ['POST', { origin: `http://${host}`, host }, undefined],
+    ['POST', { origin: `https://${host}`, host }, undefined],
+    ['POST', { origin: 'https://evil.example', host }, 'Origin: https://evil.example'],
+    ['POST', { origin: 'null', host }, 'Origin: null'],
+    ['POST', { origin: 'not a url', host }, 'Origin: not a url'],
+    ['POST', { origin: `http://${host}` }, `Origin: http://${host}`],
+  ] as const)('%s with %j: %s', (method, headers, sign) => {
+    expect(crossSiteSign(method, headers)).toBe(sign);
   });
 });
 

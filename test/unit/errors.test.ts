@@ -34,7 +34,7 @@ describe('the error catalogue', () => {
       credential: 'team-a',
       action: 'push to job "j"',
       failures: 10,
-      site: 'cross-site',
+      sign: 'Sec-Fetch-Site: cross-site',
       reads: 4,
     });
     expect(status).toBeGreaterThanOrEqual(400);
