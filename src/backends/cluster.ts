@@ -8,6 +8,7 @@ import { pushLagMs, type Routing, type WriteMode } from '../core/ring-change.js'
 import { resolveReplicas, type ResolvedReplica } from '../core/replicas.js';
 import { ringOf, type Ring } from '../core/ring.js';
 import { authoritativeShard } from '../core/read-merge.js';
+import { PAGE_READS } from '../read/gate.js';
 import { Backend, readConnectOptions, type HealthListener, type ScrapeListener } from './client.js';
 
 export interface Shard {
@@ -88,7 +89,8 @@ export function createCluster(config: Readonly<Config>): Cluster {
       shardIndex,
       secretsReloadMs: c.auth.secretsReloadSeconds * 1000,
       connections: c.write.connectionsPerBackend,
-      readConnections: 2 * c.server.maxConcurrentReads,
+      // Two for each read of every group at once, and the page's own (read/gate.ts).
+      readConnections: 2 * c.server.maxConcurrentReads + PAGE_READS,
       connectTimeoutMs: c.write.connectTimeoutMs,
       timeoutMs: c.write.timeoutMs,
       probeTimeoutMs: c.health.timeoutMs,

@@ -25,18 +25,9 @@ import { createModeWatch } from './mode-watch.js';
 import { checkFence, checkRateLimit, checkReservedLabels, createPushHandler, type Check } from './push.js';
 import { createSelfMetrics, type SelfMetrics } from './self-metrics.js';
 import { parseGroupQuery } from '../core/group-list.js';
+import { createReadGate, PAGE_READS } from '../read/gate.js';
 import { createGroupLister } from '../read/groups.js';
-import {
-  MAX_LEFT_OUT_SERIES,
-  createReadGate,
-  gated,
-  ringStatusOf,
-  serveApiMetrics,
-  serveTextMetrics,
-  statusOf,
-  type ChangeProgress,
-  type ReadDeps,
-} from '../read/reads.js';
+import { MAX_LEFT_OUT_SERIES, gated, ringStatusOf, serveApiMetrics, serveTextMetrics, statusOf, type ChangeProgress, type ReadDeps } from '../read/reads.js';
 import { RECENT_REFUSALS, createRefusalLog, registerRefusalLog } from './refusals.js';
 import { limitBodies, limitServer, serverOptions } from './server-options.js';
 import { httpsOptions, readTlsFiles, watchTls } from './tls.js';
@@ -212,13 +203,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     log,
     startedAt: Date.now(),
     leftOut: createBodyBudget(MAX_LEFT_OUT_SERIES),
-    gate: createReadGate(config.server.maxConcurrentReads),
     ...(suspects === undefined ? {} : { suspects }),
     ...(options.changeProgress === undefined ? {} : { progress: options.changeProgress }),
   };
   // HEAD is not offered: a Pushgateway answers HEAD /metrics with 405 (the route below).
-  app.get('/metrics', { exposeHeadRoute: false }, (_req, reply) => gated(reads, reply, false, () => serveTextMetrics(reads, reply)));
-  app.get('/api/v1/metrics', { exposeHeadRoute: false }, (_req, reply) => gated(reads, reply, true, () => serveApiMetrics(reads, reply)));
+  // Places for reads of every group (read/gate.ts): the scripts' and the page's apart.
+  const gate = createReadGate(config.server.maxConcurrentReads);
+  app.get('/metrics', { exposeHeadRoute: false }, (_req, reply) => gated(gate, reply, false, () => serveTextMetrics(reads, reply)));
+  app.get('/api/v1/metrics', { exposeHeadRoute: false }, (_req, reply) => gated(gate, reply, true, () => serveApiMetrics(reads, reply)));
   app.get('/api/v1/status', async (_req, reply) => {
     await reply.type('application/json').send(statusOf(reads));
   });
@@ -228,7 +220,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   registerPage(app);
   // For the page at `/`: the groups with their shard, and the writes recently refused here.
-  const listGroups = createGroupLister(reads);
+  const listGroups = createGroupLister(reads, createReadGate(PAGE_READS));
   app.get('/-/api/groups', async (request, reply) => {
     const parsed = parseGroupQuery(request.query as Record<string, unknown>);
     if (!parsed.ok) {
@@ -236,7 +228,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       return;
     }
     const list = await listGroups(parsed.query);
-    if (list === undefined) await sendError(reply, 'PUSHRING_READS_BUSY', { reads: reads.gate.max }, { 'retry-after': '1' });
+    if (list === undefined) await sendError(reply, 'PUSHRING_READS_BUSY', { reads: PAGE_READS }, { 'retry-after': '1' });
     else await reply.send(list);
   });
   app.get('/-/api/refusals', async (_req, reply) => {

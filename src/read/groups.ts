@@ -10,6 +10,7 @@ import { jsonGroups } from '../backends/client.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { compileGlob } from '../core/glob.js';
 import { FirstInOrder, compareRows, rowOf, type GroupQuery, type GroupRow } from '../core/group-list.js';
+import type { ReadGate } from './gate.js';
 import { firstAnswering, viewOf, type ReadDeps } from './reads.js';
 
 export interface GroupList {
@@ -25,7 +26,7 @@ export interface GroupList {
 
 export async function listGroups(deps: ReadDeps, query: GroupQuery): Promise<GroupList> {
   const glob = compileGlob(query.job);
-  const view = viewOf(deps.cluster);
+  const view = viewOf(deps.cluster, deps.progress?.());
   const unread: { shard: string; reason: string }[] = [];
   const perShard = await Promise.all(
     view.shards.map((shard) =>
@@ -58,22 +59,38 @@ export async function listGroups(deps: ReadDeps, query: GroupQuery): Promise<Gro
   return { now: Date.now(), groups: rows.list, matched, complete: unread.length === 0, unreadShards: unread };
 }
 
+/** How long a list read is served again to the same query: every open page asks every 10 s. */
+export const GROUP_LIST_FRESH_MS = 5_000;
+/** Queries whose last list is kept (the oldest goes first). */
+const KEPT_LISTS = 16;
+
 /**
- * listGroups within the read gate, one read for every request asking the same while it runs (each
- * open page asks the same every 10 s). Resolves to undefined when the gate is full.
+ * listGroups within its own read gate (the page's: it never takes a place of the scripts' reads),
+ * one read for every request asking the same while it runs, and its answer served again for
+ * GROUP_LIST_FRESH_MS. Resolves to undefined when no place came free in time.
  */
-export function createGroupLister(deps: ReadDeps): (query: GroupQuery) => Promise<GroupList | undefined> {
-  // At most one entry per place in the gate.
-  const inFlight = new Map<string, Promise<GroupList>>();
+export function createGroupLister(deps: ReadDeps, gate: ReadGate, now: () => number = Date.now): (query: GroupQuery) => Promise<GroupList | undefined> {
+  // At most one entry per place in the gate and per read waiting for one.
+  const inFlight = new Map<string, Promise<GroupList | undefined>>();
+  const kept = new Map<string, GroupList>();
   return (query) => {
     const key = `${query.limit}\u0000${query.job}`;
+    const fresh = kept.get(key);
+    if (fresh !== undefined && now() - fresh.now < GROUP_LIST_FRESH_MS) return Promise.resolve(fresh);
     const shared = inFlight.get(key);
     if (shared !== undefined) return shared;
-    if (!deps.gate.enter()) return Promise.resolve(undefined);
-    const read = listGroups(deps, query).finally(() => {
-      inFlight.delete(key);
-      deps.gate.leave();
-    });
+    const read = (async (): Promise<GroupList | undefined> => {
+      if (!(await gate.enter())) return undefined;
+      try {
+        const list = await listGroups(deps, query);
+        kept.delete(key);
+        kept.set(key, list);
+        if (kept.size > KEPT_LISTS) kept.delete(kept.keys().next().value!);
+        return list;
+      } finally {
+        gate.leave();
+      }
+    })().finally(() => inFlight.delete(key));
     inFlight.set(key, read);
     return read;
   };

@@ -21,6 +21,7 @@ import { classifyLine, createLineSplitter, groupIdentities, isPushedSeries, line
 import type { ChangePhase } from '../core/ring-change.js';
 import type { BodyBudget } from '../http/body-budget.js';
 import { ERRORS } from '../http/errors.js';
+import type { ReadGate } from './gate.js';
 
 /** Series of copies not to show that text merges may hold at once, over every read (their identities only). */
 export const MAX_LEFT_OUT_SERIES = 500_000;
@@ -49,43 +50,31 @@ export interface ReadDeps {
   readonly leftOut: BodyBudget;
   /** The last reconciler pass of this front door, when it runs one. */
   readonly progress?: () => ChangeProgress | undefined;
-  /** Reads of every group under way (server.maxConcurrentReads). */
-  readonly gate: ReadGate;
 }
 
-/** How many reads of every group may be answered at once; each costs every replica two read connections at most. */
-export interface ReadGate {
-  readonly max: number;
-  /** Takes a place; false when every place is taken. */
-  enter(): boolean;
-  leave(): void;
-}
-
-export function createReadGate(max: number): ReadGate {
-  let inside = 0;
-  return {
-    max,
-    enter: () => inside < max && ++inside > 0,
-    leave: () => void (inside = Math.max(0, inside - 1)),
-  };
-}
+/** How long one answer may hold its place, however slowly its client reads: then it is cut off. */
+export const READ_DEADLINE_MS = 10 * 60_000;
 
 /**
- * Answers a read within the gate: 503 PUSHRING_READS_BUSY (with Retry-After) when it is full,
- * so that no read waits for a replica connection another read holds.
+ * Answers a read within the gate (gate.ts): 503 PUSHRING_READS_BUSY (with Retry-After) when no
+ * place comes free in time, so that no read waits for a replica connection another read holds.
+ * An answer still going after READ_DEADLINE_MS is cut off: a client taking a batch just inside
+ * the stall time-out would otherwise hold its place for hours.
  */
-export async function gated(deps: ReadDeps, reply: FastifyReply, json: boolean, serve: () => Promise<void>): Promise<void> {
-  if (!deps.gate.enter()) {
-    const message = ERRORS.PUSHRING_READS_BUSY.message({ reads: deps.gate.max });
+export async function gated(gate: ReadGate, reply: FastifyReply, json: boolean, serve: () => Promise<void>): Promise<void> {
+  if (!(await gate.enter())) {
+    const message = ERRORS.PUSHRING_READS_BUSY.message({ reads: gate.max });
     reply.code(ERRORS.PUSHRING_READS_BUSY.status).header('x-pushring-error', 'PUSHRING_READS_BUSY').header('retry-after', '1');
     if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message });
     else await reply.type('text/plain; charset=utf-8').send(message + '\n');
     return;
   }
+  const deadline = setTimeout(() => reply.raw.destroy(), READ_DEADLINE_MS);
   try {
     await serve();
   } finally {
-    deps.gate.leave();
+    clearTimeout(deadline);
+    gate.leave();
   }
 }
 
@@ -102,6 +91,10 @@ class ShardReadError extends Error {
 
 const isShardFailure = (err: unknown): boolean => (err as { code?: unknown }).code === 'PUSHRING_SHARD_READ';
 
+/** The client went away or stopped taking the answer: no replica is to blame, and none is tried. */
+const clientGone = (message: string): Error => Object.assign(new Error(message), { code: 'PUSHRING_CLIENT_GONE' });
+const isClientGone = (err: unknown): boolean => (err as { code?: unknown }).code === 'PUSHRING_CLIENT_GONE';
+
 /**
  * What one answer reads, taken once as it opens its replicas (each of which answers as of that
  * moment): the shards whose groups may be shown (the owners, and in the dual phase every shard of
@@ -110,19 +103,20 @@ const isShardFailure = (err: unknown): boolean => (err as { code?: unknown }).co
  */
 export interface ReadView {
   readonly shards: readonly Shard[];
-  /** A ring change is under way as far as this front door knows (it writes dual, or is fenced by another ring). */
+  /** A ring change is under way as far as this front door knows (it writes dual, is fenced by another ring, or its reconciler carries one out). */
   readonly changing: boolean;
   /** Whether `shard` holds the copy of the group (its grouping labels) that is shown. */
   shows(shard: string, labels: Readonly<Record<string, string>>): boolean;
 }
 
-export function viewOf(cluster: Cluster): ReadView {
+export function viewOf(cluster: Cluster, progress?: ChangeProgress): ReadView {
   const owners = new Set(cluster.ring.shards);
   const dual = cluster.phase === 'dual';
   const authority = cluster.readAuthority();
   return {
     shards: [...cluster.shards.values()].filter((s) => dual || owners.has(s.name)),
-    changing: dual || cluster.fence !== undefined,
+    // Its own reconciler, when it holds the lease, sees a change still held for another front door.
+    changing: dual || cluster.fence !== undefined || (progress !== undefined && progress.phase !== 'none'),
     shows: (shard, labels) => authority(makeGroupingKey(new Map(Object.entries(labels))).canonical) === shard,
   };
 }
@@ -143,15 +137,17 @@ function createWriter(res: ServerResponse, stallMs: number): { write(text: strin
     if (batch === '') return;
     const out = batch;
     batch = '';
-    if (res.destroyed) throw new Error('the client closed the connection');
+    if (res.destroyed) throw clientGone('the client closed the connection (or its answer passed its deadline)');
     if (res.write(out)) return;
     // One wait at a time, its listeners removed once it settles: none pile up over a long answer.
     const settled = new AbortController();
-    const stalled = setTimeout(() => settled.abort(new Error(`the client took no data for ${stallMs} ms`)), stallMs);
+    const stalled = setTimeout(() => settled.abort(clientGone(`the client took no data for ${stallMs} ms`)), stallMs);
     try {
       await Promise.race([
         once(res, 'drain', { signal: settled.signal }),
-        once(res, 'close', { signal: settled.signal }).then(() => Promise.reject(new Error('the client closed the connection'))),
+        once(res, 'close', { signal: settled.signal }).then(() =>
+          Promise.reject(clientGone('the client closed the connection (or its answer passed its deadline)')),
+        ),
       ]);
     } catch (err) {
       throw settled.signal.aborted && settled.signal.reason instanceof Error ? settled.signal.reason : err;
@@ -205,7 +201,8 @@ export async function firstAnswering<T>(
       reasons.push(`${backend.id}: ${(err as Error).message}`);
     }
   }
-  throw new ShardReadError(shard.name, reasons.length === 0 ? 'it has no replica' : reasons.join('; '));
+  const none = shard.backends.length === 0 ? 'it has no replica' : 'no replica of it is left to try (each failed, or is suspect once the answer had begun)';
+  throw new ShardReadError(shard.name, reasons.length === 0 ? none : reasons.join('; '));
 }
 
 /** Opens `path` on the first of the shard's replicas that answers. */
@@ -254,7 +251,7 @@ function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard:
 
 export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
   const { log } = deps;
-  const view = viewOf(deps.cluster);
+  const view = viewOf(deps.cluster, deps.progress?.());
   const { shards } = view;
   const none = shards.filter((s) => s.backends.length === 0).map((s) => s.name);
   if (none.length > 0) return sendUnavailable(reply, none, true);
@@ -283,15 +280,16 @@ export async function serveApiMetrics(deps: ReadDeps, reply: FastifyReply): Prom
           for await (const text of jsonGroups(stream)) {
             const group = JSON.parse(text) as ApiGroup;
             if (!view.shows(shard.name, group.labels)) continue;
+            // Counted before it is written: once handed to the writer it may reach the client.
+            sent++;
             await out.write(first ? text : ',' + text);
             first = false;
-            sent++;
           }
           break;
         } catch (err) {
           stream.close();
           // Nothing of this shard sent yet: its other replica can still give the whole of it.
-          if (sent > 0 || res.destroyed) throw err;
+          if (sent > 0 || res.destroyed || isClientGone(err)) throw err;
           log.warn(
             { shard: shard.name, replica: backend.replica, err: (err as Error).message },
             'read of a replica failed before any of it was sent; reading its twin',
@@ -447,7 +445,7 @@ function openText(deps: ReadDeps, view: ReadView, holder: object, shard: Shard):
 
 export async function serveTextMetrics(deps: ReadDeps, reply: FastifyReply): Promise<void> {
   const { log } = deps;
-  const view = viewOf(deps.cluster);
+  const view = viewOf(deps.cluster, deps.progress?.());
   let sources: TextSource[];
   try {
     sources = await openAll(view.shards, (shard) => openText(deps, view, reply, shard));
