@@ -1,6 +1,7 @@
 /**
  * The page at `/`: reads -/status, -/api/groups and -/api/refusals, renders them, refreshes
- * every REFRESH_MS (one refresh in flight at a time) and on a filter change (debounced), and
+ * every REFRESH_MS while the tab is visible (one refresh in flight at a time; a refresh skipped
+ * while hidden is made once the tab shows again) and on a filter change (debounced), and
  * deletes a group or a job. Every value a client chose is rendered with textContent, never as
  * markup. The bearer token lives in sessionStorage only and goes in the Authorization header of
  * this page's own requests, never in a URL or a log. Every URL is relative to the page's own
@@ -253,7 +254,21 @@ let inFlight = false;
 let again = false;
 /** Set while the reads are refused: no timer then; the token field, the filter or a reload refresh. */
 let paused = false;
+/** Set when the timer fell due while the tab was hidden: the tab's return refreshes once. */
+let skipped = false;
 let timer;
+
+/** The timer's refresh: none while the tab is hidden (every background tab would read the whole ring). */
+function onTimer() {
+  if (document.visibilityState === 'hidden') skipped = true;
+  else void refresh();
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden' || !skipped) return;
+  skipped = false;
+  if (!paused) void refresh();
+});
 
 async function refresh() {
   if (inFlight) {
@@ -261,6 +276,7 @@ async function refresh() {
     return;
   }
   inFlight = true;
+  skipped = false;
   clearTimeout(timer);
   try {
     const [status, list, refusals] = await Promise.allSettled([getJson('-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('-/api/refusals')]);
@@ -284,7 +300,7 @@ async function refresh() {
     if (again) {
       again = false;
       void refresh();
-    } else if (!paused) timer = setTimeout(() => void refresh(), REFRESH_MS);
+    } else if (!paused) timer = setTimeout(onTimer, REFRESH_MS);
   }
 }
 
