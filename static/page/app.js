@@ -7,7 +7,19 @@
  * this page's own requests, never in a URL or a log. Every URL is relative to the page's own
  * (paths.js), so the page works under a proxy's path prefix.
  */
-import { filterGlob, formatAge, groupDeletePath, groupsUrl, isGlobLike, jobDeletePath, labelPairs, limitOf, listNote, readsProblem } from './paths.js';
+import {
+  filterGlob,
+  formatAge,
+  groupDeletePath,
+  groupsTitle,
+  groupsUrl,
+  isGlobLike,
+  jobDeletePath,
+  labelPairs,
+  limitOf,
+  listNote,
+  readsProblem,
+} from './paths.js';
 
 const REFRESH_MS = 10_000;
 const FILTER_DEBOUNCE_MS = 300;
@@ -129,6 +141,7 @@ function clearRefused() {
   }
   $('list-note').textContent = '';
   $('incomplete').hidden = true;
+  shownGlob = null;
 }
 
 // ----- the ring and its shards -----
@@ -257,6 +270,8 @@ let paused = false;
 /** Set when the timer fell due while the tab was hidden: the tab's return refreshes once. */
 let skipped = false;
 let timer;
+/** The job glob the groups table's rows answer, or null when it shows none (groupsTitle). */
+let shownGlob = null;
 
 /** The timer's refresh: none while the tab is hidden (every background tab would read the whole ring). */
 function onTimer() {
@@ -279,7 +294,9 @@ async function refresh() {
   skipped = false;
   clearTimeout(timer);
   try {
+    const asked = filterGlob($('filter').value);
     const [status, list, refusals] = await Promise.allSettled([getJson('-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('-/api/refusals')]);
+    if (list.status === 'fulfilled') shownGlob = asked;
     const failures = [];
     for (const [answer, render] of [
       [status, renderRing],
@@ -293,7 +310,7 @@ async function refresh() {
     if (problem !== null && problem.kind === 'refused') clearRefused();
     paused = problem !== null && problem.pause;
     document.body.dataset.refreshed = String(Date.now());
-    $('groups-title').textContent = `Groups (job ${filterGlob($('filter').value)})`;
+    $('groups-title').textContent = groupsTitle(asked, shownGlob);
     showProblem(problem);
   } finally {
     inFlight = false;

@@ -282,7 +282,7 @@ describe('the page at / (no credentials)', () => {
   }, 90_000);
 });
 
-describe('the page at / over time', () => {
+describe('the page at / over time and filters', () => {
   let door: FrontDoor;
   const GROUPS: Labels[] = [
     { job: 'alpha', instance: 'a1' },
@@ -328,6 +328,33 @@ describe('the page at / over time', () => {
       'one refresh on showing again',
     ).toEqual(['/-/status']);
     await waitRows(page, GROUPS.length);
+    await page.close();
+  });
+
+  it('titles the rows with the filter they answer, and says so when a new filter could not be read', async () => {
+    const { page } = await openPage(`${door.url}/`);
+    await waitRows(page, GROUPS.length);
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *)');
+    // The new filter's list is answered busy: the rows and their Delete buttons are still every job's.
+    await page.route(
+      (url) => url.pathname === '/-/api/groups' && url.searchParams.get('job') === '*lph*',
+      (route) =>
+        route.fulfill({
+          status: 503,
+          headers: { 'x-pushring-error': 'PUSHRING_READS_BUSY', 'content-type': 'application/json' },
+          body: JSON.stringify({ error: 'too many reads under way: try again shortly' }),
+        }),
+    );
+    await page.fill('#filter', 'lph');
+    await page.locator('#error[data-kind="busy"]').waitFor();
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *): still the list for job *, as the list for job *lph* could not be read');
+    expect(await page.locator('#groups tbody tr.group').count()).toBe(GROUPS.length);
+
+    await page.fill('#filter', 'alph');
+    await waitRows(page, 2);
+    await page.locator('#groups-title', { hasText: 'Groups (job *alph*)' }).waitFor();
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *alph*)');
+    expect(await page.locator('#error').isHidden()).toBe(true);
     await page.close();
   });
 });
