@@ -6,7 +6,7 @@
  * page's token field, refused without it, and recent refusals; with token-only credentials (no
  * anonymous read), the page's plain word that its reads were refused until a token is pasted.
  * Its timers run on Playwright's clock where a test needs time to pass: no refresh while the tab
- * is hidden, proven over 30 s of page time without waiting them out.
+ * is hidden or the reads are refused, proven over 30 s of page time without waiting them out.
  * It keeps a screenshot.
  */
 import { mkdir, stat, readFile } from 'node:fs/promises';
@@ -265,11 +265,19 @@ describe('the page at / (no credentials)', () => {
   });
 
   it('shows a killed replica down on its own refresh, and an incomplete list naming a shard with none left', async () => {
-    const { page } = await openPage(`${door.url}/`);
+    const { page } = await openPage(`${door.url}/`, async (p) => p.clock.install());
     const [first, second] = door.backends[1]!;
     await first!.kill();
-    // No reload: the page's own timer refreshes it.
-    await page.waitForSelector(`#shards tbody tr[data-url="${first!.url}"][data-up="false"]`);
+    // No reload: the page's own timer refreshes it, its 10 s run on the page's clock until the
+    // front door has seen the replica go.
+    const down = page.locator(`#shards tbody tr[data-url="${first!.url}"][data-up="false"]`);
+    await waitFor(
+      async () => {
+        await page.clock.runFor(10_000);
+        return (await down.count()) > 0;
+      },
+      { what: `${first!.url} shown down`, timeoutMs: WAIT_MS, intervalMs: 100 },
+    );
     expect(await page.locator(`#shards tbody tr[data-url="${second!.url}"]`).getAttribute('data-up')).toBe('true');
     await second!.kill();
     await page.reload();
@@ -492,10 +500,14 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect((await fetch(`${door.url}/-/page/app.js`)).status, 'the page is open').toBe(200);
     expect((await fetch(`${door.url}/-/status`)).status, 'its data is not').toBe(401);
 
-    const statusReads: string[] = [];
-    const { page, dialogs } = await openPage(`${door.url}/`);
-    page.on('request', (request) => {
-      if (new URL(request.url()).pathname === '/-/status') statusReads.push(request.headers()['authorization'] === undefined ? 'anonymous' : 'token');
+    // Every read from the first on, each with who sent it, in the order the browser sent them.
+    const reads: string[] = [];
+    const { page, dialogs } = await openPage(`${door.url}/`, async (p) => {
+      await p.clock.install();
+      p.on('request', (request) => {
+        const path = new URL(request.url()).pathname;
+        if (path === '/-/status' || path === '/-/api/groups') reads.push(`${path} ${request.headers()['authorization'] === undefined ? 'anonymous' : 'token'}`);
+      });
     });
     const problem = page.locator('#error');
     await page.locator('#error[data-kind="refused"]').waitFor();
@@ -510,6 +522,8 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect(await page.locator('#groups tbody td.refused').textContent()).toContain('Not shown');
     expect(await page.locator('#token').isVisible()).toBe(true);
     expect(dialogs, 'no dialog opened').toEqual([]);
+    // Paused while refused: 30 s of the page's time, three of its refresh periods, ask for nothing.
+    await page.clock.runFor(30_000);
 
     await page.fill('#token', TOKEN);
     await page.click('#token-form button[type=submit]');
@@ -518,11 +532,14 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect((await shownGroups(page)).map((g) => g.job).sort()).toEqual(['locked', 'locked', 'sealed']);
     const replicas = await page.$$eval('#shards tbody tr', (rows: PageElement[]) => rows.map((r) => r.getAttribute('data-shard')));
     expect(replicas.sort()).toEqual(['s0', 's0', 's1', 's1']);
-    // Paused while refused: the reads after the page loaded are the ones the token field asked for.
-    expect(statusReads.length).toBeGreaterThan(0);
+    // Paused while refused: the first load's reads, then only the ones the token field asked for
+    // (a refresh the timer made in those 30 s would sit between them, anonymous).
+    const firstToken = reads.findIndex((r) => r.endsWith(' token'));
+    expect(firstToken, reads.join(',')).toBeGreaterThan(0);
+    expect(reads.slice(0, firstToken).sort(), 'one anonymous read of each before the token').toEqual(['/-/api/groups anonymous', '/-/status anonymous']);
     expect(
-      statusReads.every((who) => who === 'token'),
-      statusReads.join(','),
+      reads.slice(firstToken).every((r) => r.endsWith(' token')),
+      reads.join(','),
     ).toBe(true);
     expect(page.url()).not.toContain(TOKEN);
     await page.close();
