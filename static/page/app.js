@@ -1,12 +1,25 @@
 /**
  * The page at `/`: reads -/status, -/api/groups and -/api/refusals, renders them, refreshes
- * every REFRESH_MS (one refresh in flight at a time) and on a filter change (debounced), and
+ * every REFRESH_MS while the tab is visible (one refresh in flight at a time; a refresh skipped
+ * while hidden is made once the tab shows again) and on a filter change (debounced), and
  * deletes a group or a job. Every value a client chose is rendered with textContent, never as
  * markup. The bearer token lives in sessionStorage only and goes in the Authorization header of
  * this page's own requests, never in a URL or a log. Every URL is relative to the page's own
  * (paths.js), so the page works under a proxy's path prefix.
  */
-import { filterGlob, formatAge, groupDeletePath, groupsUrl, isGlobLike, jobDeletePath, labelPairs, limitOf, listNote, readsProblem } from './paths.js';
+import {
+  filterGlob,
+  formatAge,
+  groupDeletePath,
+  groupsTitle,
+  groupsUrl,
+  isGlobLike,
+  jobDeletePath,
+  labelPairs,
+  limitOf,
+  listNote,
+  readsProblem,
+} from './paths.js';
 
 const REFRESH_MS = 10_000;
 const FILTER_DEBOUNCE_MS = 300;
@@ -128,6 +141,7 @@ function clearRefused() {
   }
   $('list-note').textContent = '';
   $('incomplete').hidden = true;
+  shownGlob = null;
 }
 
 // ----- the ring and its shards -----
@@ -253,7 +267,23 @@ let inFlight = false;
 let again = false;
 /** Set while the reads are refused: no timer then; the token field, the filter or a reload refresh. */
 let paused = false;
+/** Set when the timer fell due while the tab was hidden: the tab's return refreshes once. */
+let skipped = false;
 let timer;
+/** The job glob the groups table's rows answer, or null when it shows none (groupsTitle). */
+let shownGlob = null;
+
+/** The timer's refresh: none while the tab is hidden (every background tab would read the whole ring). */
+function onTimer() {
+  if (document.visibilityState === 'hidden') skipped = true;
+  else void refresh();
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden' || !skipped) return;
+  skipped = false;
+  if (!paused) void refresh();
+});
 
 async function refresh() {
   if (inFlight) {
@@ -261,9 +291,12 @@ async function refresh() {
     return;
   }
   inFlight = true;
+  skipped = false;
   clearTimeout(timer);
   try {
+    const asked = filterGlob($('filter').value);
     const [status, list, refusals] = await Promise.allSettled([getJson('-/status'), getJson(groupsUrl($('filter').value, limit)), getJson('-/api/refusals')]);
+    if (list.status === 'fulfilled') shownGlob = asked;
     const failures = [];
     for (const [answer, render] of [
       [status, renderRing],
@@ -277,14 +310,14 @@ async function refresh() {
     if (problem !== null && problem.kind === 'refused') clearRefused();
     paused = problem !== null && problem.pause;
     document.body.dataset.refreshed = String(Date.now());
-    $('groups-title').textContent = `Groups (job ${filterGlob($('filter').value)})`;
+    $('groups-title').textContent = groupsTitle(asked, shownGlob);
     showProblem(problem);
   } finally {
     inFlight = false;
     if (again) {
       again = false;
       void refresh();
-    } else if (!paused) timer = setTimeout(() => void refresh(), REFRESH_MS);
+    } else if (!paused) timer = setTimeout(onTimer, REFRESH_MS);
   }
 }
 

@@ -68,6 +68,17 @@ export function groupsUrl(text, limit) {
   return `-/api/groups?${new URLSearchParams({ job: filterGlob(text), limit: String(limit) }).toString()}`;
 }
 
+/**
+ * The groups heading: the job glob of the list the table shows (`shown`, null when it shows none),
+ * and when the refresh just made asked for another (`asked`: the filter changed, and that read
+ * failed or was busy), a plain word that the rows are still the earlier filter's, so that no row
+ * and its Delete buttons sit under a filter they do not answer.
+ */
+export function groupsTitle(asked, shown) {
+  if (shown === null || shown === asked) return `Groups (job ${asked})`;
+  return `Groups (job ${shown}): still the list for job ${shown}, as the list for job ${asked} could not be read`;
+}
+
 /** An age in seconds as people read it: `42s`, `3m 5s`, `2h 10m`, `4d 3h`; negative (clock skew) is `0s`. */
 export function formatAge(seconds) {
   const s = Math.max(0, Math.floor(seconds));

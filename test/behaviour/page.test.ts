@@ -5,6 +5,8 @@
  * and an incomplete list; and, with credentials, deletes of a group and of a job through the
  * page's token field, refused without it, and recent refusals; with token-only credentials (no
  * anonymous read), the page's plain word that its reads were refused until a token is pasted.
+ * Its timers run on Playwright's clock where a test needs time to pass: no refresh while the tab
+ * is hidden or the reads are refused, proven over 30 s of page time without waiting them out.
  * It keeps a screenshot.
  */
 import { mkdir, stat, readFile } from 'node:fs/promises';
@@ -94,8 +96,12 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function openPage(url: string): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+/** What a test wants in place before the page loads: Playwright's clock, request listeners. */
+type BeforeLoad = (page: Page) => Promise<void> | void;
+
+async function openPage(url: string, beforeLoad?: BeforeLoad): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
   const page = await browser.newPage();
+  await beforeLoad?.(page);
   page.setDefaultTimeout(WAIT_MS);
   const dialogs: string[] = [];
   const errors: string[] = [];
@@ -110,6 +116,43 @@ async function openPage(url: string): Promise<{ page: Page; dialogs: string[]; e
   await page.goto(url);
   await page.waitForSelector('body[data-refreshed]');
   return { page, dialogs, errors };
+}
+
+/** The page's reads of `paths` in the order the browser sent them, as `pathname?search`. */
+function recordRequests(page: Page, paths: readonly string[]): string[] {
+  const seen: string[] = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (paths.includes(url.pathname)) seen.push(url.pathname + url.search);
+  });
+  return seen;
+}
+
+/**
+ * Fetches `-/healthy?mark=<name>` from inside the page: a marker among the page's requests, so
+ * that what the page asked for before it is told apart from what it asked for after.
+ */
+async function mark(page: Page, name: string): Promise<void> {
+  await page.evaluate(`fetch('-/healthy?mark=${name}').then((r) => r.status)`);
+}
+
+/**
+ * Shows or hides the tab as the page sees it. Headless Chromium keeps every page visible, so the
+ * property is set on the page's document and the event the browser would send is dispatched.
+ */
+async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate(
+    `Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true }); document.dispatchEvent(new Event('visibilitychange'))`,
+  );
+}
+
+/** The marked stretch of `seen` between `mark(page, from)` and `mark(page, to)`. */
+function between(seen: readonly string[], from: string, to: string): string[] {
+  const start = seen.indexOf(`/-/healthy?mark=${from}`);
+  const end = seen.indexOf(`/-/healthy?mark=${to}`);
+  expect(start, `marker ${from} seen`).toBeGreaterThanOrEqual(0);
+  expect(end, `marker ${to} seen after ${from}`).toBeGreaterThan(start);
+  return seen.slice(start + 1, end);
 }
 
 describe('the page at / (no credentials)', () => {
@@ -222,11 +265,19 @@ describe('the page at / (no credentials)', () => {
   });
 
   it('shows a killed replica down on its own refresh, and an incomplete list naming a shard with none left', async () => {
-    const { page } = await openPage(`${door.url}/`);
+    const { page } = await openPage(`${door.url}/`, async (p) => p.clock.install());
     const [first, second] = door.backends[1]!;
     await first!.kill();
-    // No reload: the page's own timer refreshes it.
-    await page.waitForSelector(`#shards tbody tr[data-url="${first!.url}"][data-up="false"]`);
+    // No reload: the page's own timer refreshes it, its 10 s run on the page's clock until the
+    // front door has seen the replica go.
+    const down = page.locator(`#shards tbody tr[data-url="${first!.url}"][data-up="false"]`);
+    await waitFor(
+      async () => {
+        await page.clock.runFor(10_000);
+        return (await down.count()) > 0;
+      },
+      { what: `${first!.url} shown down`, timeoutMs: WAIT_MS, intervalMs: 100 },
+    );
     expect(await page.locator(`#shards tbody tr[data-url="${second!.url}"]`).getAttribute('data-up')).toBe('true');
     await second!.kill();
     await page.reload();
@@ -237,6 +288,83 @@ describe('the page at / (no credentials)', () => {
     expect(shown.every((g) => g.shard === 's0')).toBe(true);
     await page.close();
   }, 90_000);
+});
+
+describe('the page at / over time and filters', () => {
+  let door: FrontDoor;
+  const GROUPS: Labels[] = [
+    { job: 'alpha', instance: 'a1' },
+    { job: 'alpha', instance: 'a2' },
+    { job: 'beta', instance: 'b1' },
+  ];
+
+  beforeAll(async () => {
+    door = await startFrontDoor({ shards: 2, replicas: 2 });
+    for (const labels of GROUPS) expect(await push(door, labels, 'm 1\n')).toBe(200);
+  });
+  afterAll(async () => {
+    await door?.close();
+  });
+
+  it('reads nothing on its timer while the tab is hidden, and refreshes once when it shows again', async () => {
+    let seen: string[] = [];
+    const { page } = await openPage(`${door.url}/`, async (p) => {
+      await p.clock.install();
+      seen = recordRequests(p, ['/-/status', '/-/api/groups', '/-/api/refusals', '/-/healthy']);
+    });
+    await waitRows(page, GROUPS.length);
+    const loaded = await page.locator('body').getAttribute('data-refreshed');
+    await mark(page, 'shown');
+    await page.clock.runFor(10_000);
+    await mark(page, 'hiding');
+    // That refresh done, so that the next one is the timer's, due while hidden.
+    await expect.poll(async () => page.locator('body').getAttribute('data-refreshed'), { timeout: WAIT_MS }).not.toBe(loaded);
+    expect(between(seen, 'shown', 'hiding').filter((r) => r.startsWith('/-/status')).length, 'the timer refreshes a visible tab').toBeGreaterThan(0);
+
+    await setVisibility(page, 'hidden');
+    await mark(page, 'hidden');
+    await page.clock.runFor(30_000);
+    await mark(page, 'back');
+    await setVisibility(page, 'visible');
+    await expect.poll(() => seen.slice(seen.indexOf('/-/healthy?mark=back')).filter((r) => r.startsWith('/-/api/groups')).length, { timeout: WAIT_MS }).toBe(1);
+    await mark(page, 'end');
+    // A refresh in flight when the tab hid may still have been asked for before the marker; none after it.
+    expect(between(seen, 'hidden', 'back'), 'no read while hidden for 30 s').toEqual([]);
+    const after = between(seen, 'back', 'end');
+    expect(
+      after.filter((r) => r.startsWith('/-/status')),
+      'one refresh on showing again',
+    ).toEqual(['/-/status']);
+    await waitRows(page, GROUPS.length);
+    await page.close();
+  });
+
+  it('titles the rows with the filter they answer, and says so when a new filter could not be read', async () => {
+    const { page } = await openPage(`${door.url}/`);
+    await waitRows(page, GROUPS.length);
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *)');
+    // The new filter's list is answered busy: the rows and their Delete buttons are still every job's.
+    await page.route(
+      (url) => url.pathname === '/-/api/groups' && url.searchParams.get('job') === '*lph*',
+      (route) =>
+        route.fulfill({
+          status: 503,
+          headers: { 'x-pushring-error': 'PUSHRING_READS_BUSY', 'content-type': 'application/json' },
+          body: JSON.stringify({ error: 'too many reads under way: try again shortly' }),
+        }),
+    );
+    await page.fill('#filter', 'lph');
+    await page.locator('#error[data-kind="busy"]').waitFor();
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *): still the list for job *, as the list for job *lph* could not be read');
+    expect(await page.locator('#groups tbody tr.group').count()).toBe(GROUPS.length);
+
+    await page.fill('#filter', 'alph');
+    await waitRows(page, 2);
+    await page.locator('#groups-title', { hasText: 'Groups (job *alph*)' }).waitFor();
+    expect(await page.locator('#groups-title').textContent()).toBe('Groups (job *alph*)');
+    expect(await page.locator('#error').isHidden()).toBe(true);
+    await page.close();
+  });
 });
 
 describe('the page at / with credentials', () => {
@@ -372,10 +500,14 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect((await fetch(`${door.url}/-/page/app.js`)).status, 'the page is open').toBe(200);
     expect((await fetch(`${door.url}/-/status`)).status, 'its data is not').toBe(401);
 
-    const statusReads: string[] = [];
-    const { page, dialogs } = await openPage(`${door.url}/`);
-    page.on('request', (request) => {
-      if (new URL(request.url()).pathname === '/-/status') statusReads.push(request.headers()['authorization'] === undefined ? 'anonymous' : 'token');
+    // Every read from the first on, each with who sent it, in the order the browser sent them.
+    const reads: string[] = [];
+    const { page, dialogs } = await openPage(`${door.url}/`, async (p) => {
+      await p.clock.install();
+      p.on('request', (request) => {
+        const path = new URL(request.url()).pathname;
+        if (path === '/-/status' || path === '/-/api/groups') reads.push(`${path} ${request.headers()['authorization'] === undefined ? 'anonymous' : 'token'}`);
+      });
     });
     const problem = page.locator('#error');
     await page.locator('#error[data-kind="refused"]').waitFor();
@@ -390,6 +522,8 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect(await page.locator('#groups tbody td.refused').textContent()).toContain('Not shown');
     expect(await page.locator('#token').isVisible()).toBe(true);
     expect(dialogs, 'no dialog opened').toEqual([]);
+    // Paused while refused: 30 s of the page's time, three of its refresh periods, ask for nothing.
+    await page.clock.runFor(30_000);
 
     await page.fill('#token', TOKEN);
     await page.click('#token-form button[type=submit]');
@@ -398,11 +532,14 @@ describe('the page at / with token-only credentials (anonymous read off)', () =>
     expect((await shownGroups(page)).map((g) => g.job).sort()).toEqual(['locked', 'locked', 'sealed']);
     const replicas = await page.$$eval('#shards tbody tr', (rows: PageElement[]) => rows.map((r) => r.getAttribute('data-shard')));
     expect(replicas.sort()).toEqual(['s0', 's0', 's1', 's1']);
-    // Paused while refused: the reads after the page loaded are the ones the token field asked for.
-    expect(statusReads.length).toBeGreaterThan(0);
+    // Paused while refused: the first load's reads, then only the ones the token field asked for
+    // (a refresh the timer made in those 30 s would sit between them, anonymous).
+    const firstToken = reads.findIndex((r) => r.endsWith(' token'));
+    expect(firstToken, reads.join(',')).toBeGreaterThan(0);
+    expect(reads.slice(0, firstToken).sort(), 'one anonymous read of each before the token').toEqual(['/-/api/groups anonymous', '/-/status anonymous']);
     expect(
-      statusReads.every((who) => who === 'token'),
-      statusReads.join(','),
+      reads.slice(firstToken).every((r) => r.endsWith(' token')),
+      reads.join(','),
     ).toBe(true);
     expect(page.url()).not.toContain(TOKEN);
     await page.close();

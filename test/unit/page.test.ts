@@ -26,6 +26,7 @@ interface Paths {
   formatAge(seconds: number): string;
   labelPairs(labels: Record<string, string>): string[];
   listNote(shown: number, matched: number): string;
+  groupsTitle(asked: string, shown: string | null): string;
   readsProblem(failures: Failure[], hasToken: boolean, refreshSeconds: number): { kind: string; pause: boolean; text: string } | null;
   READS_BUSY: string;
   MAX_LIMIT: number;
@@ -187,6 +188,28 @@ describe('the filter and the list', () => {
     [90000, '1d 1h'],
   ])('an age of %ss reads %s', (seconds, text) => {
     expect(paths.formatAge(seconds)).toBe(text);
+  });
+
+  it.each([
+    ['*', '*', 'Groups (job *)'],
+    ['*lph*', '*lph*', 'Groups (job *lph*)'],
+    ['*lph*', null, 'Groups (job *lph*)'],
+    ['*lph*', '*', 'Groups (job *): still the list for job *, as the list for job *lph* could not be read'],
+  ] as const)('asked for job %j with the rows of job %j shown, the heading reads %j', (asked, shown, title) => {
+    expect(paths.groupsTitle(asked, shown)).toBe(title);
+  });
+
+  it('titles the rows with the glob they answer, never with a glob whose read failed', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), (typed, before) => {
+        const asked = paths.filterGlob(typed);
+        const shown = paths.filterGlob(before);
+        const title = paths.groupsTitle(asked, shown);
+        expect(title.startsWith(`Groups (job ${shown})`)).toBe(true);
+        if (asked !== shown) expect(title).toContain(`could not be read`);
+        else expect(title).toBe(`Groups (job ${asked})`);
+      }),
+    );
   });
 
   it('shows label values quoted, in name order', () => {
