@@ -10,13 +10,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
 import { removeTempDir, tempDir, waitFor } from '../helpers/processes.js';
-import { startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
+import { SHIPPED_TARGETS, shippedPrometheusConfig, startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
-const TARGETS = 'targets/pushring-targets.json';
+const TARGETS = SHIPPED_TARGETS;
 const TOKEN = 'grafana-test-token-0123456789';
 
 interface Target {
@@ -80,30 +79,9 @@ beforeAll(async () => {
 
   // The shipped configuration, with test intervals and this run's front door; its
   // metrics_path (if any) is kept, so the test follows where the self-metrics are served.
-  const config = parse(await readFile('config/prometheus.yml', 'utf8')) as {
-    global: Record<string, string>;
-    rule_files: string[];
-    scrape_configs: Array<{
-      job_name: string;
-      metrics_path?: string;
-      file_sd_configs?: Array<{ files: string[]; refresh_interval?: string }>;
-      static_configs?: unknown;
-    }>;
-  };
-  config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
-  for (const job of config.scrape_configs) {
-    for (const sd of job.file_sd_configs ?? []) {
-      expect(sd.files).toEqual([TARGETS]);
-      sd.refresh_interval = '1s';
-    }
-  }
-  const doors = config.scrape_configs.find((j) => j.job_name === 'pushring');
-  expect(doors, 'the shipped scrape job "pushring"').toBeDefined();
-  doors!.static_configs = [{ targets: [new URL(door.url).host] }];
-  metricsPath = doors!.metrics_path ?? '/metrics';
-  const files: Record<string, string> = { [TARGETS]: formatTargets(buildTargets(door.config)) };
-  for (const rules of config.rule_files) files[rules] = await readFile(join('config', rules), 'utf8');
-  prometheus = await startPrometheus(stringify(config), files);
+  const shipped = await shippedPrometheusConfig(door.url);
+  metricsPath = shipped.metricsPath;
+  prometheus = await startPrometheus(shipped.yaml, { ...shipped.files, [TARGETS]: formatTargets(buildTargets(door.config)) });
 });
 afterAll(async () => {
   await Promise.all([door?.close(), prometheus?.close()]);

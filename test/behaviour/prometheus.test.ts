@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { createRing } from '../../src/core/ring.js';
 import { writeFileAtomically } from '../../src/discovery/file-sd.js';
 import { buildTargets, formatTargets } from '../../src/discovery/targets.js';
@@ -16,42 +16,18 @@ import { createReconciler } from '../../src/reconcile/reconciler.js';
 import { createSuspectStore } from '../../src/reconcile/suspects.js';
 import { validated } from '../helpers/config.js';
 import { freePort, waitFor } from '../helpers/processes.js';
-import { startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
+import { SHIPPED_TARGETS, shippedPrometheusConfig, startPrometheus, type PrometheusServer, type PromSample } from '../helpers/prometheus.js';
 import { rawGroups, startPushgateway, type Pushgateway, type RawGroup } from '../helpers/pushgateway.js';
 import { send, startFrontDoor, type FrontDoor } from './front-door.js';
 
-const TARGETS = 'targets/pushring-targets.json';
+const TARGETS = SHIPPED_TARGETS;
 let door: FrontDoor;
 let prometheus: PrometheusServer;
 const extra: Pushgateway[] = [];
 
-/** The shipped configuration, with test intervals and this run's front door address. */
-async function testPrometheusConfig(frontDoorUrl: string): Promise<{ yaml: string; files: Record<string, string> }> {
-  const config = parse(await readFile('config/prometheus.yml', 'utf8')) as {
-    global: Record<string, string>;
-    rule_files: string[];
-    scrape_configs: Array<{
-      job_name: string;
-      file_sd_configs?: Array<{ files: string[]; refresh_interval?: string }>;
-      static_configs?: Array<{ targets: string[] }>;
-    }>;
-  };
-  config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
-  for (const job of config.scrape_configs) {
-    for (const sd of job.file_sd_configs ?? []) {
-      expect(sd.files).toEqual([TARGETS]);
-      sd.refresh_interval = '1s';
-    }
-    if (job.job_name === 'pushring') job.static_configs = [{ targets: [new URL(frontDoorUrl).host] }];
-  }
-  const files: Record<string, string> = {};
-  for (const rules of config.rule_files) files[rules] = await readFile(join('config', rules), 'utf8');
-  return { yaml: stringify(config), files };
-}
-
 beforeAll(async () => {
   door = await startFrontDoor({ shards: 2 });
-  const { yaml, files } = await testPrometheusConfig(door.url);
+  const { yaml, files } = await shippedPrometheusConfig(door.url);
   files[TARGETS] = formatTargets(buildTargets(door.config));
   prometheus = await startPrometheus(yaml, files);
 });
@@ -188,7 +164,7 @@ describe('what Prometheus answers across repairs, moves and discovery', () => {
   beforeAll(async () => {
     rules = await shippedRules();
     door = await startFrontDoor({ shards: 2, suspects, config: { write: { timeoutMs: 5_000 }, health: { intervalMs: 200, timeoutMs: 2_000 } } });
-    const { yaml, files } = await testPrometheusConfig(door.url);
+    const { yaml, files } = await shippedPrometheusConfig(door.url);
     files[TARGETS] = formatTargets(buildTargets(door.config));
     prometheus = await startPrometheus(yaml, files);
   });
