@@ -29,45 +29,19 @@ export interface TestCa {
 
 let issued = 0;
 
+/** `openssl req` arguments for a new P-256 key, unencrypted, written to the path that follows. */
+const NEW_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout'];
+
 export async function createTestCa(name = 'pushring test CA'): Promise<TestCa> {
   const openssl = requireBinary('openssl');
   const dir = await tempDir('pushring-certs-');
   const caFile = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
-  await run(openssl, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    caKey,
-    '-out',
-    caFile,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-  ]);
+  await run(openssl, ['req', '-x509', ...NEW_KEY, caKey, '-out', caFile, '-days', '2', '-subj', `/CN=${name}`]);
   const issue = async (subject: string, extensions: string): Promise<KeyPair> => {
     const base = join(dir, `cert-${++issued}`);
     const pair = { certFile: `${base}.crt`, keyFile: `${base}.key` };
-    await run(openssl, [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      pair.keyFile,
-      '-out',
-      `${base}.csr`,
-      '-subj',
-      subject,
-    ]);
+    await run(openssl, ['req', ...NEW_KEY, pair.keyFile, '-out', `${base}.csr`, '-subj', subject]);
     await writeFile(`${base}.ext`, extensions);
     // A random serial each: openssl's shared serial file races between concurrent issues.
     const serial = `0x${randomBytes(16).toString('hex')}`;
