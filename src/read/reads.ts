@@ -63,11 +63,8 @@ export const READ_DEADLINE_MS = 10 * 60_000;
  */
 export async function gated(gate: ReadGate, reply: FastifyReply, json: boolean, serve: () => Promise<void>): Promise<void> {
   if (!(await gate.enter())) {
-    const message = ERRORS.PUSHRING_READS_BUSY.message({ reads: gate.max });
-    reply.code(ERRORS.PUSHRING_READS_BUSY.status).header('x-pushring-error', 'PUSHRING_READS_BUSY').header('retry-after', '1');
-    if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message });
-    else await reply.type('text/plain; charset=utf-8').send(message + '\n');
-    return;
+    reply.header('retry-after', '1');
+    return sendReadError(reply, 'PUSHRING_READS_BUSY', ERRORS.PUSHRING_READS_BUSY.message({ reads: gate.max }), json);
   }
   const deadline = setTimeout(() => reply.raw.destroy(), READ_DEADLINE_MS);
   try {
@@ -122,8 +119,10 @@ export function viewOf(cluster: Cluster, progress?: ChangeProgress): ReadView {
 }
 
 /** The order replicas are tried in (core/read-merge.ts readOrder): live and trusted first; one believed down may still answer. */
-function preference(shard: Shard, suspects: ReadDeps['suspects']): Backend[] {
-  return readOrder(shard.backends.map((b) => ({ up: b.up, suspect: suspects?.since(b.id) !== undefined }))).map((i) => shard.backends[i]!);
+const isSuspect = (deps: ReadDeps, backend: Backend): boolean => deps.suspects?.since(backend.id) !== undefined;
+
+function preference(shard: Shard, deps: ReadDeps): Backend[] {
+  return readOrder(shard.backends.map((b) => ({ up: b.up, suspect: isSuspect(deps, b) }))).map((i) => shard.backends[i]!);
 }
 
 /**
@@ -165,11 +164,21 @@ function createWriter(res: ServerResponse, stallMs: number): { write(text: strin
   };
 }
 
-async function sendUnavailable(reply: FastifyReply, shards: readonly string[], json: boolean): Promise<void> {
-  const message = ERRORS.PUSHRING_READ_INCOMPLETE.message({ shard: shards.join(', ') });
-  reply.code(ERRORS.PUSHRING_READ_INCOMPLETE.status).header('x-pushring-error', 'PUSHRING_READ_INCOMPLETE');
-  if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message, shards });
+/** A read's 503: the Pushgateway API's error envelope for /api/v1/*, a line of text for /metrics. */
+async function sendReadError(
+  reply: FastifyReply,
+  code: 'PUSHRING_READ_INCOMPLETE' | 'PUSHRING_READS_BUSY',
+  message: string,
+  json: boolean,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  reply.code(ERRORS[code].status).header('x-pushring-error', code);
+  if (json) await reply.type('application/json').send({ status: 'error', errorType: 'unavailable', error: message, ...extra });
   else await reply.type('text/plain; charset=utf-8').send(message + '\n');
+}
+
+function sendUnavailable(reply: FastifyReply, shards: readonly string[], json: boolean): Promise<void> {
+  return sendReadError(reply, 'PUSHRING_READ_INCOMPLETE', ERRORS.PUSHRING_READ_INCOMPLETE.message({ shard: shards.join(', ') }), json, { shards });
 }
 
 /** A 503 naming the shards that could not be opened; the log says why (messages name where a secret is, never what). */
@@ -192,7 +201,7 @@ export async function firstAnswering<T>(
   tried: ReadonlySet<Backend> = new Set(),
 ): Promise<T> {
   const reasons: string[] = [];
-  for (const backend of preference(shard, deps.suspects)) {
+  for (const backend of preference(shard, deps)) {
     if (tried.has(backend)) continue;
     try {
       return await open(backend);
@@ -235,8 +244,6 @@ function closeOpened(value: unknown): void {
 function suspectHeader(suspect: ReadonlySet<Backend>): Record<string, string> {
   return suspect.size === 0 ? {} : { 'x-pushring-suspect-replicas': [...suspect].map((b) => b.id).join(', ') };
 }
-
-const isSuspect = (deps: ReadDeps, backend: Backend): boolean => deps.suspects?.since(backend.id) !== undefined;
 
 /** Cuts the answer off: no terminating chunk, so that curl exits non-zero and a JSON reader fails. */
 function abort(res: ServerResponse, log: FastifyBaseLogger, what: string, shard: string, err: unknown): void {
