@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, renderError, type ErrorCode } from '../../src/http/errors.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const reference = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 const codes = Object.keys(ERRORS) as ErrorCode[];
 
 describe('the error catalogue', () => {
-  it.each(codes)('%s is documented in README.md with its status', (code) => {
-    const row = readme.split('\n').find((line) => line.startsWith(`| \`${code}\``));
-    expect(row, `README.md has no row for ${code}`).toBeDefined();
+  it.each(codes)('%s is documented in docs/errors.md with its status', (code) => {
+    const row = reference.split('\n').find((line) => line.startsWith(`| \`${code}\``));
+    expect(row, `docs/errors.md has no row for ${code}`).toBeDefined();
     expect(row).toContain(`| ${ERRORS[code].status} |`);
   });
 
