@@ -15,7 +15,7 @@ import { createSecretStore, type SecretStore } from '../auth/secrets.js';
 import { basePathOf } from '../config/load.js';
 import type { ApiGroup } from '../core/exposition.js';
 import { createJsonArraySplitter } from '../core/json-array.js';
-import { explainRefusal, explainTlsFailure, type ResolvedClient } from '../core/replicas.js';
+import { TLS_HANDSHAKE_FAILURES, explainRefusal, explainTlsFailure, type ResolvedClient } from '../core/replicas.js';
 
 export type ReplicaFailure =
   /**
@@ -35,28 +35,11 @@ export type ReplicaFailure =
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
- * TLS errors that only a handshake raises, so the request was never sent: the codes
- * explainTlsFailure (core/replicas.ts) names one by one. Any other `ERR_SSL_*` may be a record-layer
- * error on a reused keep-alive connection after the request went out.
+ * TLS errors that only a handshake raises, so the request was never sent (core/replicas.ts). Any
+ * other `ERR_SSL_*` may be a record-layer error on a reused keep-alive connection after the
+ * request went out.
  */
-export const HANDSHAKE_TLS_ERRORS: ReadonlySet<string> = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
-  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
-]);
+export const HANDSHAKE_TLS_ERRORS: ReadonlySet<string> = new Set(Object.keys(TLS_HANDSHAKE_FAILURES));
 
 /** A replica's answer to a read, chunk by chunk (Backend.stream). */
 export interface ReplicaStream {

@@ -69,33 +69,45 @@ function mergeClient(shard: BackendClientConfig | undefined, shardPath: string, 
 }
 
 /**
+ * The TLS errors that only a handshake raises (so nothing was sent), each with what it means. One
+ * table: the write path counts these as "unreachable" (client.ts), and explainTlsFailure says what
+ * to fix.
+ */
+export const TLS_HANDSHAKE_FAILURES: Readonly<Record<string, 'untrusted' | 'host' | 'validity' | 'client-certificate' | 'not-tls'>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted',
+  CERT_SIGNATURE_FAILURE: 'untrusted',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'host',
+  CERT_HAS_EXPIRED: 'validity',
+  CERT_NOT_YET_VALID: 'validity',
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'client-certificate',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'client-certificate',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'client-certificate',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'client-certificate',
+  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'client-certificate',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'not-tls',
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'not-tls',
+};
+
+/**
  * Why a replica's TLS handshake failed, in words an operator acts on, from the error code Node
  * gives (OpenSSL's verify codes, Node's own, and the alerts a server sends). Undefined: not a
  * TLS failure.
  */
 export function explainTlsFailure(code: string, caPath: string | undefined, certPath: string | undefined): string | undefined {
-  const ca = caPath === undefined ? 'give the CA that signs it in client.caFile' : `check ${caPath}`;
-  switch (code) {
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'UNABLE_TO_GET_ISSUER_CERT':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'CERT_SIGNATURE_FAILURE':
-      return `TLS: the replica's certificate is not signed by a trusted CA (${code}): ${ca}`;
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+  switch (TLS_HANDSHAKE_FAILURES[code]) {
+    case 'untrusted':
+      return `TLS: the replica's certificate is not signed by a trusted CA (${code}): ${caPath === undefined ? 'give the CA that signs it in client.caFile' : `check ${caPath}`}`;
+    case 'host':
       return `TLS: the replica's certificate is not valid for this host name (${code}): fix the URL's host or set client.serverName`;
-    case 'CERT_HAS_EXPIRED':
-    case 'CERT_NOT_YET_VALID':
+    case 'validity':
       return `TLS: the replica's certificate is outside its validity period (${code}): renew it`;
-    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
-    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
-    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
-    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
-    case 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED':
+    case 'client-certificate':
       return `TLS: the replica refused pushring's client certificate (${code}): ${certPath === undefined ? 'it asks for one: set client.certFile and client.keyFile' : `check ${certPath} against its client_ca_file`}`;
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+    case 'not-tls':
       return `TLS: the replica does not speak TLS (${code}): use an http:// URL, or start it with a web config that enables TLS`;
     default:
       return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') ? `TLS handshake failed (${code})` : undefined;
