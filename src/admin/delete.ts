@@ -12,6 +12,7 @@ import { formatGroupingPath } from '../core/grouping-key.js';
 import type { BodyJudge } from '../http/judging.js';
 import type { PushRequest, Refusal } from '../http/push.js';
 import type { WriteObserver } from '../write/fan-out.js';
+import { runBounded } from '../reconcile/execute.js';
 import { writeToShard } from '../write/fan-out.js';
 import { writeGroup } from '../write/group-write.js';
 import { requiredAcks, type WriteOutcome } from '../write/outcome.js';
@@ -30,14 +31,10 @@ const NO_BODY: PushRequest = Object.freeze({ method: 'DELETE', headers: Object.f
 /** Deletes every group of the plan; resolves with the ones that failed and why. */
 export async function deletePlanned(path: DeletePath, plan: AdminPlan): Promise<DeleteFailure[]> {
   const failures: DeleteFailure[] = [];
-  const queue = plan.groups.values();
-  const worker = async (): Promise<void> => {
-    for (let next = queue.next(); next.done !== true; next = queue.next()) {
-      const reason = await deleteOne(path, next.value).catch((err: unknown) => `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      if (reason !== undefined) failures.push({ key: next.value.key, reason });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, plan.groups.size) }, worker));
+  await runBounded([...plan.groups.values()], DELETE_CONCURRENCY, async (group) => {
+    const reason = await deleteOne(path, group).catch((err: unknown) => `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    if (reason !== undefined) failures.push({ key: group.key, reason });
+  });
   return failures;
 }
 

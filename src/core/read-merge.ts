@@ -8,7 +8,7 @@
  * answers family by family (the smallest name first) therefore yields each family once, with one
  * HELP/TYPE, while reading every replica only as fast as the answer is sent.
  */
-import type { ApiGroup } from './exposition.js';
+import { familiesOf, type ApiGroup } from './exposition.js';
 
 /** One line of a replica's text exposition, as the merge sees it. */
 export type ExpositionLine =
@@ -86,12 +86,7 @@ export function lineIdentity(family: string, type: string, line: string): string
 /** The identities of every series of a group of `/api/v1/metrics`, push_time_seconds and push_failure_time_seconds included. */
 export function groupIdentities(group: ApiGroup): string[] {
   const out: string[] = [];
-  for (const [name, value] of Object.entries(group)) {
-    if (name === 'labels' || name === 'last_push_successful' || value === undefined || typeof value !== 'object' || !('metrics' in value)) continue;
-    for (const metric of (value as { metrics: readonly { labels?: Readonly<Record<string, string>> }[] }).metrics) {
-      out.push(seriesIdentity(name, Object.entries(metric.labels ?? {})));
-    }
-  }
+  for (const [name, family] of familiesOf(group)) for (const metric of family.metrics) out.push(seriesIdentity(name, Object.entries(metric.labels ?? {})));
   return out;
 }
 

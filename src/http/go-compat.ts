@@ -73,7 +73,7 @@ export function sendFrameworkError(error: FastifyError, reply: FastifyReply): vo
 }
 
 /** Go's HTTP server refusing a request line it cannot parse. */
-async function sendBadRequestLine(reply: FastifyReply): Promise<void> {
+export async function sendBadRequestLine(reply: FastifyReply): Promise<void> {
   await reply.type(TEXT).header('connection', 'close').send('400 Bad Request');
 }
 

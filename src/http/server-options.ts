@@ -12,7 +12,7 @@ import type { ServerConfig } from '../config/schema.js';
 import { declaredBodyBytes, OVERLOADED_RETRY_AFTER, type BodyBudget } from './body-budget.js';
 import { sendError } from './errors.js';
 import { groupingPathOf } from './request-path.js';
-import { TEXT } from './go-compat.js';
+import { TEXT, isPushMethod, sendBadRequestLine } from './go-compat.js';
 
 /** The limits as Node's HTTP server takes them (http.createServer's options, and its properties). */
 export interface NodeServerLimits {
@@ -137,7 +137,7 @@ export function limitServer(app: FastifyInstance, server: ServerConfig): void {
     // A request line without a version (`PUT /metrics/job/a`) is HTTP/0.9 to Node, and an empty
     // PUT would then replace a group; Go refuses the line, so does pushring, as Go does.
     if (request.raw.httpVersionMajor === 0) {
-      void reply.code(400).type(TEXT).header('connection', 'close').send('400 Bad Request');
+      void sendBadRequestLine(reply.code(400));
       return;
     }
     // Node hands the request target over as latin1: one character per byte received.
@@ -203,7 +203,7 @@ export function limitBodies(app: FastifyInstance, budget: BodyBudget, maxBodyByt
   const writes = new WeakSet<object>();
   app.addHook('onRequest', (request, reply, done) => {
     const method = request.method;
-    if ((method !== 'PUT' && method !== 'POST' && method !== 'DELETE') || !groupingPathOf(request).ok) {
+    if (!isPushMethod(method) || !groupingPathOf(request).ok) {
       done();
       return;
     }

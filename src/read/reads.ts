@@ -231,9 +231,7 @@ export async function openAll<T>(shards: readonly Shard[], open: (shard: Shard) 
 }
 
 function closeOpened(value: unknown): void {
-  const v = value as { stream?: ReplicaStream; text?: ReplicaStream };
-  v.stream?.close();
-  v.text?.close();
+  (value as { stream?: ReplicaStream }).stream?.close();
 }
 
 /**
