@@ -168,10 +168,16 @@ function closeSilentConnections(app: FastifyInstance, node: Server, afterMs: num
   const watch = (socket: Socket): void => {
     // Over TLS the handshake's bytes are counted already.
     const before = socket.bytesRead;
-    const timer = setTimeout(() => {
-      silent.delete(socket);
-      if (socket.bytesRead === before) socket.destroy();
-    }, afterMs);
+    // Judged after the event loop's next poll: bytes that arrived while it was busy are counted first.
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (!silent.has(socket)) return;
+          silent.delete(socket);
+          if (socket.bytesRead === before) socket.destroy();
+        }),
+      afterMs,
+    );
     timer.unref();
     silent.set(socket, timer);
     socket.once('close', () => forget(socket));
