@@ -393,7 +393,13 @@ describe('pushring serve over TLS', () => {
       await res.body.text();
       return res.statusCode === 200;
     };
-    await waitFor(() => ready().catch(() => false), { what: `${url} to be ready`, timeoutMs: 15_000 });
+    // A failure says why: the serve process's end and log (a start that failed, or a port taken meanwhile).
+    let exit: number | null | undefined;
+    void serve.exited.then((code) => (exit = code));
+    await waitFor(() => ready().catch(() => false), { what: `${url} to be ready`, timeoutMs: 15_000 }).catch(async (err: Error) => {
+      const log = await readFile(logFile, 'utf8').catch(() => '(no log)');
+      throw new Error(`${err.message}; serve ${exit === undefined ? 'still runs' : `exited with ${exit}`}; its log:\n${log.slice(-3000)}`);
+    });
     await waitFor(async () => (await readFile(logFile, 'utf8')).includes(`"url":"${url}"`), { what: 'the https URL in the log', timeoutMs: 5_000 });
   });
 });
